@@ -1,0 +1,104 @@
+"Readers on real files from ../shared/realdata (skipped when absent) and on fixtures made here."
+import json
+import numpy as np
+import pytest
+from PIL import Image
+from mliis_nb.data import (load_pair, read_split, FSSDataset, EpisodeSampler, eval_tasks, make_synthetic,
+                           synthetic_splits, resolve_data, SPLITS)
+
+
+def test_fss1000_rgba_grey_convention(realdata):
+    d = realdata/'fss1000'/'african_elephant'
+    for p in sorted(d.glob('*.jpg')):
+        img, mask = load_pair(p, p.with_suffix('.png'))
+        assert img.shape == (224, 224, 3) and img.dtype == np.uint8 and mask.dtype == bool
+        grey = np.array(Image.open(p.with_suffix('.png')).convert('L'))
+        assert np.array_equal(mask, grey >= 128)  # the HSNet rule
+        assert 0.01 < mask.mean() < 0.99
+
+
+def test_fss1000_rgb01_convention(realdata):
+    d = realdata/'fss1000_demo'/'eiffel_tower'
+    for p in sorted(d.glob('*.jpg')):
+        _, mask = load_pair(p, p.with_suffix('.png'))
+        raw = np.array(Image.open(p.with_suffix('.png')))
+        assert set(np.unique(raw).tolist()) <= {0, 1}
+        assert (mask != (raw[..., 0] == 1)).sum() <= 2 and mask.any()  # a stray pixel whose channels differ
+
+
+def test_voc_derived_masks_resize(realdata):
+    d = realdata/'voc2012'/'bus'
+    img, mask = load_pair(d/'1.jpg', d/'1.png', size=(96, 128))
+    assert img.shape == (96, 128, 3) and mask.shape == (96, 128) and mask.any()
+
+
+def test_fss_reader_and_sampler_on_real_class(realdata):
+    ds = FSSDataset(realdata/'fss1000', size=64)
+    assert ds.classes == ['african_elephant'] and ds.n_examples('african_elephant') == 5
+    t = EpisodeSampler(ds, shots=2, queries=3, seed=0).sample()
+    assert t.support_x.shape == (2, 3, 64, 64) and t.query_y.shape == (3, 64, 64)
+    with pytest.raises(ValueError, match='fewer than'):
+        EpisodeSampler(ds, shots=5, queries=1)
+
+
+def test_shipped_splits_match_upstream(realdata):
+    up = realdata/'splits'
+    def norm(p): return [l.strip().strip('"').replace('thors_hammer', "thor's_hammer") for l in p.read_text().splitlines() if l.strip()]
+    assert read_split('hsnet_trn') == norm(up/'fss_hsnet'/'trn.txt')
+    assert read_split('hsnet_test') == norm(up/'fss_hsnet'/'test.txt')
+    assert read_split('mliis_train') == norm(up/'fss_mliis'/'fss_train_set.txt')
+    assert read_split(up/'fss_mliis'/'fss_train_set.txt') == read_split('mliis_train')  # CRLF + quotes handled
+    assert read_split('fpk') == ['airliner', 'bus', 'motorbike', 'potted_plant', 'television']
+
+
+def test_shipped_splits_without_shared():
+    assert {k: len(read_split(k)) for k in SPLITS} == {'hsnet_trn': 520, 'hsnet_val': 240, 'hsnet_test': 240,
+                                                         'mliis_train': 760, 'mliis_test': 240, 'fpk': 5}
+
+
+def test_truncated_real_jpeg(realdata, tmp_path):
+    src = realdata/'fss1000'/'african_elephant'/'3.jpg'
+    (tmp_path/'3.jpg').write_bytes(src.read_bytes()[:2000])
+    with pytest.raises(ValueError, match='3.jpg'):
+        load_pair(tmp_path/'3.jpg', src.with_suffix('.png'))
+
+
+def test_split_naming_missing_classes(tmp_path):
+    (tmp_path/'a').mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path/'a'/'1.jpg')
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path/'a'/'1.png')
+    with pytest.raises(ValueError, match=r"2 classes named in the split are missing.*'b', 'c'"):
+        FSSDataset(tmp_path, classes=['a', 'b', 'c'])
+    (tmp_path/'a'/'2.jpg').write_bytes((tmp_path/'a'/'1.jpg').read_bytes())
+    with pytest.raises(ValueError, match='mask file not found'):
+        FSSDataset(tmp_path).n_examples('a')
+
+
+def test_synthetic_benchmark_layout_and_determinism(tmp_path):
+    a = make_synthetic(tmp_path/'a', n_classes=25, n_per_class=3, size=48, seed=5, workers=2)
+    b = make_synthetic(tmp_path/'b', n_classes=25, n_per_class=3, size=48, seed=5, workers=1)
+    files = sorted(p.relative_to(a) for p in a.rglob('*') if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob('*') if p.is_file())
+    for f in files:
+        if f.name != 'benchmark.json': assert (a/f).read_bytes() == (b/f).read_bytes(), f
+    sp = synthetic_splits(a)
+    assert [len(sp[k]) for k in ('trn', 'val', 'test')] == [13, 6, 6]
+    root, splits = resolve_data(a)
+    assert root == a and splits == sp
+    ds = FSSDataset(a)
+    img, mask = ds.examples(sp['test'][0])
+    assert img.shape == (3, 48, 48, 3) and mask.any(axis=(1, 2)).all()
+    assert json.loads((a/'benchmark.json').read_text())['params']['seed'] == 5
+    with pytest.raises(ValueError, match='data: folder not found'):
+        resolve_data(tmp_path/'nope')
+
+
+def test_eval_tasks_protocol(tmp_path):
+    root = make_synthetic(tmp_path/'s', n_classes=10, n_per_class=6, size=32, seed=0, workers=1)
+    ds = FSSDataset(root)
+    test = synthetic_splits(root)['test']
+    splits = eval_tasks(ds, test, shots=5, splits_per_task=2)
+    assert len(splits) == 2 * len(test) and all(len(q) == 1 for _, _, q in splits)
+    assert all(set(s).isdisjoint(q) for _, s, q in splits)
+    with pytest.raises(ValueError, match='fewer than'):
+        eval_tasks(ds, test, shots=6)
