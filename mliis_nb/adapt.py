@@ -148,7 +148,7 @@ def adapt(model:nn.Module, # the initialisation theta (left unchanged by the cal
                 with adapting(model, omega.dropout):
                     loss = loss_fn(model(x.to(dev)), y.to(dev), model)
                     if not torch.isfinite(loss):
-                        raise NonFiniteLoss(f"non-finite loss ({float(loss)}) at step {j} of the update routine (lr={omega.lr})")
+                        raise NonFiniteLoss(f"non-finite loss ({loss.item()}) at step {j} of the update routine (lr={omega.lr})")
                     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 res.losses.append(loss.item())
                 if track: res.step_iou.append(score())

@@ -230,6 +230,8 @@ def atomic_write_bytes(path:str|Path, # destination
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     try:
+        um = os.umask(0); os.umask(um)
+        os.fchmod(fd, 0o666 & ~um)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f: f.write(data); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
