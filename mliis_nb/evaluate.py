@@ -29,11 +29,12 @@ def evaluate(model:nn.Module, # the initialisation (left unchanged)
              omega:Omega=Omega(), # U's hyperparameters at test time
              queries:int|None=None, # queries per split (default: all remaining examples)
              seed:int=0,
+             splits:list|None=None, # fixed (class, support, query) task-splits to use instead of drawing them
              keep:int=8, # keep the predictions of this many random task-splits for figures
              progress:bool=True,
             ) -> dict:
     "Meta-test an initialisation: task-mean IoU with 95% CI, class-wise mIoU, per-task scores."
-    splits = eval_tasks(data, classes, shots, splits_per_task, queries, seed)
+    if splits is None: splits = eval_tasks(data, classes, shots, splits_per_task, queries, seed)
     show = set(np.random.default_rng(seed).permutation(len(splits))[:keep].tolist())
     cw, per_task, kept = ClasswiseIoU(), [], []
     it = range(len(splits))

@@ -31,12 +31,12 @@ from .data import ClassData, atomic_write_bytes
 from .adapt import resolve_device
 from .model import EfficientLab, SegHead, l2_params
 from .augment import augment_pair
-from .losses import iou_per_image
+from .losses import iou_per_image, l2_term
 
 # %% auto #0
-__all__ = ['FORMAT', 'joint_model', 'JointDataset', 'l2_term', 'L2Penalty', 'pixel_acc', 'fg_iou', 'save_joint',
-           'read_joint_header', 'load_joint', 'load_joint_initialisation', 'to_binary_head', 'SafetensorsCheckpoint',
-           'TimeBudget', 'History', 'MeanTrainLoss', 'joint_train', 'imagenet_initialisation']
+__all__ = ['FORMAT', 'joint_model', 'JointDataset', 'L2Penalty', 'pixel_acc', 'fg_iou', 'save_joint', 'read_joint_header',
+           'load_joint', 'load_joint_initialisation', 'to_binary_head', 'SafetensorsCheckpoint', 'TimeBudget',
+           'History', 'MeanTrainLoss', 'joint_train', 'imagenet_initialisation']
 
 # %% ../nbs/06_joint.ipynb #3fda55eb
 def joint_model(
@@ -98,14 +98,6 @@ class JointDataset(Dataset):
     def __repr__(self): return f"JointDataset({len(self.classes)} classes, {len(self)} examples, aug_rate={self.aug_rate})"
 
 # %% ../nbs/06_joint.ipynb #876e2dd4
-def l2_term(
-    model: nn.Module,  # the model whose `l2_params` are penalised
-    l2: float = 5e-4,  # lambda
-    l2_half: bool = False,  # lambda / 2, as TF's `l2_loss` in the original code
-) -> Tensor:
-    "$\\lambda\\lVert\\theta\\rVert^2$ over the non-BatchNorm parameters (the same term as in `seg_loss`)"
-    return (l2 / 2 if l2_half else l2) * sum((p * p).sum() for p in l2_params(model))
-
 class L2Penalty(Callback):
     "Add `l2_term(model)` to the loss that is back-propagated (training only; the logged loss stays the data term)"
     def __init__(self, l2: float = 5e-4, l2_half: bool = False): self.l2, self.l2_half = l2, l2_half

@@ -14,7 +14,7 @@ from torch import Tensor
 from .model import l2_params
 
 # %% auto #0
-__all__ = ['soft_iou', 'seg_loss', 'iou_per_image', 'mean_ci95', 'ClasswiseIoU']
+__all__ = ['soft_iou', 'l2_term', 'seg_loss', 'iou_per_image', 'mean_ci95', 'ClasswiseIoU']
 
 # %% ../nbs/03_losses.ipynb #65941c3a
 def _check_mask(x: Tensor, mask: Tensor, what: str):
@@ -33,6 +33,14 @@ def soft_iou(
     return (inter + eps) / (p.sum(1) + y.sum(1) - inter + eps)
 
 # %% ../nbs/03_losses.ipynb #6e434ff5
+def l2_term(
+    model: nn.Module,  # the model whose `l2_params` are penalised
+    l2: float = 5e-4,  # lambda
+    l2_half: bool = False,  # lambda / 2, as TF's `l2_loss` in the original code
+) -> Tensor:
+    "$\\lambda\\lVert\\theta\\rVert^2$ over the non-BatchNorm parameters (`l2_params`)"
+    return (l2 / 2 if l2_half else l2) * sum((p * p).sum() for p in l2_params(model))
+
 def seg_loss(
     logits: Tensor,  # N x 2 x H x W
     mask: Tensor,  # N x H x W in {0, 1} (bool, float or long)
@@ -48,7 +56,7 @@ def seg_loss(
     iou = soft_iou(logits.softmax(1)[:, 1], mask, eps)
     loss = ce - torch.log(2 * iou / (iou + 1)).mean()
     if model is not None and l2 > 0:
-        loss = loss + (l2 / 2 if l2_half else l2) * sum((p * p).sum() for p in l2_params(model))
+        loss = loss + l2_term(model, l2, l2_half)
     return loss
 
 # %% ../nbs/03_losses.ipynb #0d28da46

@@ -18,8 +18,8 @@ from safetensors.torch import save, load_file
 
 from .adapt import Omega, adapt, NonFiniteLoss
 from .data import ClassData, EpisodeSampler, Task, eval_tasks, make_task, atomic_write_bytes
-from .losses import mean_ci95
 from .model import snapshot_state, restore_state
+from .evaluate import evaluate
 
 # %% auto #0
 __all__ = ['ALGORITHMS', 'CHECKPOINT', 'METRICS_FIELDS', 'MetaConfig', 'meta_lr_at', 'task_seed', 'task_direction', 'meta_step',
@@ -133,13 +133,9 @@ def load_checkpoint(path:str|Path) -> tuple[dict[str, Tensor], dict]:
 
 # %% ../nbs/05_meta.ipynb #35e337fd
 def validate(model:nn.Module, data:ClassData, splits:list, omega:Omega, seed:int=0) -> dict:
-    "Mean IoU (with 95% CI) of U from the model's weights over fixed task-splits."
-    scores = []
-    for i, s in enumerate(splits):
-        t = make_task(data, s)
-        scores.append(adapt(model, t.support_x, t.support_y, omega, t.query_x, t.query_y, seed=seed + i).miou)
-    m, ci = mean_ci95(scores)
-    return {'miou': float(m), 'ci95': float(ci), 'n': len(scores)}
+    "Mean IoU (with 95% CI) of U from the model's weights over fixed task-splits: the meta-test protocol's `evaluate`."
+    r = evaluate(model, data, splits=splits, omega=omega, seed=seed, keep=0, progress=False)
+    return {k: r[k] for k in ('miou', 'ci95', 'n')}
 
 # %% ../nbs/05_meta.ipynb #133457bf
 METRICS_FIELDS = ['step', 'meta_lr', 'train_loss', 'val_miou', 'val_ci95', 'seconds']
