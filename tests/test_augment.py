@@ -1,6 +1,7 @@
 "Contract of `mliis_nb.augment` as the data and meta-learning code call it (the notebook has the full story)."
 import pytest, torch
-from mliis_nb.augment import AUGMENTATIONS, augment_pair, augment_batch
+from mliis_nb.augment import AUGMENTATIONS, MAX_SHIFT_PX, MAX_ANGLE, FILL_MODES, augment_pair, augment_batch
+from mliis_nb import augment as A
 
 
 def _example(seed=0, size=32):
@@ -30,6 +31,56 @@ def test_rate_zero_seed_and_global_rng():
     c = augment_batch(img[None].repeat(4, 1, 1, 1), msk[None].repeat(4, 1, 1), 1., torch.Generator().manual_seed(8))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and not torch.equal(a[0], c[0])
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_translate_one_axis_wrap_or_fill():
+    "A translation is a roll along one axis by 1..MAX_SHIFT_PX px; without wrap the uncovered strip is one colour, mask 0."
+    img, msk = _example(size=40)
+    kinds = set()
+    for seed in range(60):
+        i, m = augment_pair(img, msk, 1., torch.Generator().manual_seed(seed), ops=["translate"])
+        found = None
+        for dim in (-2, -1):
+            for s in [*range(1, MAX_SHIFT_PX + 1), *range(-MAX_SHIFT_PX, 0)]:
+                r, rm = img.roll(s, dim), msk.roll(s, dim)
+                keep = torch.arange(40) >= s if s > 0 else torch.arange(40) < 40 + s
+                k = keep.view(-1, 1) if dim == -2 else keep.view(1, -1)
+                if torch.equal((i - r) * k, torch.zeros_like(r)) and torch.equal(m & k, rm & k):
+                    found = (dim, s, k)
+        assert found is not None, seed
+        dim, s, k = found
+        wrapped = torch.equal(i, img.roll(s, dim))
+        if not wrapped:
+            strip = i.masked_select(~k.expand_as(i)).view(3, -1)
+            assert (strip == strip[:, :1]).all() and not m.masked_select(~k).any()
+        kinds.add((dim, s > 0, wrapped))
+    assert len(kinds) == 8  # both axes, both directions, wrap and fill
+
+
+def test_rotation_draws():
+    g, img = torch.Generator().manual_seed(0), torch.rand(3, 8, 8)
+    draws = [A._rotate_params(img, g) for _ in range(2000)]
+    assert sorted({a for a, _, _ in draws}) == list(range(-MAX_ANGLE, MAX_ANGLE))
+    assert {m for _, m, _ in draws} == set(FILL_MODES) == {"reflect", "constant", "mirror", "wrap"}
+
+
+def test_rotation_matches_scipy_order1():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    img = torch.nn.functional.interpolate(torch.rand(1, 3, 5, 6, generator=torch.Generator().manual_seed(1)), (20, 27), mode="bilinear")[0]
+    msk = torch.zeros(20, 27, dtype=torch.bool)
+    for mode, sp_mode in (("reflect", "reflect"), ("mirror", "mirror"), ("wrap", "grid-wrap"), ("constant", "grid-constant")):
+        ours = A._rotate_by(img, msk, 33, mode, torch.full_like(img, 0.3) if mode == "constant" else None)[0]
+        ref = ndimage.rotate(img.double().numpy(), 33, axes=(2, 1), reshape=False, order=1, mode=sp_mode, cval=0.3)
+        assert torch.allclose(ours, torch.from_numpy(ref).float(), atol=1e-4), mode
+
+
+def test_erase_clipped_at_border():
+    g, img = torch.Generator().manual_seed(0), torch.rand(3, 40, 50)
+    boxes = [A._erase_params(img, g)[:4] for _ in range(500)]
+    assert all(0 <= t and t + h <= 40 and 0 <= l and l + w <= 50 for t, l, h, w in boxes)
+    assert sum((t + h == 40 or l + w == 50) and h * w < 0.01 * 2000 for t, l, h, w in boxes) > 20
+    i, m = augment_pair(img, torch.ones(40, 50), 1., torch.Generator().manual_seed(3), ops=["erase"])
+    assert i[:, m == 0].unique().numel() == 1 and torch.equal(i[:, m == 1], img[:, m == 1])
 
 
 def test_errors():

@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from mliis_nb.data import (load_pair, read_split, FSSDataset, EpisodeSampler, eval_tasks, make_synthetic,
-                           synthetic_splits, resolve_data, SPLITS)
+from mliis_nb.data import load_pair, read_split, FSSDataset, SPLITS, VOCDataset, fpk_dataset, write_fss_folder
+from mliis_nb.episodes import EpisodeSampler, eval_tasks
+from mliis_nb.synthetic import make_synthetic, synthetic_splits, resolve_data
 
 
 def test_fss1000_rgba_grey_convention(realdata):
@@ -97,8 +98,46 @@ def test_eval_tasks_protocol(tmp_path):
     root = make_synthetic(tmp_path/'s', n_classes=10, n_per_class=6, size=32, seed=0, workers=1)
     ds = FSSDataset(root)
     test = synthetic_splits(root)['test']
-    splits = eval_tasks(ds, test, shots=5, splits_per_task=2)
+    splits = eval_tasks(ds, test, shots=5, splits_per_class=2, queries='all')
     assert len(splits) == 2 * len(test) and all(len(q) == 1 for _, _, q in splits)
+    assert all(len(q) == 5 for _, _, q in eval_tasks(ds, test, shots=1))  # 5 queries by default, as the original
     assert all(set(s).isdisjoint(q) for _, s, q in splits)
     with pytest.raises(ValueError, match='fewer than'):
         eval_tasks(ds, test, shots=6)
+
+
+def _voc_tree(root, pairs):
+    "A tiny VOC tree: {image id: {class index: (y0, y1, x0, x1)}} palette masks with a void border."
+    from PIL import Image
+    (root/'JPEGImages').mkdir(parents=True); (root/'SegmentationClass').mkdir(parents=True)
+    g = np.random.default_rng(0)
+    for name, labels in pairs.items():
+        a = np.zeros((24, 32), np.uint8)
+        for c, (y0, y1, x0, x1) in labels.items(): a[y0:y1, x0:x1] = c; a[y1, x0:x1] = 255
+        m = Image.fromarray(a, 'P'); m.putpalette([v for i in range(256) for v in (i, 255 - i, (7 * i) % 256)])
+        m.save(root/'SegmentationClass'/f'{name}.png')  # a full palette, so Pillow keeps the indices as written
+        Image.fromarray(g.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(root/'JPEGImages'/f'{name}.jpg')
+    return root
+
+
+def test_voc_ids_restrict_the_images(tmp_path):
+    root = _voc_tree(tmp_path/'voc', {'a': {6: (0, 8, 0, 8)}, 'b': {6: (2, 9, 2, 9), 15: (10, 20, 10, 20)}, 'c': {15: (1, 5, 1, 5)}})
+    full = VOCDataset(root, size=(24, 32), cache_dir=False)
+    assert (full.n_examples('bus'), full.n_examples('person')) == (2, 2)
+    sub = VOCDataset(root, size=(24, 32), ids=['b', 'c'], cache_dir=False)
+    assert (sub.n_examples('bus'), sub.n_examples('person')) == (1, 2)
+    imgs, masks = sub.examples('bus')
+    assert masks.shape == (1, 24, 32) and masks[0].sum() == 7 * 7 and not masks[0, 9, 2:9].any()  # void row is background
+    with pytest.raises(ValueError, match='nope'):
+        VOCDataset(root, size=(24, 32), ids=['nope'], cache_dir=False)
+
+
+def test_fpk_dataset_merges_fss_and_voc(tmp_path):
+    fss = write_fss_folder(tmp_path/'fss', {'airliner': 3, 'bus': 2, 'motorbike': 2, 'potted_plant': 2, 'television': 2}, size=(24, 32))
+    voc = _voc_tree(tmp_path/'voc', {'a': {1: (0, 8, 0, 8)}, 'b': {6: (2, 9, 2, 9), 14: (10, 20, 10, 20)}})
+    fpk = fpk_dataset(fss, voc, size=(24, 32), cache_dir=False)
+    assert fpk.classes == ['airliner', 'bus', 'motorbike', 'potted_plant', 'television']
+    assert [fpk.n_examples(c) for c in fpk.classes] == [4, 3, 3, 2, 2]
+    imgs, masks = fpk.examples('airliner')
+    assert imgs.shape == (4, 24, 32, 3) and masks[3].sum() == 64  # the VOC aeroplane comes after the FSS-1000 airliners
+    assert [fpk_dataset(fss, size=(24, 32), cache_dir=False).n_examples(c) for c in fpk.classes] == [3, 2, 2, 2, 2]

@@ -1,12 +1,12 @@
-"Model checks that do not belong in the 02_model notebook's story: optional packages, other encoder families, memory formats."
+"Model checks that do not belong in the 03_model notebook's story: optional packages, other encoder families, memory formats."
 import importlib.util
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mliis_nb.model import (EfficientLab, LITE_PACKAGES, efficientnet_lite_imagenet, lukemelas_to_timm, make_encoder,
-                            param_count, restore_state, snapshot_state)
+from mliis_nb.model import (BN_EPS, BN_MOMENTUM, EfficientLab, LITE_PACKAGES, efficientnet_lite_imagenet, lukemelas_to_timm,
+                            make_encoder, param_count, restore_state, snapshot_state)
 from mliis_nb.losses import seg_loss
 
 
@@ -83,3 +83,42 @@ def test_weights_path_accepts_timm_classifier_state_dict(tmp_path):
     assert all(torch.equal(v, csd[k]) for k, v in m.encoder.state_dict().items())
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         EfficientLab(weights=tmp_path / "missing.pth")
+
+
+def _bn_settings(m):
+    return {(b.momentum, b.eps) for b in m.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)}
+
+
+def test_bn_settings_survive_imagenet_weights():
+    "weights='imagenet' (Lite0, offline package): every BN ends at momentum 0.01, eps 1e-3, and the loaded statistics decay at 0.99"
+    assert (BN_MOMENTUM, BN_EPS) == (0.01, 1e-3)
+    clf = efficientnet_lite_imagenet("tf_efficientnet_lite0")
+    assert _bn_settings(clf) == {(0.1, 1e-3)}  # what timm builds: the settings below are EfficientLab's doing
+    m = EfficientLab("tf_efficientnet_lite0", weights="imagenet", rsd_stages=(6, 3))
+    csd = clf.state_dict()
+    assert all(torch.equal(v, csd[k]) for k, v in m.encoder.state_dict().items())  # the weights did load
+    assert _bn_settings(m) == {(0.01, 1e-3)}
+    # one training-mode pass: loaded running mean -> 0.99 * loaded + 0.01 * batch mean
+    bn = m.encoder.blocks[1][0].bn1
+    old, seen = bn.running_mean.clone(), []
+    h = bn.register_forward_pre_hook(lambda mod, args: seen.append(args[0].mean((0, 2, 3))) and None)
+    with torch.no_grad():
+        m.train()(torch.rand(2, 3, 64, 64))
+    h.remove()
+    assert old.abs().max() > 0.01  # ImageNet statistics, not the fresh zeros
+    torch.testing.assert_close(bn.running_mean, 0.99 * old + 0.01 * seen[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("decoder", ["rsd", "deeplab"])
+def test_bn_settings_survive_weights_file(tmp_path, decoder):
+    "weights=PATH (timm's efficientnet_b0 builds BN at 0.1 / 1e-5): every BN of the model, encoder and decoder, ends at 0.01 / 1e-3"
+    import timm
+    clf = timm.create_model("efficientnet_b0", pretrained=False)
+    assert _bn_settings(clf) == {(0.1, 1e-5)}
+    f = tmp_path / "b0.pth"
+    torch.save(clf.state_dict(), f)
+    m = EfficientLab(weights=str(f), decoder=decoder)
+    csd = clf.state_dict()
+    assert all(torch.equal(v, csd[k]) for k, v in m.encoder.state_dict().items())
+    assert _bn_settings(m) == {(0.01, 1e-3)}
+    assert _bn_settings(m.decoder) == {(0.01, 1e-3)}

@@ -12,7 +12,7 @@ def test_readme_is_made_from_index_notebook():
 
 def test_library_imports_without_jupyter():
     code = ("import sys; sys.modules.update({m: None for m in ('IPython', 'ipykernel', 'jupyter_client', 'nbformat', 'papermill', 'nbdev')});"
-            "import mliis_nb.data, mliis_nb.augment, mliis_nb.model, mliis_nb.losses, mliis_nb.adapt, mliis_nb.meta, mliis_nb.evaluate, mliis_nb.joint")
+            "import importlib, pkgutil, mliis_nb; [importlib.import_module(m.name) for m in pkgutil.iter_modules(mliis_nb.__path__, 'mliis_nb.')]")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
@@ -26,3 +26,21 @@ def test_experiment_parameters_parse():
         assert len(cells) == 1, f'{nb.name}: expected exactly one cell tagged parameters'
         names = re.findall(r'^(\w+)\s*=', ''.join(cells[0]['source']), flags=re.M)
         assert set(pm.inspect_notebook(str(nb))) == set(names), nb.name
+
+
+def _snapshot() -> dict:
+    import hashlib
+    return {p: hashlib.sha1(p.read_bytes()).hexdigest() for d in ('mliis_nb', 'nbs') for p in sorted((REPO/d).rglob('*'))
+            if p.is_file() and '__pycache__' not in p.parts and '.ipynb_checkpoints' not in p.parts}
+
+
+def test_exported_library_and_clean_notebooks_are_committed():
+    "`nbdev_export` and `nbdev_clean` must change no file: mliis_nb/ is what the notebooks export, and the notebooks are clean."
+    bin_ = Path(sys.executable).parent
+    before = _snapshot()
+    for cmd in ('nbdev_export', 'nbdev_clean'):
+        r = subprocess.run([str(bin_/cmd)], cwd=REPO, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    after = _snapshot()
+    changed = sorted(str(p.relative_to(REPO)) for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    assert not changed, f'nbdev_export/nbdev_clean changed {changed}: run them and commit the result'
