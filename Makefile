@@ -6,7 +6,7 @@ STAMP := $(VENV)/.mliis_installed
 # Two cores: nbdev_test runs two notebooks at a time with one torch thread each (more threads than
 # cores makes OpenMP spin and slows everything many times over); pytest runs one process with two.
 
-.PHONY: install test demo export clean-nbs lint-nbs docs
+.PHONY: install test demo export clean-nbs lint-nbs docs docs-serve
 
 $(STAMP): setup.py settings.ini constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -23,15 +23,27 @@ test: $(STAMP)
 	OMP_NUM_THREADS=2 $(VENV)/bin/python -m pytest -q tests
 
 # The main job on the embedded default: meta-train, meta-test against the baselines, print the table.
-# Each run gets its own folder under runs/ (runs/demo-latest points at the newest).
+# Each run gets its own folder under runs/ (runs/demo-latest points at the newest); the clone's tracked files are
+# left alone (DEMO_ARGS="-p update_figures True" also refreshes the README's figures in figures/).
 DEMO_STAMP := runs/demo-$(shell date +%Y%m%d-%H%M%S)
 DEMO_DIR ?= $(DEMO_STAMP)
 demo: $(STAMP)
 	@mkdir -p $(DEMO_DIR)
-	$(VENV)/bin/papermill nbs/experiments/demo.ipynb $(DEMO_DIR)/demo.ipynb -k python3 --no-progress-bar \
+	@echo "make demo: running nbs/experiments/demo.ipynb into $(DEMO_DIR) (about 12 minutes on 2 CPU cores); each phase prints a line"
+	$(VENV)/bin/papermill nbs/experiments/demo.ipynb $(DEMO_DIR)/demo.ipynb -k python3 --no-progress-bar --log-output \
 		-p out_dir $(DEMO_DIR) $(DEMO_ARGS)
 	@ln -sfn $(notdir $(DEMO_DIR)) runs/demo-latest
 	@echo; cat $(DEMO_DIR)/results.md; echo "(run folder: $(DEMO_DIR); figures in figures/)"
 
 clean-nbs: $(STAMP)
 	$(VENV)/bin/nbdev_clean
+
+# The docs site, offline and without Quarto (tools/build_docs.py: nbdev's notebook processing, then
+# mkdocs-material + mkdocs-jupyter): writes _docs/. `make docs-serve` serves it on 127.0.0.1:$(DOCS_PORT)
+# (rebuilt first when anything it is made from changed). Never nbdev_docs/nbdev_preview here: they need Quarto.
+DOCS_PORT ?= 8000
+docs: $(STAMP)
+	$(PY) tools/build_docs.py
+
+docs-serve: $(STAMP)
+	$(PY) tools/build_docs.py --if-stale --serve $(DOCS_PORT)

@@ -1,1 +1,27 @@
 __version__ = "0.1.0"
+
+# The curated public API, loaded lazily (PEP 562) so `import mliis_nb` stays cheap:
+# `from mliis_nb import EfficientLab, adapt, Omega, meta_train, evaluate, load_initialisation`.
+_API = {
+    'EfficientLab': 'model', 'DEFAULT_ENCODER': 'model',
+    'FSSDataset': 'data', 'VOCDataset': 'data', 'fss_splits': 'data', 'read_split': 'data', 'load_pair': 'data',
+    'make_synthetic': 'synthetic', 'resolve_data': 'synthetic',
+    'Task': 'episodes', 'EpisodeSampler': 'episodes', 'eval_tasks': 'episodes',
+    'augment_pair': 'augment', 'augment_batch': 'augment',
+    'seg_loss': 'losses', 'iou_per_image': 'losses', 'mean_ci95': 'losses', 'ClasswiseIoU': 'losses',
+    'Omega': 'adapt', 'adapt': 'adapt', 'AdaptResult': 'adapt', 'resolve_device': 'adapt',
+    'evaluate': 'evaluate', 'EvalResult': 'evaluate',
+    'MetaConfig': 'meta', 'meta_train': 'meta', 'meta_step': 'meta',
+    'joint_train': 'joint', 'load_joint_initialisation': 'joint',
+    'load_initialisation': 'inits', 'imagenet_initialisation': 'inits',
+    'save_checkpoint': 'io', 'load_checkpoint': 'io',
+}
+__all__ = sorted(_API)
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+        return getattr(importlib.import_module(f'{__name__}.{_API[name]}'), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__(): return sorted(list(globals()) + __all__)

@@ -44,3 +44,10 @@ def test_exported_library_and_clean_notebooks_are_committed():
     after = _snapshot()
     changed = sorted(str(p.relative_to(REPO)) for p in before.keys() | after.keys() if before.get(p) != after.get(p))
     assert not changed, f'nbdev_export/nbdev_clean changed {changed}: run them and commit the result'
+
+
+def test_curated_top_level_api():
+    "`from mliis_nb import EfficientLab, adapt, Omega, meta_train, evaluate, ...` works, each name the module's own object."
+    import importlib, mliis_nb
+    for name in mliis_nb.__all__:
+        assert getattr(mliis_nb, name) is getattr(importlib.import_module(f'mliis_nb.{mliis_nb._API[name]}'), name), name
