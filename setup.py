@@ -18,6 +18,7 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+docs_requirements = shlex.split(cfg.get('docs_requirements', ''))
 min_python = cfg['min_python']
 lic = licenses[cfg['license'].lower()]
 
@@ -32,9 +33,9 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['mliis_nb', 'mliis_nb.*']),
     include_package_data=True,
-    package_data={'mliis_nb': ['splits/*.txt']},
+    package_data={'mliis_nb': ['splits/*.txt', 'splits/*/*.txt', 'splits/pascal5i/*/*.txt']},
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements + docs_requirements, 'docs': docs_requirements},
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

@@ -15,6 +15,10 @@ _API = {
     'joint_train': 'joint', 'load_joint_initialisation': 'joint',
     'load_initialisation': 'inits', 'imagenet_initialisation': 'inits',
     'save_checkpoint': 'io', 'load_checkpoint': 'io',
+    'open_data': 'synthetic', 'Pascal5iDataset': 'pascal', 'pascal_meta_test': 'pascal',
+    'uho': 'uho', 'UHOResult': 'uho', 'omega_from_results': 'uho',
+    'segment_folder': 'segment',
+    'weight_analysis': 'weights', 'weight_blocks': 'weights',
 }
 __all__ = sorted(_API)
 

@@ -17,9 +17,10 @@ from PIL import Image, UnidentifiedImageError
 from .io import atomic_write_bytes, atomic_savez, default_cache_dir
 
 # %% auto #0
-__all__ = ['SPLITS', 'CLASS_ALIASES', 'FSS_SPLITS', 'VOC_CLASSES', 'FPK_CONCEPTS', 'mask_to_bool', 'load_pair',
-           'normalise_class_name', 'read_split', 'fss_splits', 'ClassData', 'FSSDataset', 'write_fss_folder',
-           'VOCDataset', 'MergedDataset', 'fpk_dataset']
+__all__ = ['SPLITS', 'CLASS_ALIASES', 'FSS_SPLITS', 'SPLIT_LIST_FILES', 'RANDOM_SPLIT', 'VOC_CLASSES', 'FPK_CONCEPTS',
+           'mask_to_bool', 'load_pair', 'normalise_class_name', 'read_split', 'fss_splits', 'check_split_lists',
+           'read_split_lists', 'parse_random_split', 'random_split', 'ClassData', 'FSSDataset', 'write_fss_folder',
+           'class_folders', 'VOCDataset', 'MergedDataset', 'fpk_dataset']
 
 # %% ../nbs/01_data.ipynb #003e6d99
 _DISAGREE = 64  # max channel spread (grey levels) tolerated in an RGB(A) mask: anti-aliasing, not colour
@@ -106,13 +107,17 @@ def normalise_class_name(name:str) -> str:
     if len(name) >= 2 and name[0] == name[-1] and name[0] in '"\'': name = name[1:-1]
     return CLASS_ALIASES.get(name, name)
 
+def _list_names(lines:Iterable[str]) -> list[str]:
+    "Class names of list lines: `#` starts a comment; blank lines are skipped; names are normalised."
+    names = [normalise_class_name(l.split('#', 1)[0]) for l in lines]
+    return [n for n in names if n]
+
 def read_split(name_or_path:str|Path) -> list[str]:
-    "Class names of a shipped split (one of `SPLITS`) or of a text file with one class per line."
+    "Class names of a shipped split (one of `SPLITS`) or of a text file with one class per line (`#` comments allowed)."
     p = Path(str(_pkg_files('mliis_nb')/'splits'/SPLITS[name_or_path])) if name_or_path in SPLITS else Path(name_or_path)
     if not p.is_file():
         raise ValueError(f"split {name_or_path!r} is neither a shipped split {sorted(SPLITS)} nor an existing file")
-    names = [normalise_class_name(l) for l in p.read_text(encoding='utf-8-sig').splitlines()]
-    names = [n for n in names if n]
+    names = _list_names(p.read_text(encoding='utf-8-sig').splitlines())
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup: raise ValueError(f"split file {p} lists classes more than once: {dup[:5]}")
     return names
@@ -130,6 +135,113 @@ def fss_splits(split:str='paper', # "paper" (760/240, validation from the traini
     raise ValueError(f"split: {split!r} is not one of {FSS_SPLITS}")
 
 # %% ../nbs/01_data.ipynb #023a6352
+SPLIT_LIST_FILES = {'trn': ('train.txt', 'trn.txt'), 'val': ('val.txt',), 'test': ('test.txt',)}
+_LIST_KEYS = {'train': 'trn', 'trn': 'trn', 'training': 'trn', 'val': 'val', 'valid': 'val', 'validation': 'val',
+              'test': 'test', 'testing': 'test'}
+
+def check_split_lists(lists:dict, # {'trn', 'test'} and optionally 'val' class lists
+                      where:str='split lists', # what to name in the errors
+                     ) -> dict[str, list[str]]:
+    "Normalised {'trn', 'val', 'test'} lists (no val: the training classes); ValueError on duplicates, empty lists or test classes in train/val."
+    unknown = sorted(set(lists) - {'trn', 'val', 'test'})
+    if unknown: raise ValueError(f"split: {where} has unknown lists {unknown}: expected train (or trn), val and test")
+    out = {}
+    for k in ('trn', 'val', 'test'):
+        v = lists.get(k)
+        if v is None and k == 'val': out[k] = list(out['trn']); continue
+        if v is None: raise ValueError(f"split: {where} has no {'train' if k == 'trn' else k} list")
+        if isinstance(v, str) or not all(isinstance(n, str) for n in v):
+            raise ValueError(f"split: {where}: the {k} list must be a list of class names, got {v!r:.80}")
+        names = _list_names(v)
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup: raise ValueError(f"split: {where}: the {k} list names classes more than once: {dup[:5]}")
+        if not names and k == 'val': names = list(out['trn'])
+        if not names: raise ValueError(f"split: {where}: the {'train' if k == 'trn' else k} list is empty")
+        out[k] = names
+    seen = set(out['test']) & (set(out['trn']) | set(out['val']))
+    if seen: raise ValueError(f"split: {where}: {len(seen)} test classes also appear in the train or val list "
+                              f"(test classes must be held out): {sorted(seen)[:10]}")
+    return out
+
+# %% ../nbs/01_data.ipynb #2a3a83fb
+def _lists_from_sections(p:Path, text:str) -> dict[str, list[str]]:
+    "One text file with [train] / [val] / [test] sections."
+    lists, cur = {}, None
+    for i, line in enumerate(text.splitlines(), 1):
+        s = line.split('#', 1)[0].strip()
+        if not s: continue
+        if s.startswith('[') and s.endswith(']'):
+            cur = _LIST_KEYS.get(s[1:-1].strip().lower())
+            if cur is None: raise ValueError(f"split: {p} line {i}: unknown section {s}; expected [train], [val] or [test]")
+            if cur in lists: raise ValueError(f"split: {p} line {i}: section {s} appears twice")
+            lists[cur] = []; continue
+        if cur is None:
+            raise ValueError(f"split: {p} line {i}: class {s!r} comes before any [train] / [val] / [test] header "
+                             "(one split file holds the three lists under headers; or give a folder with train.txt, val.txt, test.txt)")
+        lists[cur].append(s)
+    return lists
+
+def _lists_from_json(p:Path, text:str) -> dict[str, list[str]]:
+    "A JSON object of lists, or a run's results.json with a `splits` field."
+    try: obj = json.loads(text)
+    except json.JSONDecodeError as e: raise ValueError(f"split: {p} is not valid JSON: {e}") from None
+    if isinstance(obj, dict) and isinstance(obj.get('splits'), dict): obj = obj['splits']
+    if not isinstance(obj, dict): raise ValueError(f"split: {p} must hold a JSON object with train, val and test lists")
+    bad = [k for k in obj if str(k).lower() not in _LIST_KEYS]
+    if bad: raise ValueError(f"split: {p} has keys {bad[:5]}; expected train (or trn), val, test")
+    return {_LIST_KEYS[str(k).lower()]: v for k, v in obj.items()}
+
+def read_split_lists(path:str|Path, # a folder of list files, or one file (sections or JSON)
+                    ) -> dict[str, list[str]]:
+    "{'trn', 'val', 'test'} class lists from a folder (train.txt or trn.txt, val.txt, test.txt) or one file."
+    p = Path(path).expanduser()
+    if p.is_dir():
+        lists = {}
+        for k, names in SPLIT_LIST_FILES.items():
+            found = [p/n for n in names if (p/n).is_file()]
+            if len(found) > 1: raise ValueError(f"split: {p} holds both {found[0].name} and {found[1].name}: keep one")
+            if found: lists[k] = read_split(found[0])
+        if 'trn' not in lists or 'test' not in lists:
+            raise ValueError(f"split: the folder {p} needs train.txt (or trn.txt) and test.txt, one class per line (val.txt is optional)")
+        return check_split_lists(lists, str(p))
+    if not p.is_file(): raise ValueError(f"split: {str(path)!r} is not an existing folder or file of split lists")
+    text = p.read_text(encoding='utf-8-sig')
+    lists = _lists_from_json(p, text) if p.suffix.lower() == '.json' else _lists_from_sections(p, text)
+    return check_split_lists(lists, str(p))
+
+# %% ../nbs/01_data.ipynb #051cc277
+RANDOM_SPLIT = 'random:0.6/0.2/0.2'  # the form of a random class split (append :SEED for another seed)
+
+def parse_random_split(split:str, # "random:TRN/VAL/TEST" or "random:TRN/VAL/TEST:SEED"
+                      ) -> tuple[tuple[float, float, float], int]:
+    "The fractions and seed of a random split; ValueError('split: ...') when malformed."
+    bad = (f"split: {split!r} is not a random split: expected 'random:TRN/VAL/TEST' with fractions summing to 1 "
+           f"and TRN, TEST > 0 (e.g. {RANDOM_SPLIT!r}), optionally ':SEED' (e.g. '{RANDOM_SPLIT}:7')")
+    parts = split.split(':') if isinstance(split, str) else []
+    if len(parts) not in (2, 3) or parts[0] != 'random': raise ValueError(bad)
+    try: fr = tuple(float(x) for x in parts[1].split('/')); seed = int(parts[2]) if len(parts) == 3 else 0
+    except ValueError: raise ValueError(bad) from None
+    if len(fr) != 3 or not all(np.isfinite(fr)) or min(fr) < 0 or fr[0] <= 0 or fr[2] <= 0 or abs(sum(fr) - 1) > 1e-6 or seed < 0:
+        raise ValueError(bad)
+    return fr, seed
+
+def random_split(classes:Iterable[str], # every class of the data
+                 fractions:Sequence[float]=(0.6, 0.2, 0.2), # train / val / test (val 0: validation from the training classes)
+                 seed:int=0,
+                ) -> dict[str, list[str]]:
+    "A seeded random class split {'trn', 'val', 'test'}, each list sorted."
+    classes = sorted(set(classes)); n = len(classes)
+    n_test = max(1, int(fractions[2] * n + 0.5))
+    n_val = max(1, int(fractions[1] * n + 0.5)) if fractions[1] > 0 else 0
+    n_trn = n - n_test - n_val
+    if n_trn < 1:
+        raise ValueError(f"split: {n} classes are too few for a random {'/'.join(map(str, fractions))} split "
+                         f"({n_test} test and {n_val} val classes would leave none to train on)")
+    pick = [classes[i] for i in np.random.default_rng(seed).permutation(n)]
+    trn, val, test = sorted(pick[:n_trn]), sorted(pick[n_trn:n_trn + n_val]), sorted(pick[n_trn + n_val:])
+    return {'trn': trn, 'val': val or list(trn), 'test': test}
+
+# %% ../nbs/01_data.ipynb #feb654c2
 class ClassData:
     "Base for a set of classes with binary-mask examples: `classes`, `n_examples`, `examples`, `require`."
     classes: list[str]
@@ -142,6 +254,10 @@ class ClassData:
             listed = ', '.join(f'{c} ({k})' for c, k in short[:10])
             raise ValueError(f"{len(short)} classes have fewer than the {n} examples needed "
                              f"(shots + queries): {listed}{' ...' if len(short) > 10 else ''}")
+        return self
+    def preload(self, classes:Iterable[str]|None=None, workers:int=1):
+        "Decode the examples of many classes now rather than at their first task."
+        for c in (self.classes if classes is None else classes): self.examples(c)
         return self
     def __len__(self): return len(self.classes)
     def __repr__(self): return f"{type(self).__name__}({len(self.classes)} classes)"
@@ -168,6 +284,9 @@ class FSSDataset(ClassData):
                  size:int|tuple|None=None, # resize every example to this (H, W); None: all files must share a size
                  cache_dir:str|Path|None|bool=None, # cache folder (default `default_cache_dir()`); False: memory only
                 ):
+        if not isinstance(root, (str, os.PathLike)):
+            raise ValueError(f"FSSDataset reads a folder in the FSS-1000 layout, not {root!r}: "
+                             "open the root that resolve_data returns with mliis_nb.synthetic.open_data")
         self.root = Path(root).expanduser()
         if not self.root.is_dir(): raise ValueError(f"data folder not found: {self.root}")
         on_disk = {p.name: p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith('.')}
@@ -245,6 +364,15 @@ def write_fss_folder(root:str|Path, # folder to create
             Image.fromarray(g.integers(0, 255, tuple(size) + (3,), dtype=np.uint8)).save(root/c/f'{i}.jpg')
             Image.fromarray((m * 255).astype(np.uint8)).save(root/c/f'{i}.png')
     return root
+
+# %% ../nbs/01_data.ipynb #634ed718
+def class_folders(root:str|Path, # a folder of class folders
+                 ) -> list[str]:
+    "The classes of a folder in the FSS-1000 layout: its sub-folders that hold at least one image, sorted."
+    root = Path(root).expanduser()
+    if not root.is_dir(): raise ValueError(f"data folder not found: {root}")
+    def has_image(d): return any(p.suffix.lower() in _IMG_EXT and p.suffix.lower() != '.png' for p in d.iterdir() if p.is_file())
+    return sorted(normalise_class_name(d.name) for d in root.iterdir() if d.is_dir() and not d.name.startswith('.') and has_image(d))
 
 # %% ../nbs/01_data.ipynb #9ab430ab
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair',

@@ -14,10 +14,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .io import default_cache_dir
-from .data import ClassData, read_split, fss_splits, FSS_SPLITS
+from .data import (ClassData, FSSDataset, read_split, fss_splits, FSS_SPLITS, normalise_class_name, SPLIT_LIST_FILES,
+                           read_split_lists, RANDOM_SPLIT, parse_random_split, random_split, class_folders)
 
 # %% auto #0
-__all__ = ['SYNTHETIC_VERSION', 'DATA_SPLITS', 'make_synthetic', 'synthetic_splits', 'resolve_data', 'show_tasks']
+__all__ = ['SYNTHETIC_VERSION', 'DATA_SPLITS', 'PASCAL_FOLDS', 'PASCAL_PREFIX', 'make_synthetic', 'synthetic_splits',
+           'parse_data', 'split_form', 'open_data', 'resolve_data', 'show_tasks']
 
 # %% ../nbs/04_synthetic.ipynb #eb280648
 _PATTERNS = ('stripes', 'checks', 'dots', 'rings', 'gradient')
@@ -194,27 +196,109 @@ def synthetic_splits(root:str|Path) -> dict[str, list[str]]:
 
 # %% ../nbs/04_synthetic.ipynb #3e86f33b
 DATA_SPLITS = ('auto',) + FSS_SPLITS
+PASCAL_FOLDS = ('fold0', 'fold1', 'fold2', 'fold3') # the `split` of PASCAL-5i data
+PASCAL_PREFIX = 'pascal5i:' # `data="pascal5i:<VOC2012 folder>"`
 
+def parse_data(data, # the `data` parameter
+              ) -> tuple[str, Path|None]:
+    "('synthetic', None), ('folder', path) or ('pascal5i', VOC 2012 path); ValueError('data: ...') otherwise."
+    expected = f"expected 'synthetic', a folder of class folders, or '{PASCAL_PREFIX}<VOC2012 folder>'"
+    if not isinstance(data, (str, os.PathLike)) or not str(data).strip(): raise ValueError(f"data: {data!r}: {expected}")
+    s = str(data)
+    if s == 'synthetic': return 'synthetic', None
+    if s.startswith(PASCAL_PREFIX):
+        from .pascal import check_voc_root  # only PASCAL-5i data needs it (it imports torch)
+        return 'pascal5i', check_voc_root(s[len(PASCAL_PREFIX):])
+    root = Path(s).expanduser()
+    if not root.is_dir(): raise ValueError(f"data: folder not found: {root} ({expected})")
+    return 'folder', root
+
+def split_form(split, # the `split` parameter
+              ) -> str:
+    "'named' (auto/paper/hsnet), 'fold' (fold0..fold3), 'random' or 'lists' (a folder or file); ValueError('split: ...') otherwise."
+    if isinstance(split, str) and split in DATA_SPLITS: return 'named'
+    if isinstance(split, str) and split in PASCAL_FOLDS: return 'fold'
+    if isinstance(split, str) and split.startswith('random'): parse_random_split(split); return 'random'
+    if isinstance(split, (str, os.PathLike)) and str(split).strip() and Path(split).expanduser().exists(): return 'lists'
+    raise ValueError(f"split: {split!r} is not one of {list(DATA_SPLITS)}, 'fold0'..'fold3' (PASCAL-5i), "
+                     f"{RANDOM_SPLIT!r} or an existing folder/file of split lists")
+
+# %% ../nbs/04_synthetic.ipynb #59971343
 def _own_lists(root:Path) -> dict[str, list[str]]|None:
-    "The folder's own trn/val/test class lists, if it has all three."
-    if not all((root/f'{k}.txt').is_file() for k in ('trn', 'val', 'test')): return None
-    return synthetic_splits(root)
+    "The folder's own class lists (train.txt or trn.txt, val.txt, test.txt), if it has them."
+    if not any((root/n).is_file() for n in SPLIT_LIST_FILES['trn']) or not (root/'test.txt').is_file(): return None
+    return read_split_lists(root)
 
-def resolve_data(data:str|Path, # "synthetic" or a folder in the FSS-1000 layout
-                 split:str='auto', # "auto", "paper" or "hsnet" (see the table above)
+def _holds_fss1000(root:Path) -> bool:
+    "Whether the folder holds at least one FSS-1000 class (then its missing classes are worth naming)."
+    fss = set(read_split('mliis_train')) | set(read_split('mliis_test'))
+    return any(normalise_class_name(d.name) in fss for d in root.iterdir() if d.is_dir())
+
+def _folder_splits(root:Path, split, form:str) -> dict[str, list[str]]:
+    "The class lists of a folder under a named, listed or random split."
+    if form == 'lists': return read_split_lists(split)
+    if form == 'random': return random_split(class_folders(root), *parse_random_split(split))
+    own = _own_lists(root)
+    if own is not None:
+        if split in ('auto', 'hsnet'): return own
+        both = list(dict.fromkeys(own['trn'] + own['val']))
+        return {'trn': both, 'val': list(both), 'test': own['test']}
+    if split == 'auto' and not _holds_fss1000(root):
+        raise ValueError(f"split: 'auto' found no split lists in {root} (train.txt, val.txt, test.txt) and none of FSS-1000's "
+                         f"classes among its {len(class_folders(root))} class folders: pass split={RANDOM_SPLIT!r} for a seeded "
+                         "random class split, or split='<folder or file of split lists>'")
+    return fss_splits('paper' if split == 'auto' else split)
+
+# %% ../nbs/04_synthetic.ipynb #e518efd9
+def open_data(root, # a root returned by `resolve_data`: a folder, or a PASCAL-5i fold
+              classes:Sequence[str]|None=None, # the classes to open (default: all)
+              size:int|tuple|None=None, # resize every example to this (H, W)
+              cache_dir:str|Path|None|bool=None, # as `FSSDataset`'s
+             ) -> ClassData:
+    "The dataset behind a `resolve_data` root: an `FSSDataset` for a folder, a `Pascal5iDataset` for a PASCAL-5i fold."
+    if isinstance(root, (str, os.PathLike)):
+        if str(root).startswith(PASCAL_PREFIX):
+            raise ValueError(f"open_data: {str(root)!r} is a `data` parameter: pass it through resolve_data(data, 'fold0'..'fold3') first")
+        return FSSDataset(root, classes=classes, size=size, cache_dir=cache_dir)
+    return root.open(classes=classes, size=size, cache_dir=cache_dir)
+
+def _enough_examples(root, splits:dict, min_examples:int|dict, skip_small:bool) -> dict[str, list[str]]:
+    "Drop (skip_small) or report every listed class with fewer examples than its list needs."
+    need = {k: int(min_examples) for k in splits} if not isinstance(min_examples, dict) else {k: int(v) for k, v in min_examples.items()}
+    if set(need) - set(splits): raise ValueError(f"min_examples: unknown lists {sorted(set(need) - set(splits))}; expected {list(splits)}")
+    ds = open_data(root, classes=list(dict.fromkeys(c for k in splits for c in splits[k])), cache_dir=False)
+    short = {k: [(c, ds.n_examples(c)) for c in v if ds.n_examples(c) < need.get(k, 0)] for k, v in splits.items()}
+    lines = [f"{k}: {len(s)} classes have fewer than the {need[k]} examples needed (shots + queries): "
+             + ', '.join(f'{c} ({n})' for c, n in s[:20]) + (' ...' if len(s) > 20 else '') for k, s in short.items() if s]
+    if not lines: return splits
+    if not skip_small: raise ValueError("data: too few examples\n  " + '\n  '.join(lines) + "\n  (skip_small=True leaves these classes out)")
+    print("skipped for too few examples: " + '; '.join(lines))
+    out = {k: [c for c in v if c not in {s for s, _ in short[k]}] for k, v in splits.items()}
+    empty = [k for k, v in out.items() if not v]
+    if empty: raise ValueError(f"data: no {' or '.join(empty)} classes are left with enough examples")
+    return out
+
+def resolve_data(data:str|Path, # "synthetic", a folder of class folders, or "pascal5i:<VOC2012 folder>"
+                 split:str|Path='auto', # see the table above
+                 min_examples:int|dict=0, # examples every listed class needs ({'trn': n, ...}: per list); 0: no check
+                 skip_small:bool=False, # leave out (and print) classes with fewer than `min_examples` instead of stopping
                  **synthetic_kw, # `make_synthetic` arguments, used when data == "synthetic"
                 ) -> tuple[Path, dict[str, list[str]]]:
-    "`data` and `split` parameters of the experiment notebooks -> (root folder, {'trn','val','test': classes})."
-    if split not in DATA_SPLITS: raise ValueError(f"split: {split!r} is not one of {DATA_SPLITS}")
-    if str(data) == 'synthetic': root = make_synthetic(**synthetic_kw)
+    "`data` and `split` parameters of the experiment notebooks -> (root, {'trn','val','test': classes}); open the root with `open_data`."
+    kind, path = parse_data(data)
+    form = split_form(split)
+    if kind == 'pascal5i' or form == 'fold':
+        if kind != 'pascal5i': raise ValueError(f"split: {split!r} is a PASCAL-5i fold: use it with data='{PASCAL_PREFIX}<VOC2012 folder>'")
+        if form != 'fold': raise ValueError(f"split: {split!r}: PASCAL-5i data takes split 'fold0'..'fold3' (the fold whose 5 classes are held out)")
+        from .pascal import Pascal5iFold
+        root = Pascal5iFold(path, PASCAL_FOLDS.index(split)).check()
+        splits = root.splits()
     else:
-        root = Path(data).expanduser()
-        if not root.is_dir(): raise ValueError(f"data: folder not found: {root} (expected 'synthetic' or an FSS-1000 folder)")
-    own = _own_lists(root)
-    if own is None: return root, fss_splits('paper' if split == 'auto' else split)
-    if split in ('auto', 'hsnet'): return root, own
-    both = own['trn'] + own['val']
-    return root, {'trn': both, 'val': list(both), 'test': own['test']}
+        root = make_synthetic(**synthetic_kw) if kind == 'synthetic' else path
+        splits = _folder_splits(root, split, form)
+        FSSDataset(root, classes=list(dict.fromkeys(c for v in splits.values() for c in v)), cache_dir=False)  # names the missing classes
+    if min_examples: splits = _enough_examples(root, splits, min_examples, skip_small)
+    return root, splits
 
 # %% ../nbs/04_synthetic.ipynb #5291e53b
 def show_tasks(data:ClassData, classes:Sequence[str], n:int=4, fname:str|Path|None=None, title:str|None=None):
