@@ -16,11 +16,16 @@ _API = {
     'load_initialisation': 'inits', 'imagenet_initialisation': 'inits',
     'save_checkpoint': 'io', 'load_checkpoint': 'io',
     'open_data': 'synthetic', 'Pascal5iDataset': 'pascal', 'pascal_meta_test': 'pascal',
-    'uho': 'uho', 'UHOResult': 'uho', 'omega_from_results': 'uho',
+    'UHOResult': 'uho', 'omega_from_results': 'uho',
     'segment_folder': 'segment',
     'weight_analysis': 'weights', 'weight_blocks': 'weights',
 }
 __all__ = sorted(_API)
+
+# `adapt` and `evaluate` are also the names of their modules: bound here, before anything imports the submodules,
+# so `mliis_nb.adapt` is the function (as `from mliis_nb import adapt` promises), not the module.
+from .adapt import adapt
+from .evaluate import evaluate
 
 def __getattr__(name):
     if name in _API:

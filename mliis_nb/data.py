@@ -14,6 +14,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from fastcore.basics import patch
+
 from .io import atomic_write_bytes, atomic_savez, default_cache_dir
 
 # %% auto #0
@@ -277,6 +279,7 @@ def _scan_class(d:Path) -> list[tuple[str, Path, Path]]:
         out.append((stem, p, m))
     return sorted(out, key=lambda t: (len(t[0]), t[0]))
 
+# %% ../nbs/01_data.ipynb #a205a20b
 class FSSDataset(ClassData):
     "FSS-1000 layout reader: `<root>/<class>/{N.jpg, N.png}`, decoded, resized and cached."
     def __init__(self, root:str|Path, # folder holding one sub-folder per class
@@ -313,41 +316,47 @@ class FSSDataset(ClassData):
 
     def n_examples(self, cls:str) -> int: return len(self.files(cls))
 
-    def _key(self, cls:str) -> str:
-        sig = [str(self.root.resolve()), cls, str(self.size)]
-        for _, im, mk in self.files(cls):
-            for p in (im, mk): st = p.stat(); sig.append(f'{p.name}:{st.st_size}:{st.st_mtime_ns}')
-        return hashlib.sha1('|'.join(sig).encode()).hexdigest()[:20]
+# %% ../nbs/01_data.ipynb #83fd0a89
+@patch
+def _key(self:FSSDataset, cls:str) -> str:
+    sig = [str(self.root.resolve()), cls, str(self.size)]
+    for _, im, mk in self.files(cls):
+        for p in (im, mk): st = p.stat(); sig.append(f'{p.name}:{st.st_size}:{st.st_mtime_ns}')
+    return hashlib.sha1('|'.join(sig).encode()).hexdigest()[:20]
 
-    def _decode(self, cls:str) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [load_pair(im, mk, self.size) for _, im, mk in self.files(cls)]
-        shapes = {p[0].shape for p in pairs}
-        if len(shapes) > 1:
-            raise ValueError(f"class {cls} under {self.root} has images of several sizes {sorted(shapes)[:3]}: "
-                             "pass size=(H, W) to resize them")
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+@patch
+def _decode(self:FSSDataset, cls:str) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [load_pair(im, mk, self.size) for _, im, mk in self.files(cls)]
+    shapes = {p[0].shape for p in pairs}
+    if len(shapes) > 1:
+        raise ValueError(f"class {cls} under {self.root} has images of several sizes {sorted(shapes)[:3]}: "
+                         "pass size=(H, W) to resize them")
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
-    def examples(self, cls:str) -> tuple[np.ndarray, np.ndarray]:
-        "Images (n x H x W x 3 uint8) and masks (n x H x W bool) of a class."
-        if cls in self._mem: return self._mem[cls]
-        if cls not in self.dirs: raise KeyError(f"unknown class {cls!r}")
-        path = None if self.cache_dir is None else self.cache_dir/f'{self._key(cls)}.npz'
-        if path is not None and path.is_file():
-            try:
-                with np.load(path) as z: out = (z['images'], z['masks'])
-            except Exception: out = None  # a damaged cache file is rebuilt, never trusted
-        else: out = None
-        if out is None:
-            out = self._decode(cls)
-            if path is not None: atomic_savez(path, images=out[0], masks=out[1])
-        self._mem[cls] = out
-        return out
+@patch
+def examples(self:FSSDataset, cls:str) -> tuple[np.ndarray, np.ndarray]:
+    "Images (n x H x W x 3 uint8) and masks (n x H x W bool) of a class."
+    if cls in self._mem: return self._mem[cls]
+    if cls not in self.dirs: raise KeyError(f"unknown class {cls!r}")
+    path = None if self.cache_dir is None else self.cache_dir/f'{self._key(cls)}.npz'
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as z: out = (z['images'], z['masks'])
+        except Exception: out = None  # a damaged cache file is rebuilt, never trusted
+    else: out = None
+    if out is None:
+        out = self._decode(cls)
+        if path is not None: atomic_savez(path, images=out[0], masks=out[1])
+    self._mem[cls] = out
+    return out
 
-    def preload(self, classes:Iterable[str]|None=None, workers:int=2):
-        "Decode (or read from the cache) many classes at once on a thread pool."
-        todo = [c for c in (self.classes if classes is None else classes) if c not in self._mem]
-        with ThreadPoolExecutor(workers) as ex: list(ex.map(self.examples, todo))
-        return self
+# %% ../nbs/01_data.ipynb #8a636f69
+@patch
+def preload(self:FSSDataset, classes:Iterable[str]|None=None, workers:int=2):
+    "Decode (or read from the cache) many classes at once on a thread pool."
+    todo = [c for c in (self.classes if classes is None else classes) if c not in self._mem]
+    with ThreadPoolExecutor(workers) as ex: list(ex.map(self.examples, todo))
+    return self
 
 # %% ../nbs/01_data.ipynb #3df2f8ef
 def write_fss_folder(root:str|Path, # folder to create
@@ -379,6 +388,8 @@ VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', '
                'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
                'train', 'tvmonitor')
 
+
+# %% ../nbs/01_data.ipynb #89ade839
 class VOCDataset(ClassData):
     "PASCAL VOC 2012 as binary few-shot classes: one (image, class == c) example per image holding class c."
     def __init__(self, root:str|Path, # VOC2012 folder with JPEGImages/ and SegmentationClass/
@@ -434,6 +445,7 @@ class VOCDataset(ClassData):
             masks[k] = np.array(Image.fromarray(a == c).resize((w, h), Image.NEAREST))
         self._mem[cls] = (imgs, masks)
         return self._mem[cls]
+
 
 # %% ../nbs/01_data.ipynb #e8cb7386
 FPK_CONCEPTS = {'airliner': ('airliner', 'aeroplane'), 'bus': ('bus', 'bus'), 'motorbike': ('motorbike', 'motorbike'),

@@ -200,6 +200,7 @@ class Pascal5iDataset(ClassData):
 
     def __repr__(self): return f"Pascal5iDataset(fold {self.fold}, {len(self.classes)} classes, {sum(map(len, self.ids.values()))} examples)"
 
+
 # %% ../nbs/16_pascal.ipynb #4c27b2bf
 def write_pascal_tree(root:str|Path, # the fake VOC2012 folder to create
                       images:dict[str, dict[int, tuple]], # {image id: {class index: (y0, y1, x0, x1) box}}
@@ -318,6 +319,8 @@ class Pascal5iResult:
         return (f"fold {self.fold}, {self.shots}-shot: mIoU {100 * self.classwise_miou:.2f}, FB-IoU {100 * self.fb_iou:.2f}, "
                 f"per-episode mean IoU {100 * self.miou:.2f} +- {100 * self.ci95:.2f} (n={len(self.per_episode)})")
 
+
+# %% ../nbs/16_pascal.ipynb #1be2c4a1
 def pascal_meta_test(model:torch.nn.Module, # the initialisation (left unchanged)
                      data:Pascal5iDataset, # the fold's dataset (its test classes at least)
                      shots:int=1, # k
@@ -358,6 +361,7 @@ def pascal5i_summary(results:Sequence[Pascal5iResult], # one result per (fold, s
                   'classwise_miou': float(np.mean([r.classwise_miou for r in rs])), 'fb_iou': float(np.mean([r.fb_iou for r in rs])),
                   'episode_miou': m, 'episode_ci95': ci, 'episodes': sum(len(r.per_episode) for r in rs)}
     return out
+
 
 # %% ../nbs/16_pascal.ipynb #b4ab7658
 def trained_fold(checkpoint:str|Path) -> int|None:

@@ -108,6 +108,8 @@ def _draw_object(canvas:np.ndarray, spec:_ClassSpec, g:np.random.Generator, size
     canvas[y0:y1, x0:x1] = canvas[y0:y1, x0:x1] * (1 - a) + np.clip(col, 0, 1) * a
     return alpha
 
+
+# %% ../nbs/04_synthetic.ipynb #bd5b290a
 def _draw_example(specs:list[_ClassSpec], idx:int, g:np.random.Generator, bank:list[np.ndarray], size:int):
     "One image (uint8 H x W x 3) and the visible mask (bool) of class `idx` among distractors."
     for _ in range(20):
@@ -128,6 +130,7 @@ def _draw_example(specs:list[_ClassSpec], idx:int, g:np.random.Generator, bank:l
     canvas = np.clip(canvas + g.normal(0, 0.02, canvas.shape), 0, 1)
     return (canvas * 255 + 0.5).astype(np.uint8), mask
 
+
 # %% ../nbs/04_synthetic.ipynb #97c5804d
 _BANK, _SPECS = None, {}
 
@@ -147,6 +150,8 @@ def _write_class(args) -> str:
         Image.fromarray((mask * 255).astype(np.uint8), 'L').save(d/f'{i}.png', optimize=False)
     return name
 
+
+# %% ../nbs/04_synthetic.ipynb #a9e96785
 def make_synthetic(root:str|Path|None=None, # output folder (default: under the cache dir, named by the parameters)
                    n_classes:int=1000, # number of classes (split 52/24/24 % as HSNet's 520/240/240)
                    n_per_class:int=10, # examples per class (FP-k needs at least 420)
@@ -193,6 +198,7 @@ def make_synthetic(root:str|Path|None=None, # output folder (default: under the 
 def synthetic_splits(root:str|Path) -> dict[str, list[str]]:
     "The trn/val/test class lists of an embedded benchmark folder."
     return {k: read_split(Path(root)/f'{k}.txt') for k in ('trn', 'val', 'test')}
+
 
 # %% ../nbs/04_synthetic.ipynb #3e86f33b
 DATA_SPLITS = ('auto',) + FSS_SPLITS

@@ -53,7 +53,8 @@ def test_channels_last_matches_contiguous():
         ref = m(x)
         m = m.to(memory_format=torch.channels_last)
         out = m(x.to(memory_format=torch.channels_last))
-    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+    # the head's EfficientNet init (std 1) makes logits of order 10: compare relative to their scale
+    torch.testing.assert_close(out, ref, atol=1e-4 * float(ref.abs().max()) + 1e-5, rtol=1e-4)
 
 
 def test_snapshot_restore_in_channels_last_and_adapt_loop():
