@@ -12,15 +12,6 @@ META = dict(meta_steps=2, meta_batch=2, inner_steps=2, inner_batch=2, train_shot
             checkpoint_every=1, weights='none')
 
 
-@pytest.fixture(scope='module')
-def bench(tmp_path_factory):
-    return make_synthetic(tmp_path_factory.mktemp('bench')/'syn', n_classes=25, n_per_class=8, size=48, seed=0, workers=1)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    "The kernels papermill starts inherit this: tiny 32 px batches gain nothing from 2 threads and stall on a busy CPU."
-    monkeypatch.setenv('OMP_NUM_THREADS', '1')
 
 
 def run(nb, out_nb, **params):

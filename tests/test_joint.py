@@ -21,11 +21,6 @@ def bench(tmp_path_factory):
     return make_synthetic(tmp_path_factory.mktemp("bench")/"b", n_classes=6, n_per_class=4, size=48, seed=0, workers=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    "The kernels papermill starts inherit this: tiny 32 px batches gain nothing from 2 threads and stall badly on a busy CPU."
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-
 
 def _run(tmp_path, **params):
     papermill = pytest.importorskip("papermill")

@@ -41,10 +41,6 @@ def own(tmp_path_factory):
     return write_own_folder(tmp_path_factory.mktemp('own')/'defects')
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    monkeypatch.setenv('OMP_NUM_THREADS', '1')
-
 
 def run(nb, out_nb, **params):
     return pm.execute_notebook(str(NBS/nb), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)

@@ -16,10 +16,6 @@ NB = REPO/'nbs'/'experiments'/'segment.ipynb'
 TINY = ['--checkpoint', 'random', '--encoder', 'efficientnet_b0', '--image-size', '32', '--device', 'cpu']
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    monkeypatch.setenv('OMP_NUM_THREADS', '1')
-
 
 @pytest.fixture
 def images(tmp_path):

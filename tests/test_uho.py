@@ -15,15 +15,6 @@ SEARCH = dict(checkpoint='random', shots=1, n_tasks=3, n_calls=3, max_steps=3, b
 TIMES = ('seconds', 'u_seconds', 'opt_seconds')
 
 
-@pytest.fixture(scope='module')
-def bench(tmp_path_factory):
-    return make_synthetic(tmp_path_factory.mktemp('bench')/'syn', n_classes=25, n_per_class=8, size=48, seed=0, workers=1)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    "Kernels and subprocesses inherit this: tiny 32 px batches gain nothing from 2 threads and stall on a busy CPU."
-    monkeypatch.setenv('OMP_NUM_THREADS', '1')
 
 
 def run(nb, out_nb, **params):

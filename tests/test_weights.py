@@ -30,10 +30,6 @@ def ckpts(tmp_path_factory):
     return meta.parent, joint
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    monkeypatch.setenv('OMP_NUM_THREADS', '1')
-
 
 def run(out_nb, **params):
     return pm.execute_notebook(str(NB), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)
