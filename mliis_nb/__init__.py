@@ -1,6 +1,7 @@
 __version__ = "0.1.0"
 
-# The curated public API, loaded lazily (PEP 562) so `import mliis_nb` stays cheap:
+# The curated public API, loaded lazily (PEP 562) except `adapt` and `evaluate` (below), so `import mliis_nb` costs
+# the import of torch and timm that those two need, and nothing of fastai, papermill or scikit-optimize:
 # `from mliis_nb import EfficientLab, adapt, Omega, meta_train, evaluate, load_initialisation`.
 _API = {
     'EfficientLab': 'model', 'DEFAULT_ENCODER': 'model',

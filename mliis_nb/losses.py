@@ -73,13 +73,15 @@ def iou_per_image(
     logits_or_pred: Tensor,  # N x 2 x H x W logits, or an N x H x W binary prediction
     mask: Tensor,  # N x H x W in {0, 1}
     eps: float = 1e-7,  # smoothing: empty vs empty scores 1
+    ignore: Tensor | None = None,  # N x H x W, True where a pixel is not scored (PASCAL's 255 band)
 ) -> Tensor:  # N IoUs (float64)
-    "Thresholded foreground IoU of each image"
+    "Thresholded foreground IoU of each image, over the pixels not ignored"
     a = _fg_pred(logits_or_pred)
     _check_mask(a, mask, "the prediction")
     b = mask.bool() if mask.dtype == torch.bool else mask > 0.5
-    inter = (a & b).flatten(1).sum(1).double()
-    union = (a | b).flatten(1).sum(1).double()
+    v = torch.ones_like(b) if ignore is None else ~ignore.bool()
+    inter = (a & b & v).flatten(1).sum(1).double()
+    union = ((a | b) & v).flatten(1).sum(1).double()
     return (inter + eps) / (union + eps)
 
 # %% ../nbs/06_losses.ipynb #03f7fe77
@@ -101,12 +103,14 @@ class ClasswiseIoU:
                logits_or_pred: Tensor,  # N x 2 x H x W logits or N x H x W prediction
                mask: Tensor,  # N x H x W in {0, 1}
                cls,  # class of these images (any hashable)
+               ignore: Tensor | None = None,  # N x H x W, True where a pixel is not counted (PASCAL's 255 band)
               ) -> None:
         a = _fg_pred(logits_or_pred)
         _check_mask(a, mask, "the prediction")
         b = mask.bool() if mask.dtype == torch.bool else mask > 0.5
-        i = [int((~a & ~b).sum()), int((a & b).sum())]
-        u = [int((~a | ~b).sum()), int((a | b).sum())]
+        v = torch.ones_like(b) if ignore is None else ~ignore.bool()
+        i = [int((~a & ~b & v).sum()), int((a & b & v).sum())]
+        u = [int(((~a | ~b) & v).sum()), int(((a | b) & v).sum())]
         I, U = self.inter.setdefault(cls, [0, 0]), self.union.setdefault(cls, [0, 0])
         for k in (0, 1): I[k] += i[k]; U[k] += u[k]
 

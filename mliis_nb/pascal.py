@@ -21,13 +21,13 @@ from .io import atomic_savez, default_cache_dir
 from .data import ClassData, VOC_CLASSES, _open_image, _size_hw
 from .episodes import make_task
 from .adapt import Omega, adapt
-from .losses import mean_ci95
+from .losses import mean_ci95, ClasswiseIoU, iou_per_image
 
 # %% auto #0
-__all__ = ['N_FOLDS', 'IGNORE_INDEX', 'IMAGE_DIR', 'MASK_DIR', 'OWN_LISTS', 'fold_classes', 'class_fold', 'check_voc_root',
-           'lists_folder', 'read_fold_list', 'Pascal5iFold', 'read_label_map', 'Pascal5iDataset', 'write_pascal_tree',
-           'iou_ignoring', 'IgnoreIoU', 'pascal_episodes', 'Pascal5iResult', 'pascal_meta_test', 'pascal5i_summary',
-           'trained_fold']
+__all__ = ['N_FOLDS', 'IGNORE_INDEX', 'IMAGE_DIR', 'MASK_DIR', 'OWN_LISTS', 'IgnoreIoU', 'fold_classes', 'class_fold',
+           'check_voc_root', 'lists_folder', 'read_fold_list', 'Pascal5iFold', 'read_label_map', 'Pascal5iDataset',
+           'write_pascal_tree', 'iou_ignoring', 'pascal_episodes', 'Pascal5iResult', 'pascal_meta_test',
+           'pascal5i_summary', 'trained_fold']
 
 # %% ../nbs/16_pascal.ipynb #e992cc92
 N_FOLDS = 4
@@ -201,6 +201,7 @@ class Pascal5iDataset(ClassData):
     def __repr__(self): return f"Pascal5iDataset(fold {self.fold}, {len(self.classes)} classes, {sum(map(len, self.ids.values()))} examples)"
 
 
+
 # %% ../nbs/16_pascal.ipynb #4c27b2bf
 def write_pascal_tree(root:str|Path, # the fake VOC2012 folder to create
                       images:dict[str, dict[int, tuple]], # {image id: {class index: (y0, y1, x0, x1) box}}
@@ -225,55 +226,15 @@ def write_pascal_tree(root:str|Path, # the fake VOC2012 folder to create
     return root
 
 # %% ../nbs/16_pascal.ipynb #e6a8c558
-def _fg(logits_or_pred:Tensor) -> Tensor:
-    "Boolean N x H x W foreground from N x 2 x H x W logits (p_fg > 0.5) or an N x H x W prediction."
-    x = logits_or_pred
-    if x.ndim == 4: return x[:, 1] > x[:, 0]
-    return x.bool() if x.dtype == torch.bool else x > 0.5
-
-def _valid(mask:Tensor, ignore:Tensor|None) -> Tensor:
-    return torch.ones_like(mask, dtype=torch.bool) if ignore is None else ~ignore.bool()
-
 def iou_ignoring(logits_or_pred:Tensor, # N x 2 x H x W logits or an N x H x W prediction
                  mask:Tensor, # N x H x W in {0, 1}
                  ignore:Tensor|None=None, # N x H x W, True where a pixel is not scored
                  eps:float=1e-7,
                 ) -> Tensor:
-    "The paper's per-image foreground IoU over the pixels not ignored (float64, N values)."
-    a, b = _fg(logits_or_pred), mask > 0.5
-    v = _valid(b, ignore)
-    inter = (a & b & v).flatten(1).sum(1).double()
-    union = ((a | b) & v).flatten(1).sum(1).double()
-    return (inter + eps) / (union + eps)
+    "The paper's per-image foreground IoU over the pixels not ignored (float64, N values): the losses notebook's `iou_per_image`."
+    return iou_per_image(logits_or_pred, mask, eps, ignore)
 
-class IgnoreIoU:
-    "Per-class foreground and background intersections and unions over the pixels not ignored: class-wise mIoU and FB-IoU."
-    def __init__(self): self.inter, self.union = {}, {}  # class -> [background, foreground] pixel counts
-
-    def update(self, logits_or_pred:Tensor, mask:Tensor, cls, ignore:Tensor|None=None) -> None:
-        a, b = _fg(logits_or_pred), mask > 0.5
-        v = _valid(b, ignore)
-        i = [int((~a & ~b & v).sum()), int((a & b & v).sum())]
-        u = [int(((~a | ~b) & v).sum()), int(((a | b) & v).sum())]
-        I, U = self.inter.setdefault(cls, [0, 0]), self.union.setdefault(cls, [0, 0])
-        for k in (0, 1): I[k] += i[k]; U[k] += u[k]
-
-    @property
-    def per_class(self) -> dict:
-        "Foreground IoU of each class."
-        return {c: self.inter[c][1] / max(1, self.union[c][1]) for c in self.inter}
-
-    @property
-    def miou(self) -> float:
-        "Class-wise mIoU: mean over classes of the foreground IoU of the summed counts."
-        if not self.inter: raise ValueError("IgnoreIoU has no updates")
-        return float(np.mean(list(self.per_class.values())))
-
-    @property
-    def fb_iou(self) -> float:
-        "FB-IoU: mean of the background and foreground IoU of the counts summed over all classes."
-        if not self.inter: raise ValueError("IgnoreIoU has no updates")
-        return float(np.mean([sum(v[k] for v in self.inter.values()) / max(1, sum(v[k] for v in self.union.values())) for k in (0, 1)]))
+IgnoreIoU = ClasswiseIoU  # class-wise mIoU and FB-IoU over the pixels not ignored: `ClasswiseIoU.update(..., ignore=)`
 
 # %% ../nbs/16_pascal.ipynb #a6afed5d
 def pascal_episodes(data:Pascal5iDataset, # the fold's dataset
@@ -320,6 +281,7 @@ class Pascal5iResult:
                 f"per-episode mean IoU {100 * self.miou:.2f} +- {100 * self.ci95:.2f} (n={len(self.per_episode)})")
 
 
+
 # %% ../nbs/16_pascal.ipynb #1be2c4a1
 def pascal_meta_test(model:torch.nn.Module, # the initialisation (left unchanged)
                      data:Pascal5iDataset, # the fold's dataset (its test classes at least)
@@ -361,6 +323,7 @@ def pascal5i_summary(results:Sequence[Pascal5iResult], # one result per (fold, s
                   'classwise_miou': float(np.mean([r.classwise_miou for r in rs])), 'fb_iou': float(np.mean([r.fb_iou for r in rs])),
                   'episode_miou': m, 'episode_ci95': ci, 'episodes': sum(len(r.per_episode) for r in rs)}
     return out
+
 
 
 # %% ../nbs/16_pascal.ipynb #b4ab7658
