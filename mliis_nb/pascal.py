@@ -24,10 +24,9 @@ from .adapt import Omega, adapt
 from .losses import mean_ci95, ClasswiseIoU, iou_per_image
 
 # %% auto #0
-__all__ = ['N_FOLDS', 'IGNORE_INDEX', 'IMAGE_DIR', 'MASK_DIR', 'OWN_LISTS', 'IgnoreIoU', 'fold_classes', 'class_fold',
-           'check_voc_root', 'lists_folder', 'read_fold_list', 'Pascal5iFold', 'read_label_map', 'Pascal5iDataset',
-           'write_pascal_tree', 'iou_ignoring', 'pascal_episodes', 'Pascal5iResult', 'pascal_meta_test',
-           'pascal5i_summary', 'trained_fold']
+__all__ = ['N_FOLDS', 'IGNORE_INDEX', 'IMAGE_DIR', 'MASK_DIR', 'OWN_LISTS', 'fold_classes', 'class_fold', 'check_voc_root',
+           'lists_folder', 'read_fold_list', 'Pascal5iFold', 'read_label_map', 'Pascal5iDataset', 'write_pascal_tree',
+           'pascal_episodes', 'Pascal5iResult', 'pascal_meta_test', 'pascal5i_summary', 'trained_fold']
 
 # %% ../nbs/16_pascal.ipynb #e992cc92
 N_FOLDS = 4
@@ -225,17 +224,6 @@ def write_pascal_tree(root:str|Path, # the fake VOC2012 folder to create
         p = root/OWN_LISTS/f'{rel}.txt'; p.parent.mkdir(parents=True, exist_ok=True); p.write_text('\n'.join(lines) + '\n')
     return root
 
-# %% ../nbs/16_pascal.ipynb #e6a8c558
-def iou_ignoring(logits_or_pred:Tensor, # N x 2 x H x W logits or an N x H x W prediction
-                 mask:Tensor, # N x H x W in {0, 1}
-                 ignore:Tensor|None=None, # N x H x W, True where a pixel is not scored
-                 eps:float=1e-7,
-                ) -> Tensor:
-    "The paper's per-image foreground IoU over the pixels not ignored (float64, N values): the losses notebook's `iou_per_image`."
-    return iou_per_image(logits_or_pred, mask, eps, ignore)
-
-IgnoreIoU = ClasswiseIoU  # class-wise mIoU and FB-IoU over the pixels not ignored: `ClasswiseIoU.update(..., ignore=)`
-
 # %% ../nbs/16_pascal.ipynb #a6afed5d
 def pascal_episodes(data:Pascal5iDataset, # the fold's dataset
                     classes:Sequence[str]|None=None, # classes to test (default: the fold's test classes in `data`)
@@ -295,7 +283,7 @@ def pascal_meta_test(model:torch.nn.Module, # the initialisation (left unchanged
                     ) -> Pascal5iResult:
     "The literature's PASCAL-5i meta-test of one fold: class-wise mIoU and FB-IoU, and the paper's per-episode mean IoU with its CI."
     eps = pascal_episodes(data, classes, episodes, shots, seed)
-    acc, per, kept = IgnoreIoU(), [], []
+    acc, per, kept = ClasswiseIoU(), [], []
     it = range(len(eps))
     if progress:
         from fastprogress.fastprogress import progress_bar
@@ -306,7 +294,7 @@ def pascal_meta_test(model:torch.nn.Module, # the initialisation (left unchanged
         r = adapt(model, t.support_x, t.support_y, omega, t.query_x, seed=seed + e)
         ign = torch.from_numpy(data.ignore(c)[qry])
         acc.update(r.query_logits, t.query_y, c, ign)
-        iou = float(iou_ignoring(r.query_logits, t.query_y, ign).mean())
+        iou = float(iou_per_image(r.query_logits, t.query_y, ignore=ign).mean())
         per.append({'episode': e, 'class': c, 'query': data.ids[c][int(qry[0])], 'support': [data.ids[c][int(j)] for j in sup], 'iou': iou})
         if e < keep: kept.append({'class': c, 'x': t.query_x, 'y': t.query_y, 'logits': r.query_logits})
     m, ci = mean_ci95([p['iou'] for p in per])
