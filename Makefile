@@ -6,7 +6,7 @@ STAMP := $(VENV)/.mliis_installed
 # Two cores: nbdev_test runs two notebooks at a time with one torch thread each (more threads than
 # cores makes OpenMP spin and slows everything many times over); pytest runs one process with two.
 
-.PHONY: install test demo export clean-nbs lint-nbs docs docs-serve
+.PHONY: install test demo bench export clean-nbs lint-nbs docs docs-serve
 
 $(STAMP): setup.py settings.ini constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,21 @@ demo: $(STAMP)
 		-p out_dir $(DEMO_DIR) $(DEMO_ARGS)
 	@ln -sfn $(notdir $(DEMO_DIR)) runs/demo-latest
 	@echo; cat $(DEMO_DIR)/results.md; echo "(run folder: $(DEMO_DIR); figures in figures/)"
+
+# The benchmark (nbs/experiments/benchmark.ipynb): meta-training images/s against plain supervised training and a naive
+# clone-based meta-step, the speed levers, meta-test and loader rates, peak memory; a few minutes at 96 px on 2 CPU cores.
+# Each run gets its own folder (runs/bench-latest points at the newest). BENCH_THREADS=1 on a busy machine;
+# BENCH_ARGS="-p image_size 64 -p repeats 3" for other settings (the notebook's parameters).
+BENCH_THREADS ?= 2
+BENCH_STAMP := runs/bench-$(shell date +%Y%m%d-%H%M%S)
+BENCH_DIR ?= $(BENCH_STAMP)
+bench: $(STAMP)
+	@mkdir -p $(BENCH_DIR)
+	@echo "make bench: running nbs/experiments/benchmark.ipynb into $(BENCH_DIR) with $(BENCH_THREADS) threads"
+	OMP_NUM_THREADS=$(BENCH_THREADS) $(VENV)/bin/papermill nbs/experiments/benchmark.ipynb $(BENCH_DIR)/benchmark.ipynb \
+		-k python3 --no-progress-bar --log-output -p out_dir $(BENCH_DIR) $(BENCH_ARGS)
+	@ln -sfn $(notdir $(BENCH_DIR)) runs/bench-latest
+	@echo; cat $(BENCH_DIR)/table.txt; echo "(run folder: $(BENCH_DIR))"
 
 clean-nbs: $(STAMP)
 	$(VENV)/bin/nbdev_clean

@@ -20,6 +20,7 @@ _API = {
     'UHOResult': 'uho', 'omega_from_results': 'uho',
     'segment_folder': 'segment',
     'weight_analysis': 'weights', 'weight_blocks': 'weights',
+    'adapt_many': 'parallel', 'fpk_run': 'fpk', 'fpk_data': 'fpk', 'run_stage': 'reproduce',
 }
 __all__ = sorted(_API)
 

@@ -36,9 +36,9 @@ class Omega:
     l2_half: bool = False # the original code's 1/2 factor on the L2 term
 
     def __post_init__(self):
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+        if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not (isinstance(self.steps, int) and self.steps >= 0): raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
+        if not (isinstance(self.steps, int) and not isinstance(self.steps, bool) and self.steps >= 0): raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
         if not (isinstance(self.batch, int) and self.batch >= 1): raise ValueError(f"batch must be an integer >= 1, got {self.batch!r}")
         if self.optimiser not in OPTIMISERS: raise ValueError(f"optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
         if self.dropout is not None and not 0 <= self.dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
@@ -112,6 +112,11 @@ class NonFiniteLoss(FloatingPointError):
     "Raised by U when a training loss is NaN or infinite."
 
 # %% ../nbs/07_adapt.ipynb #c1e9caee
+def _stalled(curve:list[float], patience:int) -> bool:
+    "True once the last `patience` + 1 steps brought no strict improvement on the best IoU after step 1 or later."
+    best = 1 + max(range(len(curve) - 1), key=lambda i: (curve[i + 1], -i)) if len(curve) > 1 else 0
+    return len(curve) - 1 - best > patience
+
 def _seed_from(generator:torch.Generator) -> int:
     return int(torch.randint(0, 2**62, (1,), generator=generator))
 
@@ -127,11 +132,15 @@ def adapt(model:nn.Module, # the initialisation theta (left unchanged by the cal
           start:dict[str, Tensor]|None=None, # adapt from this state instead of the model's own
           loss_fn:Callable|None=None, # loss(logits, y, model); default: the paper's `seg_loss`
           metric_fn:Callable|None=None, # per-query score(logits, y); default: `iou_per_image`
+          patience:int|None=None, # with `track`: stop once the tracked IoU has not strictly improved for more than this many steps
+          lr_at:Callable[[int], float]|None=None, # learning rate of step j (0-based); default omega.lr throughout
          ) -> AdaptResult:
     "The update routine U: adapt to the support set with omega, score the queries, restore the model."
     if len(support_x) != len(support_y): raise ValueError(f"support_x has {len(support_x)} images but support_y {len(support_y)} masks")
     if query_y is not None and query_x is None: raise ValueError("query_y was given without query_x")
     if track and query_y is None: raise ValueError("track=True needs query_x and query_y to score")
+    if patience is not None and not track: raise ValueError("patience (early stopping) needs track=True")
+    if patience is not None and not (isinstance(patience, int) and patience >= 0): raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
     loss_fn = loss_fn or (lambda logits, y, m: seg_loss(logits, y, model=m, l2=omega.l2, l2_half=omega.l2_half))
     metric_fn = metric_fn or iou_per_image
     dev = next(model.parameters()).device
@@ -150,6 +159,8 @@ def adapt(model:nn.Module, # the initialisation theta (left unchanged by the cal
             for j, idx in enumerate(minibatches(len(support_x), omega.batch, omega.steps, g)):
                 x, y = support_x[idx], support_y[idx]
                 if omega.aug_rate > 0: x, y = augment_batch(x, y, omega.aug_rate, g)
+                if lr_at is not None:
+                    for group in opt.param_groups: group['lr'] = lr_at(j)
                 with adapting(model, omega.dropout):
                     loss = loss_fn(model(x.to(dev)), y.to(dev), model)
                     if not torch.isfinite(loss):
@@ -157,6 +168,7 @@ def adapt(model:nn.Module, # the initialisation theta (left unchanged by the cal
                     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 res.losses.append(loss.item())
                 if track: res.step_iou.append(score())
+                if patience is not None and _stalled(res.step_iou, patience): break
         if query_x is not None:
             res.query_logits = predict(model, query_x)
             if query_y is not None: res.query_iou = metric_fn(res.query_logits, query_y)

@@ -277,6 +277,12 @@ def _scan_class(d:Path) -> list[tuple[str, Path, Path]]:
         m = files.get(stem + '.png')
         if m is None: raise ValueError(f"mask file not found for image {p}: expected {d/(stem + '.png')}")
         out.append((stem, p, m))
+    paired = {m.name for _, _, m in out}
+    orphans = sorted(n for n in files if n.lower().endswith('.png') and n not in paired)
+    if orphans:
+        raise ValueError(f"mask file {d/orphans[0]} has no image: expected {os.path.splitext(orphans[0])[0]}.jpg "
+                         f"(or {', '.join(e for e in _IMG_EXT if e not in ('.jpg', '.png'))}) beside it"
+                         + (f" ({len(orphans)} masks without an image in {d})" if len(orphans) > 1 else ''))
     return sorted(out, key=lambda t: (len(t[0]), t[0]))
 
 # %% ../nbs/01_data.ipynb #a205a20b
@@ -327,6 +333,9 @@ def _key(self:FSSDataset, cls:str) -> str:
 @patch
 def _decode(self:FSSDataset, cls:str) -> tuple[np.ndarray, np.ndarray]:
     pairs = [load_pair(im, mk, self.size) for _, im, mk in self.files(cls)]
+    if not pairs:
+        raise ValueError(f"class {cls}: no examples in {self.dirs[cls]} (expected image files "
+                         f"{', '.join(e for e in _IMG_EXT if e != '.png')}, each with a .png mask of the same name)")
     shapes = {p[0].shape for p in pairs}
     if len(shapes) > 1:
         raise ValueError(f"class {cls} under {self.root} has images of several sizes {sorted(shapes)[:3]}: "
@@ -388,7 +397,6 @@ VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', '
                'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
                'train', 'tvmonitor')
 
-
 # %% ../nbs/01_data.ipynb #89ade839
 class VOCDataset(ClassData):
     "PASCAL VOC 2012 as binary few-shot classes: one (image, class == c) example per image holding class c."
@@ -397,11 +405,13 @@ class VOCDataset(ClassData):
                  classes:Sequence[str]|None=None, # VOC class names (default: all 20)
                  ids:Sequence[str]|None=None, # restrict to these image ids (e.g. a PASCAL-5i fold list)
                  min_pixels:int=1, # an image counts for a class when the class covers at least this many pixels
-                 cache_dir:str|Path|None|bool=None):
+                 cache_dir:str|Path|None|bool=None,
+                 masks:str='SegmentationClass', # mask folder: VOC 2012's SegmentationClass or the SBD-augmented SegmentationClassAug
+                ):
         self.root = Path(root).expanduser()
-        self.jpg, self.seg = self.root/'JPEGImages', self.root/'SegmentationClass'
+        self.jpg, self.seg = self.root/'JPEGImages', self.root/masks
         for d in (self.jpg, self.seg):
-            if not d.is_dir(): raise ValueError(f"PASCAL VOC folder {d} not found (expected JPEGImages/ and SegmentationClass/ under {self.root})")
+            if not d.is_dir(): raise ValueError(f"PASCAL VOC folder {d} not found (expected JPEGImages/ and {masks}/ under {self.root})")
         classes = list(VOC_CLASSES[1:] if classes is None else classes)
         bad = [c for c in classes if c not in VOC_CLASSES[1:]]
         if bad: raise ValueError(f"unknown VOC classes {bad}; expected names from {VOC_CLASSES[1:]}")
@@ -415,7 +425,7 @@ class VOCDataset(ClassData):
     def _index(self, ids) -> dict[str, list[int]]:
         "{image id: class indices present}, read from the masks once and cached."
         pngs = sorted(self.seg.glob('*.png')) if ids is None else [self.seg/f'{i}.png' for i in ids]
-        key = hashlib.sha1('|'.join([str(self.root.resolve()), str(self.min_pixels)] +
+        key = hashlib.sha1('|'.join([str(self.seg.resolve()), str(self.min_pixels)] +
                                     [f'{p.name}:{p.stat().st_mtime_ns}' for p in pngs if p.exists()]).encode()).hexdigest()[:20]
         path = None if self.cache_dir is None else self.cache_dir/f'index-{key}.json'
         if path is not None and path.is_file(): return json.loads(path.read_text())
@@ -447,6 +457,7 @@ class VOCDataset(ClassData):
         return self._mem[cls]
 
 
+
 # %% ../nbs/01_data.ipynb #e8cb7386
 FPK_CONCEPTS = {'airliner': ('airliner', 'aeroplane'), 'bus': ('bus', 'bus'), 'motorbike': ('motorbike', 'motorbike'),
                 'potted_plant': ('potted_plant', 'pottedplant'), 'television': ('television', 'tvmonitor')}
@@ -464,8 +475,11 @@ class MergedDataset(ClassData):
             self._mem[cls] = (np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got]))
         return self._mem[cls]
 
-def fpk_dataset(fss_root:str|Path, voc_root:str|Path|None=None, size:int|tuple=224, cache_dir=None) -> MergedDataset:
+def fpk_dataset(fss_root:str|Path, voc_root:str|Path|None=None, size:int|tuple=224, cache_dir=None,
+                masks:str='SegmentationClass', # VOC mask folder: SegmentationClass, or the SBD-augmented SegmentationClassAug FP-k needs
+               ) -> MergedDataset:
     "The five FP-k concepts, each pooling an FSS-1000 class with its PASCAL VOC class (when `voc_root` is given)."
     fss = FSSDataset(fss_root, classes=[f for f, _ in FPK_CONCEPTS.values()], size=size, cache_dir=cache_dir)
-    voc = None if voc_root is None else VOCDataset(voc_root, size=size, classes=[v for _, v in FPK_CONCEPTS.values()], cache_dir=cache_dir)
+    voc = None if voc_root is None else VOCDataset(voc_root, size=size, classes=[v for _, v in FPK_CONCEPTS.values()], cache_dir=cache_dir,
+                                                  masks=masks)
     return MergedDataset({k: [(fss, f)] + ([(voc, v)] if voc is not None else []) for k, (f, v) in FPK_CONCEPTS.items()})

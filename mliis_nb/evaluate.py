@@ -5,6 +5,7 @@
 # %% ../nbs/08_evaluate.ipynb #e05e2099
 from __future__ import annotations
 
+import sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Sequence
@@ -14,13 +15,16 @@ import torch
 from torch import nn
 
 from .adapt import Omega, adapt
+from .parallel import adapt_many, resolve_strategy
 from .data import ClassData
 from .episodes import eval_tasks, make_task
 from .losses import mean_ci95, ClasswiseIoU
 from .io import write_json
+from .model import DEFAULT_ENCODER
+from .distributed import shard, gather_items, is_main, world_size
 
 # %% auto #0
-__all__ = ['EvalResult', 'save_results', 'evaluate', 'show_predictions']
+__all__ = ['EvalResult', 'save_results', 'evaluate', 'show_predictions', 'run_evaluate', 'main']
 
 # %% ../nbs/08_evaluate.ipynb #e8bb191d
 @dataclass
@@ -54,6 +58,25 @@ def save_results(res:EvalResult, path:str|Path, **extra) -> dict:
     return out
 
 # %% ../nbs/08_evaluate.ipynb #298fc6d9
+def _score_splits(model:nn.Module, data:ClassData, splits:list, idx:Sequence[int], omega:Omega, seed:int, show:set,
+                  strategy:str='auto') -> dict[int, tuple]:
+    "Task-splits `idx` (U with seed + i for split i, one after another or side by side): {i: `_record`}."
+    tasks = [make_task(data, splits[i]) for i in idx]
+    rs = adapt_many(model, tasks, omega, [seed + i for i in idx], strategy=strategy)
+    return {i: _record(t, r, splits[i], i, i in show) for i, t, r in zip(idx, tasks, rs)}
+
+def _record(t, r, split:tuple, i:int, keep:bool) -> tuple:
+    "Task-split i: its per-task record, its class-wise pixel counts, and (if `keep`) its first two predictions."
+    cw = ClasswiseIoU(); cw.update(r.query_logits, t.query_y, t.cls)
+    rec = {'class': t.cls, 'split': i, 'miou': r.miou, 'support': split[1].tolist(), 'query': split[2].tolist()}
+    return rec, cw, ({'class': t.cls, 'x': t.query_x[:2], 'y': t.query_y[:2], 'logits': r.query_logits[:2]} if keep else None)
+
+def _add_counts(total:ClasswiseIoU, part:ClasswiseIoU):
+    "Add one task-split's class-wise intersections and unions to the running totals."
+    for c in part.inter:
+        I, U = total.inter.setdefault(c, [0, 0]), total.union.setdefault(c, [0, 0])
+        for k in (0, 1): I[k] += part.inter[c][k]; U[k] += part.union[c][k]
+
 def evaluate(model:nn.Module, # the initialisation (left unchanged)
              data:ClassData, # test data
              classes:Sequence[str]|None=None, # test classes (default all)
@@ -65,22 +88,27 @@ def evaluate(model:nn.Module, # the initialisation (left unchanged)
              splits:list|None=None, # fixed (class, support, query) task-splits to use instead of drawing them
              keep:int=8, # keep the predictions of this many random task-splits for figures
              progress:bool=True,
+             strategy:str='auto', # U's execution: 'sequential', 'parallel' (`chunk` task-splits side by side) or 'auto' (parallel on a GPU)
+             chunk:int=16, # task-splits adapted side by side by the parallel strategy
             ) -> EvalResult:
-    "Meta-test an initialisation: task-mean IoU with 95% CI, class-wise mIoU, per-task scores."
+    "Meta-test an initialisation: task-mean IoU with 95% CI, class-wise mIoU, per-task scores (under torchrun: shared out, on every rank)."
     if splits is None: splits = eval_tasks(data, classes, shots, splits_per_class, queries, seed)
     else: splits_per_class = None
     show = set(np.random.default_rng(seed).permutation(len(splits))[:keep].tolist())
-    cw, per_task, kept = ClasswiseIoU(), [], []
-    it = range(len(splits))
-    if progress:
+    mine, err = {}, None
+    idx = list(shard(len(splits)))
+    n = chunk if resolve_strategy(strategy, model) == 'parallel' else 1
+    it = range(0, len(idx), n)
+    if progress and is_main():
         from fastprogress.fastprogress import progress_bar
         it = progress_bar(it)
-    for i in it:
-        t = make_task(data, splits[i])
-        r = adapt(model, t.support_x, t.support_y, omega, t.query_x, t.query_y, seed=seed + i)
-        cw.update(r.query_logits, t.query_y, t.cls)
-        per_task.append({'class': t.cls, 'split': i, 'miou': r.miou, 'support': splits[i][1].tolist(), 'query': splits[i][2].tolist()})
-        if i in show: kept.append({'class': t.cls, 'x': t.query_x[:2], 'y': t.query_y[:2], 'logits': r.query_logits[:2]})
+    try:
+        for c in it: mine.update(_score_splits(model, data, splits, idx[c:c + n], omega, seed, show, strategy))
+    except Exception as e: err = e  # raised on every rank by gather_items
+    cw, per_task, kept = ClasswiseIoU(), [], []
+    for rec, counts, ex in gather_items(mine, len(splits), err):
+        _add_counts(cw, counts); per_task.append(rec)
+        if ex is not None: kept.append(ex)
     m, ci = mean_ci95([p['miou'] for p in per_task])
     return EvalResult(float(m), float(ci), len(per_task), cw.miou, cw.fb_iou, shots, splits_per_class, queries,
                       asdict(omega), seed, per_task, kept)
@@ -102,3 +130,111 @@ def show_predictions(examples:list[dict], fname:str|Path|None=None, n:int=6, tit
     fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=80); plt.close(fig)
     return fig
+
+# %% ../nbs/08_evaluate.ipynb #7618c369
+def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
+                 split:str='auto', # "auto", "paper" or "hsnet": which class lists (the test classes are the same 240 in both)
+                 out_dir:str='runs/eval', # results.json and predictions.png go here
+                 seed:int=0, # the task-splits, U's randomness and a fresh decoder's initialisation
+                 image_size:int=0, # 0: 224 on a data folder, 64 on the embedded benchmark
+                 encoder:str=DEFAULT_ENCODER, # for checkpoint "imagenet" / "random"
+                 device:str='auto', # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
+                 checkpoint:str='imagenet', # a checkpoint file or run folder, or "imagenet" / "random" for the baselines
+                 rsd_stages:list[int]=(3,), # for checkpoint "imagenet" / "random"
+                 joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
+                 classes:str='test', # which classes of the split: "test", "val" or "trn"
+                 max_classes:int=0, # evaluate only the first N classes (0: all)
+                 shots:int=5, # k
+                 splits_per_class:int=2, # random support/query splits per class (shared out over the processes)
+                 queries:int|str=5, # query images per task-split (the original: 5), or "all"
+                 omega:str='', # "": U from lr, steps, batch, ... below; or a UHO results.json whose best omega (steps included) is U
+                 lr:float=0.005, # U's test-time learning rate
+                 steps:int=5, # U's steps
+                 batch:int=8, # U's minibatch size
+                 optimiser:str='sgd', # U's optimiser: "sgd" or "adam"
+                 dropout:float=0.2, # the head's dropout while adapting
+                 aug_rate:float=0.5, # augmentation rate
+                 l2:float=5e-4, # L2 weight
+                 label:str='', # a name for this initialisation in tables (default: from checkpoint)
+                 synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
+                 synthetic_examples:int=10, # examples per class of the embedded benchmark
+                 synthetic_size:int=128, # image side of the embedded benchmark
+                 progress:bool=True, # a progress bar (rank 0)
+                 strategy:str='auto', # U's execution: 'sequential', 'parallel' (task-splits side by side) or 'auto' (parallel on a GPU)
+                ) -> dict:
+    "`nbs/experiments/evaluate.ipynb` as a function: check the parameters, meta-test, write `out_dir`; return results.json's contents."
+    from mliis_nb.params import Checks, check_common, resolve_image_size  # here: params needs inits, which needs this module
+    from mliis_nb.adapt import OPTIMISERS
+    from mliis_nb.synthetic import resolve_data, open_data
+    from mliis_nb.inits import load_initialisation, find_checkpoint, BASELINES
+    from mliis_nb.uho import read_uho, omega_from_results
+    from mliis_nb.distributed import rank_device, main_first
+    c = Checks()
+    check_common(c, data, split, out_dir, seed, image_size, encoder, device)
+    c.choice('classes', classes, ('test', 'val', 'trn'))
+    c.integer('max_classes', max_classes, 0); c.integer('shots', shots, 1); c.integer('splits_per_class', splits_per_class, 1)
+    c.add(queries == 'all' or (isinstance(queries, int) and not isinstance(queries, bool) and queries >= 1), 'queries', queries, "expected an integer >= 1 or 'all'")
+    c.number('lr', lr, positive=True); c.integer('steps', steps, 0); c.integer('batch', batch, 1)
+    c.choice('optimiser', optimiser, OPTIMISERS); c.number('dropout', dropout, 0, 1, hi_open=True)
+    c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0); c.choice('joint_head', joint_head, ('fresh', 'mean'))
+    if str(checkpoint) not in BASELINES:
+        try: find_checkpoint(checkpoint)
+        except ValueError as e: c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
+    if c.add(isinstance(omega, str), 'omega', omega, 'expected "" or the path of a UHO results.json') and omega:
+        try: read_uho(omega)
+        except ValueError as e: c.add(False, 'omega', omega, str(e).removeprefix('omega: '))
+    from mliis_nb.parallel import STRATEGIES
+    c.choice('strategy', strategy, STRATEGIES)
+    c.done()
+    omega_source = omega or 'parameters'
+    om = omega_from_results(omega) if omega else Omega(lr=lr, steps=steps, batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
+    dev, size = rank_device(device), resolve_image_size(data, image_size)
+    syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
+    with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
+        root, splits = resolve_data(data, split, **syn_kw)
+        test_classes = splits[classes][:max_classes or None]
+        ds = open_data(root, classes=test_classes, size=size)
+        need = shots + (1 if queries == 'all' else queries)
+        short = [cl for cl in test_classes if ds.n_examples(cl) < need]
+        if short:
+            raise ValueError(f"shots={shots}: {shots} shots plus {queries} queries need {need} examples, but {len(short)} classes have fewer: "
+                             + ', '.join(f'{cl} ({ds.n_examples(cl)})' for cl in short[:5]))
+        ds.preload()
+    from mliis_nb.device import device_settings, prepare_model
+    model = prepare_model(load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed,
+                                              joint_head=joint_head), device_settings(dev))  # channels_last: `make bench`
+    name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
+    if is_main():
+        print(f"{name}: {len(test_classes)} {classes} classes x {splits_per_class} splits, {shots}-shot, {queries} queries, "
+              f"{size} px, U = {om}, {world_size()} process(es), device {dev}", flush=True)
+    t0 = time.time()
+    res = evaluate(model, ds, test_classes, shots=shots, splits_per_class=splits_per_class, omega=om, queries=queries, seed=seed, progress=progress,
+                   strategy=strategy)
+    seconds = time.time() - t0
+    extra = dict(label=name, checkpoint=str(checkpoint), joint_head=joint_head, data=str(root), split=split, splits=splits, classes=classes,
+                 image_size=size, seconds=round(seconds, 1), device=str(dev), omega_source=omega_source, world_size=world_size())
+    if not is_main(): return res.to_dict() | extra
+    out = Path(out_dir).expanduser(); out.mkdir(parents=True, exist_ok=True)
+    summary = save_results(res, out/'results.json', **extra)
+    show_predictions(res.examples, out/'predictions.png', n=6, title=f"{name}, {shots}-shot")
+    return summary
+
+# %% ../nbs/08_evaluate.ipynb #a2753a28
+def main(argv:list[str]|None=None) -> int:
+    "The `python -m mliis_nb.evaluate` command line (under `torchrun --nproc_per_node N`: N processes share the task-splits)."
+    from mliis_nb.distributed import arg_parser, distributed_session
+    a = arg_parser(run_evaluate, 'python -m mliis_nb.evaluate', "Meta-test an initialisation with the paper's protocol; "
+                   'the options are the parameters of nbs/experiments/evaluate.ipynb.').parse_args(argv)
+    try:
+        with distributed_session(a.device):
+            r = run_evaluate(**vars(a))
+            if is_main():
+                print(f"{r['label']}: task-mean IoU {100 * r['miou']:.2f} +- {100 * r['ci95']:.2f} % (95% CI, n={r['n']} task-splits); "
+                      f"class-wise mIoU {100 * r['classwise_miou']:.2f} %; {r['seconds']:.0f} s on {r['world_size']} process(es); "
+                      f"results.json and predictions.png in {a.out_dir}", flush=True)
+    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
+    return 0
+
+# %% ../nbs/08_evaluate.ipynb #9c77fb9f
+#| eval: false
+if __name__ == '__main__' and 'ipykernel' not in sys.modules: sys.exit(main())  # not when a notebook kernel runs this cell

@@ -14,7 +14,6 @@ from torch import nn
 from .model import EfficientLab, DEFAULT_ENCODER
 from .io import read_header, load_checkpoint, save_checkpoint
 from .meta import CHECKPOINT, FORMAT as META_FORMAT
-from .joint import FORMAT as JOINT_FORMAT, load_joint_initialisation
 
 # %% auto #0
 __all__ = ['BASELINES', 'CHECKPOINT_FILES', 'imagenet_initialisation', 'find_checkpoint', 'checkpoint_kind',
@@ -51,6 +50,7 @@ def checkpoint_kind(checkpoint:str|Path) -> str:
     if str(checkpoint) in BASELINES: return str(checkpoint)
     fmt = read_header(find_checkpoint(checkpoint))['format']
     if fmt.startswith(META_FORMAT.split('/')[0]): return 'meta'
+    from mliis_nb.joint import FORMAT as JOINT_FORMAT  # here, not at the top: `joint` imports fastai (seconds), needed for joint checkpoints only
     if fmt.startswith(JOINT_FORMAT.split('/')[0]): return 'joint'
     raise ValueError(f"checkpoint: {checkpoint} has format {fmt!r}, neither a meta-training nor a joint-training checkpoint")
 
@@ -68,13 +68,21 @@ def load_initialisation(checkpoint:str|Path, # "imagenet", "random", a checkpoin
         return imagenet_initialisation(encoder, seed=seed, weights='imagenet' if str(checkpoint) == 'imagenet' else None,
                                        rsd_stages=tuple(rsd_stages), dropout=dropout, **model_kwargs)
     p, kind = find_checkpoint(checkpoint), checkpoint_kind(checkpoint)
-    if kind == 'joint': return load_joint_initialisation(p, head=joint_head, seed=seed)
+    if kind == 'joint':
+        from mliis_nb.joint import load_joint_initialisation  # fastai: imported only for a joint checkpoint
+        return load_joint_initialisation(p, head=joint_head, seed=seed)
     state, header = load_checkpoint(p, META_FORMAT)
     if not header.get('model_kwargs'): raise ValueError(f"checkpoint: {p} has no model configuration in its header")
     kw = dict(header['model_kwargs']); kw.pop('weights', None)
     if 'rsd_stages' in kw: kw['rsd_stages'] = tuple(kw['rsd_stages'])
-    model = EfficientLab(**kw)
-    try: model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise ValueError(f"checkpoint: {p} does not fit the architecture its header describes ({kw}): {str(e)[:300]}") from None
+    try: model = EfficientLab(**kw)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"checkpoint: {p} describes a model that cannot be built ({kw}): {e}") from None
+    own = model.state_dict()
+    diff = {'missing': [k for k in own if k not in state], 'unexpected': [k for k in state if k not in own],
+            'of another shape': [k for k in own if k in state and state[k].shape != own[k].shape]}
+    if any(diff.values()):
+        raise ValueError(f"checkpoint: {p} does not fit the architecture its header describes ({kw}): "
+                         + '; '.join(f"{len(v)} tensors {what} (e.g. {', '.join(v[:2])})" for what, v in diff.items() if v))
+    model.load_state_dict(state, strict=True)
     return model

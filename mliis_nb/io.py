@@ -33,15 +33,25 @@ def atomic_write_bytes(path:str|Path, # destination
     "Write `data` to `path` atomically: temp file in the same folder, fsync, `os.replace`, fsync the folder."
     path = Path(path)
     if path.is_dir(): raise ValueError(f"cannot write {path}: it is a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TMP_INFIX}")
+    above = path.parent
+    while not above.exists() and above != above.parent: above = above.parent
+    if not above.is_dir(): raise ValueError(f"cannot write {path}: {above} is a file, expected a folder")
+    existed, tmp = path.exists(), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TMP_INFIX}")
         um = os.umask(0); os.umask(um)
         os.fchmod(fd, 0o666 & ~um)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f: f.write(data); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a read-only folder...: say which file, and that the old one is intact
+        if tmp is not None: Path(tmp).unlink(missing_ok=True)
+        kept = f"the previous {path.name} is unchanged" if existed else "nothing was written"
+        msg = f"cannot write {path}: {e.strerror or e}; {kept}"
+        raise (OSError(e.errno, msg) if e.errno is not None else OSError(msg)) from e
     except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+        if tmp is not None: Path(tmp).unlink(missing_ok=True)
+        raise
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
         try: os.fsync(dfd)
@@ -112,7 +122,8 @@ def read_header(path:str|Path, # a checkpoint written by `save_checkpoint`
         with safe_open(str(path), framework='pt') as f: raw = (f.metadata() or {}).get(HEADER_KEY)
         header = json.loads(raw) if raw else None
     except Exception as e:
-        raise ValueError(f"checkpoint {path} is not a readable safetensors file ({type(e).__name__}: {e}); "
+        raise ValueError(f"checkpoint {path} is not a readable safetensors file: truncated, damaged or of another kind "
+                         f"({type(e).__name__}: {e}); "
                          "mliis_nb loads only safetensors checkpoints it wrote, never pickles") from None
     if not isinstance(header, dict) or 'format' not in header:
         raise ValueError(f"checkpoint {path} is a safetensors file without an mliis_nb header: not written by mliis_nb")

@@ -5,7 +5,7 @@
 # %% ../nbs/09_meta.ipynb #46eaa61e
 from __future__ import annotations
 
-import time
+import json, sys, time
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,15 +16,18 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 
 from .adapt import Omega, adapt, NonFiniteLoss
+from .parallel import adapt_many
 from .data import ClassData
 from .episodes import EpisodeSampler, Task, eval_tasks
-from .model import snapshot_state, restore_state
+from .model import snapshot_state, restore_state, DEFAULT_ENCODER
 from .evaluate import evaluate
 from .io import save_checkpoint, load_checkpoint, write_csv, read_csv, remove_stale_temp_files
+from .distributed import (world_size, is_main, shard, gather_items, exchange, on_main, broadcast_object,
+                                  broadcast_module_)
 
 # %% auto #0
-__all__ = ['ALGORITHMS', 'CHECKPOINT', 'FORMAT', 'METRICS_FIELDS', 'MetaConfig', 'meta_lr_at', 'task_seed', 'task_direction',
-           'MetaStepResult', 'meta_step', 'meta_train', 'plot_history']
+__all__ = ['ALGORITHMS', 'CHECKPOINT', 'FORMAT', 'METRICS_FIELDS', 'MetaConfig', 'meta_lr_at', 'task_seed', 'task_directions',
+           'task_direction', 'MetaStepResult', 'meta_step', 'meta_train', 'plot_history', 'run_meta_train', 'main']
 
 # %% ../nbs/09_meta.ipynb #d0323554
 ALGORITHMS = ('reptile', 'fomaml', 'fomaml_star')
@@ -102,20 +105,26 @@ def task_seed(seed:int, step:int, i:int) -> int:
 def _float_keys(state:dict[str, Tensor]) -> list[str]:
     return [k for k, v in state.items() if v.is_floating_point()]
 
+def task_directions(model:nn.Module, tasks:Sequence[Task], cfg:MetaConfig, seeds:Sequence[int], loss_fn:Callable|None=None,
+                    strategy:str='auto', # how U runs the tasks: 'sequential', 'parallel' (side by side, `mliis_nb.parallel`) or 'auto'
+                   ) -> list[tuple[dict[str, Tensor], list[float]]]:
+    "Each task's update direction g (parameters by the algorithm, float buffers Reptile-style) and its inner losses."
+    theta = snapshot_state(model)
+    kw = dict(return_weights=True, loss_fn=loss_fn, strategy=strategy)
+    if cfg.algorithm == 'reptile':  # U on D_tr and D_val together; g = theta_tau - theta
+        both = [(torch.cat([t.support_x, t.query_x]), torch.cat([t.support_y, t.query_y])) for t in tasks]
+        return [({k: r.weights[k] - theta[k] for k in _float_keys(theta)}, r.losses) for r in adapt_many(model, both, cfg.omega(), seeds, **kw)]
+    tr = adapt_many(model, [(t.support_x, t.support_y) for t in tasks], cfg.omega(), seeds, **kw)  # theta_tr: the steps on D_tr
+    val = adapt_many(model, [(t.query_x, t.query_y) for t in tasks], cfg.val_omega(), [s + 1 for s in seeds],
+                     start=[r.weights for r in tr], **kw)  # theta_val: one step on D_val from theta_tr
+    params = dict(model.named_parameters())  # g = theta_val - theta_tr for parameters, theta_val - theta for float buffers
+    return [({k: v.weights[k] - (r.weights[k] if k in params else theta[k]) for k in _float_keys(theta)}, r.losses + v.losses)
+            for r, v in zip(tr, val)]
+
 def task_direction(model:nn.Module, task:Task, cfg:MetaConfig, seed:int=0, loss_fn:Callable|None=None,
                   ) -> tuple[dict[str, Tensor], list[float]]:
-    "The per-task update direction g (parameters by the algorithm, float buffers Reptile-style) and the inner losses."
-    theta = snapshot_state(model)
-    if cfg.algorithm == 'reptile':
-        x, y = torch.cat([task.support_x, task.query_x]), torch.cat([task.support_y, task.query_y])
-        r = adapt(model, x, y, cfg.omega(), seed=seed, return_weights=True, loss_fn=loss_fn)
-        return {k: r.weights[k] - theta[k] for k in _float_keys(theta)}, r.losses
-    r_tr = adapt(model, task.support_x, task.support_y, cfg.omega(), seed=seed, return_weights=True, loss_fn=loss_fn)
-    r_val = adapt(model, task.query_x, task.query_y, cfg.val_omega(), seed=seed + 1, return_weights=True,
-                  start=r_tr.weights, loss_fn=loss_fn)
-    params = dict(model.named_parameters())
-    g = {k: (r_val.weights[k] - r_tr.weights[k]) if k in params else (r_val.weights[k] - theta[k]) for k in _float_keys(theta)}
-    return g, r_tr.losses + r_val.losses
+    "One task's update direction g and inner losses (`task_directions` of a meta-batch of one)."
+    return task_directions(model, [task], cfg, [seed], loss_fn, 'sequential')[0]
 
 # %% ../nbs/09_meta.ipynb #96a1ee14
 @dataclass
@@ -124,13 +133,29 @@ class MetaStepResult:
     meta_lr: float # the step size epsilon_i it used
     train_loss: float # mean inner-loop loss over its tasks and steps
 
+def _task_directions(model:nn.Module, tasks:Sequence[Task], cfg:MetaConfig, step:int, seed:int, loss_fn:Callable|None,
+                     strategy:str='auto'):
+    "Yield (g, losses) of every task in order; under torchrun each rank computes its `shard`, and the directions travel bit for bit."
+    def directions(idx): return dict(zip(idx, task_directions(model, [tasks[i] for i in idx], cfg, [task_seed(seed, step, i) for i in idx],
+                                                              loss_fn, strategy)))
+    if world_size() == 1:
+        yield from directions(list(range(len(tasks)))).values()
+        return
+    mine, err = {}, None
+    try: mine = directions(list(shard(len(tasks))))
+    except Exception as e: err = e  # raised on every rank by gather_items, so no rank waits for this one
+    losses = gather_items({i: ls for i, (_, ls) in mine.items()}, len(tasks), err)
+    like = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+    yield from zip(exchange({i: g for i, (g, _) in mine.items()}, len(tasks), like), losses)
+
 def meta_step(model:nn.Module, tasks:Sequence[Task], cfg:MetaConfig, step:int, seed:int=0,
-              loss_fn:Callable|None=None) -> MetaStepResult:
-    "One outer update of `model` in place from a meta-batch of tasks."
+              loss_fn:Callable|None=None,
+              strategy:str='auto', # the tasks' inner loops one after another ('sequential') or side by side ('parallel'); 'auto': parallel on a GPU
+             ) -> MetaStepResult:
+    "One outer update of `model` in place from a meta-batch of tasks (under torchrun: every rank passes the same tasks)."
     theta = snapshot_state(model)
     total, losses = None, []
-    for i, t in enumerate(tasks):
-        g, ls = task_direction(model, t, cfg, task_seed(seed, step, i), loss_fn)
+    for g, ls in _task_directions(model, tasks, cfg, step, seed, loss_fn, strategy):
         total = g if total is None else {k: total[k] + g[k] for k in total}
         losses += ls
     eps = meta_lr_at(step, cfg)
@@ -178,33 +203,39 @@ def meta_train(model:nn.Module, # the initialisation to meta-learn (updated in p
                model_kwargs:dict|None=None, # how to rebuild the model (stored in the checkpoint)
                loss_fn:Callable|None=None, # inner-loop loss (default: the paper's seg_loss)
                progress:bool=True,
+               strategy:str='auto', # U's execution: 'sequential', 'parallel' (the tasks side by side) or 'auto' (parallel on a GPU)
               ) -> list[dict]:
-    "Meta-train `model` in place; return the metrics history (one dict per meta-step)."
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    "Meta-train `model` in place; return the metrics history (one dict per meta-step). Under torchrun: on every rank, rank 0 writes."
+    out_dir = Path(out_dir)
     ckpt, metrics = out_dir/CHECKPOINT, out_dir/'metrics.csv'
-    remove_stale_temp_files(out_dir)  # left by a run killed mid-write; never read
+    def prepare():  # the folder, and the temporary files a run killed mid-write left (never read)
+        out_dir.mkdir(parents=True, exist_ok=True); remove_stale_temp_files(out_dir)
+    on_main(prepare)
     sampler = cfg.sampler(data, classes, seed)
     splits = None if val_data is None else _validation_splits(val_data, val_classes, cfg, val_tasks, seed)
-    history, start = [], 0
-    if ckpt.exists():
-        if not resume:
-            raise ValueError(f"out_dir {out_dir} already holds a checkpoint: pass resume=True to continue it, or choose another out_dir")
-        start, history = _restore_run(ckpt, model, cfg, sampler)
-    elif resume and progress: print(f'resume=True but no checkpoint in {out_dir}: starting from scratch')
+    def resume_point():  # rank 0 reads the checkpoint; the others get its step, history and sampler state
+        if ckpt.exists():
+            if not resume:
+                raise ValueError(f"out_dir {out_dir} already holds a checkpoint: pass resume=True to continue it, or choose another out_dir")
+            return (*_restore_run(ckpt, model, cfg, sampler), sampler.state())
+        if resume and progress: print(f'resume=True but no checkpoint in {out_dir}: starting from scratch')
+        return 0, [], sampler.state()
+    start, history, state = on_main(resume_point)
+    if world_size() > 1: sampler.set_state(state); broadcast_module_(model)  # every rank starts from rank 0's weights
     if start >= cfg.meta_steps: return history
     def header(step):
         return {'format': FORMAT, 'config': asdict(cfg), 'model_kwargs': model_kwargs or {}, 'step': step, 'seed': seed,
                 'sampler_state': sampler.state(), 'history': history}
     t0 = time.time()
     steps = range(start, cfg.meta_steps)
-    if progress:
+    if progress and is_main():
         from fastprogress.fastprogress import progress_bar
         steps = progress_bar(steps, total=cfg.meta_steps - start)
     for step in steps:
         tasks = [sampler.sample() for _ in range(cfg.meta_batch)]
-        try: res = meta_step(model, tasks, cfg, step, seed, loss_fn)
+        try: res = meta_step(model, tasks, cfg, step, seed, loss_fn, strategy)
         except NonFiniteLoss as e:
-            last = load_checkpoint(ckpt, FORMAT)[1]['step'] if ckpt.exists() else None
+            last = on_main(lambda: load_checkpoint(ckpt, FORMAT)[1]['step'] if ckpt.exists() else None)
             raise RuntimeError(f"meta-training stopped at meta-step {step}: {e}. The last good checkpoint "
                                f"({'step ' + str(last) if last is not None else 'none'}) in {out_dir} is kept; "
                                "lower inner_lr or meta_lr and resume.") from None
@@ -212,16 +243,17 @@ def meta_train(model:nn.Module, # the initialisation to meta-learn (updated in p
         row = {'step': done, **asdict(res), 'val_miou': '', 'val_ci95': '', 'seconds': round(time.time() - t0, 3)}
         last_step = done == cfg.meta_steps
         out_of_time = (time_budget is not None and time.time() - t0 > time_budget) or (stop_at is not None and done >= stop_at)
+        if time_budget is not None: out_of_time = broadcast_object(out_of_time)  # rank 0's clock decides for every rank
         if splits and (done % eval_every == 0 or last_step or out_of_time):
             v = evaluate(model, val_data, splits=splits, omega=cfg.test_omega(), seed=seed + 2, keep=0, progress=False)
             row.update(val_miou=round(v.miou, 5), val_ci95=round(v.ci95, 5))
         history.append(row)
-        if done % checkpoint_every == 0 or last_step or out_of_time:
+        if (done % checkpoint_every == 0 or last_step or out_of_time) and is_main():
             save_checkpoint(ckpt, model.state_dict(), header(done), sidecar=True); write_csv(metrics, history, METRICS_FIELDS)
         if out_of_time:
-            if progress: print(f'stopped after meta-step {done} (time budget or stop_at): checkpoint saved, resume to continue')
+            if progress and is_main(): print(f'stopped after meta-step {done} (time budget or stop_at): checkpoint saved, resume to continue')
             break
-    plot_history(history, out_dir/'learning_curve.png')
+    if is_main(): plot_history(history, out_dir/'learning_curve.png')
     return history
 
 # %% ../nbs/09_meta.ipynb #cfab1333
@@ -245,3 +277,123 @@ def plot_history(history:list[dict]|str|Path, fname:str|Path|None=None):
     fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=80); plt.close(fig)
     return fig
+
+# %% ../nbs/09_meta.ipynb #d6be39af
+def run_meta_train(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
+                   split:str='auto', # "auto", "paper" (760/240, validation from the training classes) or "hsnet" (520/240/240)
+                   out_dir:str='runs/meta', # everything is written here
+                   seed:int=0, # the model's initialisation and every task's randomness
+                   image_size:int=0, # 0: 224 on a data folder (the paper's), 64 on the embedded benchmark
+                   encoder:str=DEFAULT_ENCODER, # any timm encoder with features_only
+                   device:str='auto', # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
+                   algorithm:str='fomaml_star', # "reptile", "fomaml" (disjoint D_tr/D_val) or "fomaml_star"
+                   meta_steps:int=50000, # meta-steps T
+                   meta_batch:int=5, # tasks per meta-step M (shared out over the processes)
+                   inner_steps:int=5, # FOMAML(*): inner_steps - 1 steps on D_tr, then 1 on D_val (as the original)
+                   inner_batch:int=8, # U's minibatch size
+                   inner_lr:float=0.005, # U's learning rate
+                   meta_lr:float=0.1, # the meta step size at the first meta-step
+                   meta_lr_final:float=1e-5, # ... and at the last
+                   train_shots:int=5, # |D_tr|
+                   val_shots:int=5, # |D_val| (FOMAML, FOMAML*)
+                   dropout:float=0.2, # the head's dropout while adapting
+                   aug_rate:float=0.5, # augmentation rate on D_tr
+                   l2:float=5e-4, # L2 weight in the inner loss
+                   rsd_stages:list[int]=(3,), # 3: EfficientLab-3; 6 3: EfficientLab-6-3
+                   decoder:str='rsd', # "rsd", "rsd_noresidual", "deeplab"
+                   pool_conv:bool=False, # RSD pooled branch: plain pooling (the paper's) or with a 1x1 conv
+                   weights:str='imagenet', # encoder initialisation: "imagenet" (offline, tf_efficientnet_lite0/1/2), "none" or a file
+                   resume:bool=False, # continue the run in out_dir from its checkpoint (with any number of processes)
+                   stop_at:int=0, # stop (with a checkpoint) after this meta-step, to continue later; 0: run to meta_steps
+                   eval_every:int=100, # validate every this many meta-steps
+                   val_tasks:int=20, # validation task-splits (shared out over the processes)
+                   checkpoint_every:int=100, # checkpoint every this many meta-steps
+                   time_budget:float=0, # seconds; 0: no limit (a budgeted run stops with a checkpoint and can be resumed)
+                   synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
+                   synthetic_examples:int=10, # examples per class of the embedded benchmark
+                   synthetic_size:int=128, # image side of the embedded benchmark
+                   progress:bool=True, # a progress bar (rank 0)
+                   strategy:str='auto', # U's execution: 'sequential', 'parallel' (the tasks side by side) or 'auto' (parallel on a GPU)
+                  ) -> dict:
+    "`nbs/experiments/meta_train.ipynb` as a function: check the parameters, meta-train, write `out_dir`; return results.json's contents."
+    from mliis_nb.params import Checks, check_common, resolve_image_size  # here: params needs inits, which needs this module
+    from mliis_nb.model import EfficientLab, param_count, PAPER_STAGE_STRIDE, DECODERS
+    from mliis_nb.synthetic import resolve_data, open_data
+    from mliis_nb.io import write_json, read_header
+    from mliis_nb.distributed import rank_device, main_first
+    c = Checks()
+    check_common(c, data, split, out_dir, seed, image_size, encoder, device)
+    c.choice('algorithm', algorithm, ALGORITHMS)
+    for name in ('meta_steps', 'meta_batch', 'inner_batch', 'train_shots', 'val_shots', 'eval_every', 'val_tasks', 'checkpoint_every'):
+        c.integer(name, locals()[name], 1)
+    c.integer('inner_steps', inner_steps, 1 if algorithm == 'reptile' else 2)
+    c.integer('stop_at', stop_at, 0)
+    c.number('inner_lr', inner_lr, positive=True)
+    c.number('meta_lr', meta_lr, 0, 1); c.number('meta_lr_final', meta_lr_final, 0, 1)
+    c.number('dropout', dropout, 0, 1, hi_open=True); c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0)
+    c.number('time_budget', time_budget, 0)
+    c.add(isinstance(rsd_stages, (list, tuple)) and len(rsd_stages) > 0 and all(s in PAPER_STAGE_STRIDE for s in rsd_stages)
+          and list(rsd_stages) == sorted(set(rsd_stages), reverse=True), 'rsd_stages', rsd_stages,
+          f"expected distinct paper stages from {sorted(PAPER_STAGE_STRIDE)}, deep to shallow, e.g. [3] or [6, 3]")
+    c.choice('decoder', decoder, DECODERS); c.choice('pool_conv', pool_conv, (True, False))
+    enc_weights = None if weights is None or str(weights).lower() in ('none', 'random', '') else weights
+    c.add(enc_weights in (None, 'imagenet') or Path(enc_weights).is_file(), 'weights', weights, "expected 'imagenet', 'none' or an existing file")
+    out = Path(out_dir).expanduser()
+    c.add(resume or not (out/CHECKPOINT).exists(), 'out_dir', out_dir, "already holds a checkpoint: set resume=True to continue it or choose another out_dir")
+    from mliis_nb.parallel import STRATEGIES
+    c.choice('strategy', strategy, STRATEGIES)
+    c.done()
+    cfg = MetaConfig(algorithm=algorithm, meta_steps=meta_steps, meta_batch=meta_batch, inner_steps=inner_steps,
+                     inner_batch=inner_batch, inner_lr=inner_lr, meta_lr=meta_lr, meta_lr_final=meta_lr_final,
+                     train_shots=train_shots, val_shots=val_shots, dropout=dropout, aug_rate=aug_rate, l2=l2)
+    dev, size = rank_device(device), resolve_image_size(data, image_size)
+    syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)  # one benchmark for every run seed
+    with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
+        root, splits = resolve_data(data, split, **syn_kw)
+        ds = open_data(root, classes=list(dict.fromkeys(splits['trn'] + splits['val'])), size=size)
+        ds.require(train_shots + (0 if algorithm == 'reptile' else val_shots), splits['trn'])
+        ds.preload()
+    model_kwargs = dict(encoder=encoder, rsd_stages=tuple(rsd_stages), dropout=dropout, decoder=decoder, pool_conv=pool_conv)
+    torch.manual_seed(seed)
+    from mliis_nb.device import device_settings, prepare_model
+    model = prepare_model(EfficientLab(**model_kwargs, weights=enc_weights), device_settings(dev))  # channels_last: `make bench`
+    if is_main():
+        print(f"data: {root} ({len(splits['trn'])} train classes, validation from {len(splits['val'])} classes, split {split!r}), "
+              f"{size} px; EfficientLab-{'-'.join(map(str, rsd_stages))} on {encoder}: {param_count(model):,} parameters; "
+              f"{world_size()} process(es), device {dev}", flush=True)
+    start_step = on_main(lambda: read_header(out/CHECKPOINT)['step'] if resume and (out/CHECKPOINT).exists() else 0)
+    t0 = time.time()
+    history = meta_train(model, ds, cfg, out, classes=splits['trn'], val_data=ds, val_classes=splits['val'],
+                         val_tasks=val_tasks, eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed,
+                         resume=resume, time_budget=time_budget or None, stop_at=stop_at or None,
+                         model_kwargs={**model_kwargs, 'rsd_stages': list(rsd_stages)}, progress=progress, strategy=strategy)
+    seconds = time.time() - t0
+    vals = [r for r in history if r['val_miou'] != '']
+    steps_run = history[-1]['step'] if history else 0
+    results = {'algorithm': algorithm, 'steps': steps_run, 'meta_steps': meta_steps, 'seconds_this_run': round(seconds, 1),
+               'seconds_per_meta_step': round(seconds / max(1, steps_run - start_step), 4),  # validation included
+               'final_val_miou': vals[-1]['val_miou'] if vals else None, 'final_val_ci95': vals[-1]['val_ci95'] if vals else None,
+               'checkpoint': str(out/CHECKPOINT), 'config': asdict(cfg), 'model_kwargs': {**model_kwargs, 'rsd_stages': list(rsd_stages)},
+               'data': str(root), 'split': split, 'splits': splits, 'image_size': size, 'seed': seed, 'device': str(dev),
+               'world_size': world_size()}
+    if is_main(): write_json(out/'results.json', results)
+    return results
+
+# %% ../nbs/09_meta.ipynb #63866561
+def main(argv:list[str]|None=None) -> int:
+    "The `python -m mliis_nb.meta` command line (under `torchrun --nproc_per_node N`: N processes share each meta-batch)."
+    from mliis_nb.distributed import arg_parser, distributed_session
+    a = arg_parser(run_meta_train, 'python -m mliis_nb.meta', 'Meta-train an initialisation (Reptile, FOMAML, FOMAML*) on '
+                   'the embedded benchmark or an FSS-1000 folder; the options are the parameters of nbs/experiments/meta_train.ipynb.'
+                  ).parse_args(argv)
+    try:
+        with distributed_session(a.device):
+            r = run_meta_train(**vars(a))
+            if is_main(): print(json.dumps({k: r[k] for k in ('steps', 'seconds_this_run', 'seconds_per_meta_step', 'final_val_miou',
+                                                              'final_val_ci95', 'world_size')}), flush=True)
+    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
+    return 0
+
+# %% ../nbs/09_meta.ipynb #3a42392e
+#| eval: false
+if __name__ == '__main__' and 'ipykernel' not in sys.modules: sys.exit(main())  # not when a notebook kernel runs this cell

@@ -256,6 +256,21 @@ def efficientnet_lite_imagenet(
     return model.eval()
 
 # %% ../nbs/03_model.ipynb #d7e99d5c
+def _read_state_dict(path: Path, what: str) -> dict:
+    "Tensors of a `.safetensors` file, or of a torch file read with `weights_only=True`: never a pickle that can run code"
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            sd = load_file(str(path))
+        else: sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        why = ("it holds Python objects other than tensors, and loading them could run code"
+               if type(e).__name__ == "UnpicklingError" else f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        raise ValueError(f"{what} is not a readable state dict of tensors ({why}); weights files are read as safetensors "
+                         "or with torch.load(weights_only=True), never as arbitrary pickles") from None
+    if not isinstance(sd, dict): raise ValueError(f"{what} does not hold a state dict")
+    return sd
+
 def load_encoder_weights(
     enc: nn.Module,  # the encoder built by `make_encoder`
     name: str,  # its timm model name
@@ -270,8 +285,7 @@ def load_encoder_weights(
     else:
         path = Path(weights)
         if not path.is_file(): raise FileNotFoundError(f"weights={str(weights)!r}: no such file")
-        sd, src = torch.load(path, map_location="cpu", weights_only=True), str(path)
-        if not isinstance(sd, dict): raise ValueError(f"weights={str(weights)!r} does not hold a state dict")
+        sd, src = _read_state_dict(path, f"weights={str(weights)!r}"), str(path)
     own = enc.state_dict()
     sub = {k: sd[k] if k in sd else sd.get(f"encoder.{k}") for k in own}
     missing = [k for k, v in sub.items() if v is None]

@@ -5,7 +5,7 @@
 # %% ../nbs/13_params.ipynb #3af2f444
 from __future__ import annotations
 
-import math
+import math, os
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from pathlib import Path
@@ -81,11 +81,20 @@ def _check_data_split(c:Checks, data, split) -> None:
         name = 'data' if str(e).startswith('data:') else 'split'
         c.add(False, name, data if name == 'data' else split, str(e).removeprefix(f'{name}: '))
 
+def _out_dir_problem(out_dir) -> str|None:
+    "Why nothing could be written into `out_dir` (not a path; a file, or below one; a read-only place), or None."
+    if not isinstance(out_dir, (str, Path)) or str(out_dir).strip() == '': return "expected a folder path"
+    p = above = Path(out_dir).expanduser()
+    while not above.exists() and above != above.parent: above = above.parent  # the folder it would be made in
+    if not above.is_dir(): return "expected a folder path (it is a file)" if above == p else f"expected a folder path ({above} is a file)"
+    if not os.access(above, os.W_OK | os.X_OK): return f"expected a writable folder ({above} is read-only)"
+    return None
+
 def check_common(c:Checks, data, split, out_dir, seed, image_size, encoder, device) -> None:
     "Check the parameters every experiment notebook has, recording problems in `c`."
     _check_data_split(c, data, split)
-    ok = isinstance(out_dir, (str, Path)) and str(out_dir).strip() != ''
-    c.add(ok and not Path(out_dir).expanduser().is_file(), 'out_dir', out_dir, "expected a folder path (it is a file)" if ok else "expected a folder path")
+    problem = _out_dir_problem(out_dir)
+    c.add(problem is None, 'out_dir', out_dir, problem)
     c.integer('seed', seed, 0)
     if c.integer('image_size', image_size, 0) and image_size:
         c.add(image_size >= 2 * DEEP_STRIDE and image_size % DEEP_STRIDE == 0, 'image_size', image_size,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json, os, shutil, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -18,8 +18,9 @@ from .data import (ClassData, FSSDataset, read_split, fss_splits, FSS_SPLITS, no
                            read_split_lists, RANDOM_SPLIT, parse_random_split, random_split, class_folders)
 
 # %% auto #0
-__all__ = ['SYNTHETIC_VERSION', 'DATA_SPLITS', 'PASCAL_FOLDS', 'PASCAL_PREFIX', 'make_synthetic', 'synthetic_splits',
-           'parse_data', 'split_form', 'open_data', 'resolve_data', 'show_tasks']
+__all__ = ['SYNTHETIC_VERSION', 'FPK_N_CONCEPTS', 'DATA_SPLITS', 'PASCAL_FOLDS', 'PASCAL_PREFIX', 'make_synthetic',
+           'synthetic_splits', 'make_fpk_concepts', 'parse_data', 'split_form', 'open_data', 'resolve_data',
+           'show_tasks']
 
 # %% ../nbs/04_synthetic.ipynb #eb280648
 _PATTERNS = ('stripes', 'checks', 'dots', 'rings', 'gradient')
@@ -109,6 +110,7 @@ def _draw_object(canvas:np.ndarray, spec:_ClassSpec, g:np.random.Generator, size
     return alpha
 
 
+
 # %% ../nbs/04_synthetic.ipynb #bd5b290a
 def _draw_example(specs:list[_ClassSpec], idx:int, g:np.random.Generator, bank:list[np.ndarray], size:int):
     "One image (uint8 H x W x 3) and the visible mask (bool) of class `idx` among distractors."
@@ -131,6 +133,7 @@ def _draw_example(specs:list[_ClassSpec], idx:int, g:np.random.Generator, bank:l
     return (canvas * 255 + 0.5).astype(np.uint8), mask
 
 
+
 # %% ../nbs/04_synthetic.ipynb #97c5804d
 _BANK, _SPECS = None, {}
 
@@ -151,22 +154,10 @@ def _write_class(args) -> str:
     return name
 
 
+
 # %% ../nbs/04_synthetic.ipynb #a9e96785
-def make_synthetic(root:str|Path|None=None, # output folder (default: under the cache dir, named by the parameters)
-                   n_classes:int=1000, # number of classes (split 52/24/24 % as HSNet's 520/240/240)
-                   n_per_class:int=10, # examples per class (FP-k needs at least 420)
-                   size:int=128, # image side in pixels
-                   seed:int=0,
-                   workers:int|None=None, # processes (default: all cores)
-                   force:bool=False, # rebuild even if a complete copy exists
-                  ) -> Path:
-    "Build (or reuse) the embedded benchmark in the FSS-1000 layout; return its root."
-    if n_classes < 3: raise ValueError(f"n_classes must be >= 3, got {n_classes}")
-    if n_per_class < 2: raise ValueError(f"n_per_class must be >= 2, got {n_per_class}")
-    if size < 16: raise ValueError(f"size must be >= 16 pixels, got {size}")
-    params = dict(version=SYNTHETIC_VERSION, n_classes=n_classes, n_per_class=n_per_class, size=size, seed=seed)
-    root = Path(root) if root is not None else default_cache_dir()/'synthetic'/(
-        f"v{SYNTHETIC_VERSION}-c{n_classes}-n{n_per_class}-s{size}-seed{seed}")
+def _build_folder(root:Path, params:dict, jobs:Callable, lists:Callable, workers:int|None, force:bool) -> Path:
+    "Draw the classes of `jobs(work_dir)` into a temporary folder, write the class lists `lists(names)`, then move it to `root`."
     marker = root/'benchmark.json'
     if marker.is_file() and not force:
         if json.loads(marker.read_text()).get('params') == params: return root
@@ -176,29 +167,72 @@ def make_synthetic(root:str|Path|None=None, # output folder (default: under the 
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=root.parent, prefix=f'.{root.name}.tmp-'))
     try:
-        t0 = time.time()
-        jobs = [(str(work), seed, i, n_classes, n_per_class, size) for i in range(n_classes)]
-        workers = workers or os.cpu_count() or 1
+        t0, todo = time.time(), jobs(str(work))
+        workers = min(workers or os.cpu_count() or 1, len(todo))
         if workers > 1:
             import multiprocessing as mp
             with mp.get_context('fork' if os.name == 'posix' else 'spawn').Pool(workers) as pool:
-                names = pool.map(_write_class, jobs, chunksize=8)
-        else: names = [_write_class(j) for j in jobs]
-        n_tr, n_val = round(n_classes * 0.52), round(n_classes * 0.24)
-        for fname, part in (('trn.txt', names[:n_tr]), ('val.txt', names[n_tr:n_tr + n_val]), ('test.txt', names[n_tr + n_val:])):
-            (work/fname).write_text('\n'.join(part) + '\n')
+                names = pool.map(_write_class, todo, chunksize=8 if len(todo) >= 64 else 1)
+        else: names = [_write_class(j) for j in todo]
+        parts = lists(names)
+        for k, part in parts.items(): (work/f'{k}.txt').write_text('\n'.join(part) + '\n')
         (work/'benchmark.json').write_text(json.dumps(dict(params=params, seconds=round(time.time() - t0, 1),
-                                                           splits={'trn': n_tr, 'val': n_val, 'test': n_classes - n_tr - n_val}), indent=1))
+                                                           splits={k: len(v) for k, v in parts.items()}), indent=1))
         if root.exists(): shutil.rmtree(root)
         os.replace(work, root)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True); raise
     return root
 
+def _check_sizes(n_per_class:int, size:int, what:str='n_per_class'):
+    if n_per_class < 2: raise ValueError(f"{what} must be >= 2, got {n_per_class}")
+    if size < 16: raise ValueError(f"size must be >= 16 pixels, got {size}")
+
+# %% ../nbs/04_synthetic.ipynb #be8aff69
+def make_synthetic(root:str|Path|None=None, # output folder (default: under the cache dir, named by the parameters)
+                   n_classes:int=1000, # number of classes (split 52/24/24 % as HSNet's 520/240/240)
+                   n_per_class:int=10, # examples per class (FP-k's concepts come from `make_fpk_concepts`)
+                   size:int=128, # image side in pixels
+                   seed:int=0,
+                   workers:int|None=None, # processes (default: all cores)
+                   force:bool=False, # rebuild even if a complete copy exists
+                  ) -> Path:
+    "Build (or reuse) the embedded benchmark in the FSS-1000 layout; return its root."
+    if n_classes < 3: raise ValueError(f"n_classes must be >= 3, got {n_classes}")
+    _check_sizes(n_per_class, size)
+    params = dict(version=SYNTHETIC_VERSION, n_classes=n_classes, n_per_class=n_per_class, size=size, seed=seed)
+    root = Path(root) if root is not None else default_cache_dir()/'synthetic'/(
+        f"v{SYNTHETIC_VERSION}-c{n_classes}-n{n_per_class}-s{size}-seed{seed}")
+    n_tr, n_val = round(n_classes * 0.52), round(n_classes * 0.24)
+    return _build_folder(root, params, lambda w: [(w, seed, i, n_classes, n_per_class, size) for i in range(n_classes)],
+                         lambda names: {'trn': names[:n_tr], 'val': names[n_tr:n_tr + n_val], 'test': names[n_tr + n_val:]},
+                         workers, force)
+
 def synthetic_splits(root:str|Path) -> dict[str, list[str]]:
     "The trn/val/test class lists of an embedded benchmark folder."
     return {k: read_split(Path(root)/f'{k}.txt') for k in ('trn', 'val', 'test')}
 
+
+
+# %% ../nbs/04_synthetic.ipynb #2ea21055
+FPK_N_CONCEPTS = 5 # the paper's Table 6 has five concepts
+
+def make_fpk_concepts(root:str|Path|None=None, # output folder (default: under the cache dir, named by the parameters)
+                      n_per_concept:int=420, # examples per concept (FP-k: 400 + 20)
+                      size:int=128, # image side in pixels
+                      seed:int=0, # the benchmark's seed
+                      n_classes:int=1000, # the benchmark's class count: the concepts are the next five class indices
+                      workers:int|None=None, force:bool=False,
+                     ) -> Path:
+    "The embedded benchmark's five held-out FP-k concepts (class folders plus `fpk.txt`); return the folder."
+    _check_sizes(n_per_concept, size, 'n_per_concept')
+    params = dict(version=SYNTHETIC_VERSION, kind='fpk', n_classes=n_classes, n_concepts=FPK_N_CONCEPTS,
+                  n_per_concept=n_per_concept, size=size, seed=seed)
+    root = Path(root) if root is not None else default_cache_dir()/'synthetic'/(
+        f"fpk-v{SYNTHETIC_VERSION}-c{n_classes}-n{n_per_concept}-s{size}-seed{seed}")
+    total = n_classes + FPK_N_CONCEPTS
+    return _build_folder(root, params, lambda w: [(w, seed, n_classes + j, total, n_per_concept, size) for j in range(FPK_N_CONCEPTS)],
+                         lambda names: {'fpk': names}, workers, force)
 
 # %% ../nbs/04_synthetic.ipynb #3e86f33b
 DATA_SPLITS = ('auto',) + FSS_SPLITS

@@ -5,7 +5,7 @@
 # %% ../nbs/14_uho.ipynb #0c545452
 from __future__ import annotations
 
-import hashlib, json, math, time
+import hashlib, json, math, sys, time, warnings
 from dataclasses import dataclass, field, asdict, fields as dc_fields
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,17 +15,21 @@ import torch
 from torch import nn
 
 from .adapt import Omega, adapt, NonFiniteLoss
+from .parallel import adapt_many, resolve_strategy
 from .data import ClassData
 from .episodes import eval_tasks, make_task
 from .losses import mean_ci95
 from .io import atomic_write_bytes, write_json, write_csv, read_csv, remove_stale_temp_files
+from .model import DEFAULT_ENCODER
+from .distributed import shard, gather_items, all_gather_objects, on_main, is_main, world_size
 
 # %% auto #0
 __all__ = ['LR_SPACE', 'EXTENDED_SPACE', 'SPACES', 'MAX_STEPS', 'PRIORS', 'TRIALS_CSV', 'UHO_FORMAT', 'PAPER_TABLE4',
            'PAPER_TABLE5', 'PAPER_INITS', 'validation_tasks', 'early_stop_step', 'Trial', 'run_trial', 'search_space',
            'skopt_dimensions', 'make_optimizer', 'params_of', 'space_signature', 'setup_key', 'trial_fields',
            'read_trials', 'replay', 'UHOResult', 'uho', 'save_uho', 'read_uho', 'omega_from_results', 'plot_uho',
-           'plot_uho_convergence', 'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table']
+           'plot_uho_convergence', 'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table', 'run_uho',
+           'main']
 
 # %% ../nbs/14_uho.ipynb #350dd351
 def validation_tasks(data:ClassData, # the validation data
@@ -84,21 +88,30 @@ def run_trial(model:nn.Module, # the initialisation (left unchanged)
               patience:int=50, min_steps:int=0, # the early stopper's
               seed:int=0, # U's seed for task i is seed + i
               params:dict|None=None, # the searched fields, recorded in the trial
+              strategy:str='auto', # U's execution: 'sequential', 'parallel' (`chunk` tasks side by side) or 'auto' (parallel on a GPU)
+              chunk:int=16, # tasks adapted side by side by the parallel strategy
              ) -> Trial:
     "The objective at omega: one tracked U call per task, early stopping per task, mean IoU at the median step."
-    t0, u, curves, diverged = time.perf_counter(), 0.0, [], 0
+    t0, u, mine, err = time.perf_counter(), 0.0, {}, None
     om = omega.replace(steps=max_steps)
-    for i, split in enumerate(tasks):
-        t = make_task(data, split)
-        t1 = time.perf_counter()
-        try: curves.append(adapt(model, t.support_x, t.support_y, om, t.query_x, t.query_y, seed=seed + i, track=True).step_iou)
-        except NonFiniteLoss: curves.append([0.0] * (max_steps + 1)); diverged += 1
-        u += time.perf_counter() - t1
-    c = np.asarray(curves)  # tasks x (max_steps + 1)
+    idx = list(shard(len(tasks)))
+    n = chunk if resolve_strategy(strategy, model) == 'parallel' else 1
+    try:
+        for c in range(0, len(idx), n):
+            ts = [make_task(data, tasks[i]) for i in idx[c:c + n]]
+            t1 = time.perf_counter()
+            rs = adapt_many(model, ts, om, [seed + i for i in idx[c:c + n]], track=True, strategy=strategy, on_nonfinite='return')
+            u += time.perf_counter() - t1
+            for i, r in zip(idx[c:c + n], rs):  # a diverged task (its NonFiniteLoss in its place) scores 0 at every step
+                mine[i] = ([0.0] * (max_steps + 1), 1) if isinstance(r, NonFiniteLoss) else (r.step_iou, 0)
+    except Exception as e: err = e  # raised on every rank by gather_items
+    done = gather_items(mine, len(tasks), err)
+    u = max(all_gather_objects(u))  # the slowest rank's time in U
+    c = np.asarray([r for r, _ in done])  # tasks x (max_steps + 1)
     best = [early_stop_step(r, patience, min_steps) for r in c]
     s = int(np.median(best))
     m, ci = mean_ci95(c[:, s])
-    return Trial(dict(params or {}), s, m, ci, best, c.mean(0).tolist(), time.perf_counter() - t0, u, diverged=diverged)
+    return Trial(dict(params or {}), s, m, ci, best, c.mean(0).tolist(), time.perf_counter() - t0, u, diverged=sum(d for _, d in done))
 
 # %% ../nbs/14_uho.ipynb #837b8dbf
 LR_SPACE = {'lr': (5e-4, 5e-2, 'log-uniform')}
@@ -275,24 +288,33 @@ def uho(model:nn.Module, # the initialisation to tune U for (left unchanged)
         patience:int=50, min_steps:int=0, # the early stopper's
         callback:Callable|None=None, # called with each new Trial after it is saved
         progress:bool=True, # print a line per trial
+        strategy:str='auto', # U's execution in each trial: 'sequential', 'parallel' (tasks side by side) or 'auto' (parallel on a GPU)
        ) -> UHOResult:
-    "UHO: GP Bayesian optimisation of U's hyperparameters on T_val with per-task early stopping; resumable from out_dir."
+    "UHO: GP Bayesian optimisation of U's hyperparameters on T_val with per-task early stopping; resumable from out_dir (under torchrun: on every rank)."
     spec = search_space(space)
     if max_steps is None: max_steps = MAX_STEPS.get(space, 20) if isinstance(space, str) else 20
     _check_search(n_calls, max_steps, patience, min_steps, tasks)
-    opt, setup = make_optimizer(spec, n_calls, seed), setup_key(model, data, tasks, spec, n_calls, max_steps, patience, min_steps, base, seed)
+    opt = make_optimizer(spec, n_calls, seed) if is_main() else None  # rank 0 asks and tells; the other ranks get its points
     path = None if out_dir is None else Path(out_dir)/TRIALS_CSV
-    if path is not None: remove_stale_temp_files(path.parent)
-    trials = [] if path is None else read_trials(path, spec, setup)
-    if trials and progress: print(f"resuming: {len(trials)} of {n_calls} trials done in {path}")
-    replay(opt, trials, spec, path)
+    def start():  # rank 0: the setup's key, an earlier run's trials, the optimiser brought up to them
+        setup = setup_key(model, data, tasks, spec, n_calls, max_steps, patience, min_steps, base, seed)
+        if path is not None: remove_stale_temp_files(path.parent)
+        trials = [] if path is None else read_trials(path, spec, setup)
+        if trials and progress: print(f"resuming: {len(trials)} of {n_calls} trials done in {path}")
+        replay(opt, trials, spec, path)
+        return setup, trials
+    setup, trials = on_main(start)
+    def ask():
+        t0 = time.perf_counter(); params = params_of(spec, opt.ask()); return params, time.perf_counter() - t0
     for k in range(len(trials), n_calls):
-        t0 = time.perf_counter(); params = params_of(spec, opt.ask()); ask = time.perf_counter() - t0
-        t = run_trial(model, data, tasks, base.replace(**params), max_steps, patience, min_steps, seed, params)
-        t0 = time.perf_counter(); opt.tell(list(params.values()), -t.miou); t.opt_seconds = ask + time.perf_counter() - t0
+        params, ask_seconds = on_main(ask)
+        t = run_trial(model, data, tasks, base.replace(**params), max_steps, patience, min_steps, seed, params, strategy)
+        t0 = time.perf_counter()
+        if opt is not None: opt.tell(list(params.values()), -t.miou)
+        t.opt_seconds = ask_seconds + time.perf_counter() - t0
         trials.append(t)
-        if path is not None: write_csv(path, [_row(i, r, spec, setup) for i, r in enumerate(trials)], trial_fields(spec))
-        if progress:
+        if path is not None and is_main(): write_csv(path, [_row(i, r, spec, setup) for i, r in enumerate(trials)], trial_fields(spec))
+        if progress and is_main():
             p = ', '.join(f"{n}={v:.4g}" if isinstance(v, float) else f"{n}={v}" for n, v in params.items())
             print(f"trial {k + 1}/{n_calls}: {p} -> {t.steps} steps, mean IoU {100 * t.miou:.2f} +- {100 * t.ci95:.2f} % "
                   f"({t.seconds:.1f} s, {t.u_seconds:.1f} s in U)", flush=True)
@@ -443,3 +465,110 @@ def plus_uho_table(pairs:dict[str, tuple]) -> str:
             md.append(f"| {name} | {'UHO' if dl else 'untuned'} | {o['lr']:.3e} | {o['steps']} | "
                       f"{100 * r['miou']:.2f} ± {100 * r['ci95']:.2f} | {dl} |")
     return '\n'.join(md)
+
+# %% ../nbs/14_uho.ipynb #4d36dc35
+def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
+            split:str='auto', # "auto", "paper" (T_val from the training list, as the original) or "hsnet" (the 240 validation classes)
+            out_dir:str='runs/uho', # trials.csv (resumed from), results.json and the figures go here
+            seed:int=0, # T_val, the optimiser's random state, U's randomness, a fresh decoder's initialisation
+            image_size:int=0, # 0: 224 on a data folder, 64 on the embedded benchmark
+            encoder:str=DEFAULT_ENCODER, # for checkpoint "imagenet" / "random"
+            device:str='auto', # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
+            checkpoint:str='imagenet', # a meta or joint checkpoint (file or run folder), or "imagenet" / "random"
+            rsd_stages:list[int]=(3,), # for checkpoint "imagenet" / "random"
+            joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
+            label:str='', # a name for this initialisation in tables (default: from checkpoint)
+            shots:int=5, # k: 1 or 5 in the paper
+            n_tasks:int=200, # validation tasks in T_val (shared out over the processes)
+            queries:int=5, # query images per task, scored after every step
+            n_calls:int=30, # trials (the first half random)
+            space:str='lr', # "lr" (Table 4) or "extended" (lr, dropout, aug_rate, batch: Table 5)
+            max_steps:int=0, # early-stopping horizon; 0: 20 for "lr", 80 for "extended"
+            patience:int=50, # early-stopping patience (the original's)
+            batch:int=8, # U's minibatch size when not searched (Table 3)
+            optimiser:str='sgd', # U's optimiser
+            dropout:float=0.2, # the head's dropout while adapting, when not searched
+            aug_rate:float=0.5, # augmentation rate, when not searched
+            l2:float=5e-4, # L2 weight
+            synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
+            synthetic_examples:int=10, # examples per class of the embedded benchmark
+            synthetic_size:int=128, # image side of the embedded benchmark
+            progress:bool=True, # a line per trial (rank 0)
+            strategy:str='auto', # U's execution in each trial: 'sequential', 'parallel' (tasks side by side) or 'auto' (parallel on a GPU)
+           ) -> dict:
+    "`nbs/experiments/uho.ipynb` as a function: check the parameters, search, write `out_dir`; return results.json's contents."
+    from mliis_nb.params import Checks, check_common, resolve_image_size
+    from mliis_nb.adapt import OPTIMISERS
+    from mliis_nb.synthetic import resolve_data, open_data
+    from mliis_nb.inits import load_initialisation, find_checkpoint, checkpoint_kind, BASELINES
+    from mliis_nb.distributed import rank_device, main_first
+    c = Checks()
+    check_common(c, data, split, out_dir, seed, image_size, encoder, device)
+    c.integer('shots', shots, 1); c.integer('n_tasks', n_tasks, 1); c.integer('queries', queries, 1)
+    c.integer('n_calls', n_calls, 2); c.choice('space', space, list(SPACES))
+    c.integer('max_steps', max_steps, 0); c.integer('patience', patience, 0)
+    c.integer('batch', batch, 1); c.choice('optimiser', optimiser, OPTIMISERS); c.number('dropout', dropout, 0, 1, hi_open=True)
+    c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0); c.choice('joint_head', joint_head, ('fresh', 'mean'))
+    if str(checkpoint) not in BASELINES:
+        try: find_checkpoint(checkpoint)
+        except ValueError as e: c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
+    from mliis_nb.parallel import STRATEGIES
+    c.choice('strategy', strategy, STRATEGIES)
+    c.done()
+    out = Path(out_dir).expanduser()
+    on_main(read_trials, out/TRIALS_CSV, search_space(space))  # a trials.csv of another search space is refused now
+    base = Omega(batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
+    steps_max = max_steps or MAX_STEPS[space]
+    dev, size = rank_device(device), resolve_image_size(data, image_size)
+    syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
+    with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
+        root, splits = resolve_data(data, split, **syn_kw)
+        ds = open_data(root, classes=splits['val'], size=size)
+        tasks = validation_tasks(ds, splits['val'], shots=shots, n_tasks=n_tasks, queries=queries, seed=seed)
+        ds.preload(sorted({c_ for c_, _, _ in tasks}))
+    from mliis_nb.device import device_settings, prepare_model
+    model = prepare_model(load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed,
+                                              joint_head=joint_head), device_settings(dev))  # channels_last: `make bench`
+    kind = checkpoint_kind(checkpoint)
+    name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
+    if is_main():
+        print(f"{name} ({kind}): T_val = {len(tasks)} tasks, {shots}-shot, {queries} queries, {size} px; {n_calls} trials over "
+              f"{SPACES[space]}, up to {steps_max} steps; fixed U fields {base}; {world_size()} process(es), device {dev}", flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='The objective has been evaluated')
+        res = uho(model, ds, tasks, space=space, n_calls=n_calls, max_steps=steps_max, base=base, out_dir=out, seed=seed,
+                  patience=patience, progress=progress, strategy=strategy)
+    seconds = time.time() - t0
+    search_seconds = sum(t.seconds + t.opt_seconds for t in res.trials)  # every trial's, also those of earlier (resumed) runs
+    extra = dict(label=name, kind=kind, checkpoint=str(checkpoint), shots=shots, queries=queries, data=str(root), split=split,
+                 splits=splits, image_size=size, device=str(dev), search_seconds=round(search_seconds, 1), run_seconds=round(seconds, 1),
+                 world_size=world_size())
+    if not is_main(): return {'format': UHO_FORMAT, **res.to_dict(), **extra}
+    summary = save_uho(res, out/'results.json', **extra)
+    plot_uho(res, out/'uho_fig3.png', title=f"UHO for {name}, {shots}-shot: {len(res.trials)} trials on {len(tasks)} validation tasks, up to {steps_max} steps")
+    plot_uho_convergence(res, out/'convergence.png')
+    if len(res.space) > 1: plot_uho_objective(res, out/'objective.png')
+    uho_tables([out/'results.json'], out)
+    return summary
+
+# %% ../nbs/14_uho.ipynb #c469cd38
+def main(argv:list[str]|None=None) -> int:
+    "The `python -m mliis_nb.uho` command line (under `torchrun --nproc_per_node N`: N processes share each trial's tasks)."
+    from mliis_nb.distributed import arg_parser, distributed_session
+    a = arg_parser(run_uho, 'python -m mliis_nb.uho', "Tune U's hyperparameters for an initialisation on held-out validation "
+                   'tasks (UHO); the options are the parameters of nbs/experiments/uho.ipynb.').parse_args(argv)
+    try:
+        with distributed_session(a.device):
+            r = run_uho(**vars(a))
+            if is_main():
+                b = ', '.join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r['best'].items())
+                print(f"{r['label']}: best of {len(r['trials'])} trials: {b}; mean IoU on T_val {100 * r['miou']:.2f} +- "
+                      f"{100 * r['ci95']:.2f} %; {r['run_seconds']:.0f} s on {r['world_size']} process(es); results.json in {a.out_dir}", flush=True)
+    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
+    return 0
+
+# %% ../nbs/14_uho.ipynb #51d9a1df
+#| eval: false
+if __name__ == '__main__' and 'ipykernel' not in sys.modules: sys.exit(main())  # not when a notebook kernel runs this cell
