@@ -181,7 +181,10 @@ def _restore_run(ckpt:Path, model:nn.Module, cfg:MetaConfig, sampler:EpisodeSamp
     if meta.get('config') != asdict(cfg):
         diff = {k: (meta.get('config', {}).get(k), v) for k, v in asdict(cfg).items() if meta.get('config', {}).get(k) != v}
         raise ValueError(f"resume: the checkpoint {ckpt} was made with another configuration; (checkpoint, now) differ in {diff}")
-    model.load_state_dict(state, strict=True)
+    try: model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"resume: the checkpoint {ckpt} holds another architecture ({meta.get('model_kwargs')}) than the model given: "
+                         f"{str(e).splitlines()[0][:200]}") from None
     sampler.set_state(meta['sampler_state'])
     return meta['step'], meta['history']
 
@@ -207,6 +210,7 @@ def meta_train(model:nn.Module, # the initialisation to meta-learn (updated in p
               ) -> list[dict]:
     "Meta-train `model` in place; return the metrics history (one dict per meta-step). Under torchrun: on every rank, rank 0 writes."
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"out_dir {out_dir} is a file: expected a folder for the checkpoint and metrics")
     ckpt, metrics = out_dir/CHECKPOINT, out_dir/'metrics.csv'
     def prepare():  # the folder, and the temporary files a run killed mid-write left (never read)
         out_dir.mkdir(parents=True, exist_ok=True); remove_stale_temp_files(out_dir)

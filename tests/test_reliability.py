@@ -462,3 +462,20 @@ def test_notebook_same_seed_same_results(bench, tmp_path):
     a, b = (json.loads((tmp_path/n/'results.json').read_text()) for n in ('a', 'b'))
     assert {k for k in a if a[k] != b.get(k)} <= {'seconds'} and a.keys() == b.keys()  # only the wall time differs
     assert a['n'] == 2 and a['per_task'] == b['per_task']
+
+
+def test_meta_train_function_refuses_a_file_out_dir_and_another_architecture_on_resume(tmp_path):
+    "The library function itself (not only the notebooks' checks): an out_dir that is a file, and resuming with a model of another architecture."
+    from mliis_nb.meta import MetaConfig, meta_train
+    from mliis_nb.model import EfficientLab
+    from mliis_nb.synthetic import make_synthetic
+    from mliis_nb.data import FSSDataset
+    root = make_synthetic(tmp_path/'syn', n_classes=6, n_per_class=4, size=32, seed=0, workers=1)
+    ds = FSSDataset(root, cache_dir=False)
+    cfg = MetaConfig(meta_steps=2, meta_batch=1, inner_steps=2, inner_batch=2, train_shots=2, val_shots=2)
+    f = tmp_path/'afile'; f.write_text('keep me')
+    with pytest.raises(ValueError, match='is a file: expected a folder'): meta_train(EfficientLab('efficientnet_b0'), ds, cfg, f, progress=False)
+    assert f.read_text() == 'keep me'
+    meta_train(EfficientLab('efficientnet_b0'), ds, cfg, tmp_path/'run', stop_at=1, progress=False, model_kwargs={'encoder': 'efficientnet_b0'})
+    with pytest.raises(ValueError, match=r"^resume: the checkpoint .* holds another architecture \(\{'encoder': 'efficientnet_b0'\}\)"):
+        meta_train(EfficientLab('efficientnet_b0', rsd_stages=(6, 3)), ds, cfg, tmp_path/'run', resume=True, progress=False)
