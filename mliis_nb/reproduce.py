@@ -75,7 +75,7 @@ def run_stage(name:str, # the stage's folder under `root`
     key = stage_key(nb.name, params, ups)
     st = stage_state(out)
     if st and st['key'] == key and st['status'] == 'done':
-        log(f"[{name}] done before ({st.get('seconds', 0):.0f} s): skipped"); return out
+        log(f"[{name}] done before ({st.get('seconds', 0):.0f} s{', after a kill' if st.get('continued') else ''}): skipped"); return out
     resuming = bool(st and st['key'] == key)
     if out.exists() and not resuming:
         log(f"[{name}] " + ('parameters changed: recomputing' if st else 'a folder without a stage record: recomputing'))
@@ -94,8 +94,8 @@ def run_stage(name:str, # the stage's folder under `root`
     log(f"[{name}] {'continuing' if resuming else 'running'} {nb.name}")
     t0 = time.time()
     (runner or _papermill)(nb, out/f'{nb.stem}.run.ipynb', p)
-    secs = round(time.time() - t0 + (st or {}).get('seconds', 0.0), 1)
-    write_json(out/STAGE_FILE, {**rec, 'status': 'done', 'seconds': secs})
+    secs = round(time.time() - t0, 1)  # a continued stage's killed part is not known: its time is a lower bound
+    write_json(out/STAGE_FILE, {**rec, 'status': 'done', 'seconds': secs, 'continued': resuming})
     log(f"[{name}] finished in {secs:.0f} s")
     return out
 
