@@ -16,7 +16,7 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['launched', 'is_distributed', 'rank', 'world_size', 'is_main', 'local_rank', 'rank_device', 'init_distributed',
            'distributed_session', 'shard', 'all_gather_objects', 'broadcast_object', 'gather_items', 'on_main',
-           'main_first', 'exchange', 'broadcast_module_', 'arg_parser']
+           'main_first', 'exchange', 'broadcast_module_', 'arg_parser', 'cli']
 
 # %% ../nbs/21_distributed.ipynb #e9ba019f
 def launched() -> bool:
@@ -193,3 +193,19 @@ def arg_parser(fn:Callable, # a function whose parameters all have defaults and 
         if isinstance(kw['default'], tuple): kw['default'] = list(kw['default'])
         ap.add_argument(*flags, **kw)
     return ap
+
+def cli(run:Callable, # a `run_*` function: its parameters become the options
+        prog:str, # the command, e.g. 'python -m mliis_nb.meta'
+        description:str, # what the command does
+        report:Callable, # report(results, args) -> the line rank 0 prints at the end
+        argv:list[str]|None=None,
+       ) -> int:
+    "A `python -m` command for `run`, torchrun-aware: rank 0 prints `report`; a bad option or parameter exits with status 2."
+    import sys
+    a = arg_parser(run, prog, description).parse_args(argv)
+    try:
+        with distributed_session(a.device):
+            r = run(**vars(a))
+            if is_main(): print(report(r, a), flush=True)
+    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
+    return 0

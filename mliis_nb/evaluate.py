@@ -222,18 +222,12 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
 # %% ../nbs/08_evaluate.ipynb #a2753a28
 def main(argv:list[str]|None=None) -> int:
     "The `python -m mliis_nb.evaluate` command line (under `torchrun --nproc_per_node N`: N processes share the task-splits)."
-    from mliis_nb.distributed import arg_parser, distributed_session
-    a = arg_parser(run_evaluate, 'python -m mliis_nb.evaluate', "Meta-test an initialisation with the paper's protocol; "
-                   'the options are the parameters of nbs/experiments/evaluate.ipynb.').parse_args(argv)
-    try:
-        with distributed_session(a.device):
-            r = run_evaluate(**vars(a))
-            if is_main():
-                print(f"{r['label']}: task-mean IoU {100 * r['miou']:.2f} +- {100 * r['ci95']:.2f} % (95% CI, n={r['n']} task-splits); "
-                      f"class-wise mIoU {100 * r['classwise_miou']:.2f} %; {r['seconds']:.0f} s on {r['world_size']} process(es); "
-                      f"results.json and predictions.png in {a.out_dir}", flush=True)
-    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
-    return 0
+    from mliis_nb.distributed import cli
+    return cli(run_evaluate, 'python -m mliis_nb.evaluate', "Meta-test an initialisation with the paper's protocol; "
+               'the options are the parameters of nbs/experiments/evaluate.ipynb.',
+               lambda r, a: f"{r['label']}: task-mean IoU {100 * r['miou']:.2f} +- {100 * r['ci95']:.2f} % (95% CI, n={r['n']} task-splits); "
+                            f"class-wise mIoU {100 * r['classwise_miou']:.2f} %; {r['seconds']:.0f} s on {r['world_size']} process(es); "
+                            f"results.json and predictions.png in {a.out_dir}", argv)
 
 # %% ../nbs/08_evaluate.ipynb #9c77fb9f
 #| eval: false

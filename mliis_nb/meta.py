@@ -386,17 +386,11 @@ def run_meta_train(data:str='synthetic', # "synthetic" (the embedded benchmark) 
 # %% ../nbs/09_meta.ipynb #63866561
 def main(argv:list[str]|None=None) -> int:
     "The `python -m mliis_nb.meta` command line (under `torchrun --nproc_per_node N`: N processes share each meta-batch)."
-    from mliis_nb.distributed import arg_parser, distributed_session
-    a = arg_parser(run_meta_train, 'python -m mliis_nb.meta', 'Meta-train an initialisation (Reptile, FOMAML, FOMAML*) on '
-                   'the embedded benchmark or an FSS-1000 folder; the options are the parameters of nbs/experiments/meta_train.ipynb.'
-                  ).parse_args(argv)
-    try:
-        with distributed_session(a.device):
-            r = run_meta_train(**vars(a))
-            if is_main(): print(json.dumps({k: r[k] for k in ('steps', 'seconds_this_run', 'seconds_per_meta_step', 'final_val_miou',
-                                                              'final_val_ci95', 'world_size')}), flush=True)
-    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
-    return 0
+    from mliis_nb.distributed import cli
+    return cli(run_meta_train, 'python -m mliis_nb.meta', 'Meta-train an initialisation (Reptile, FOMAML, FOMAML*) on '
+               'the embedded benchmark or an FSS-1000 folder; the options are the parameters of nbs/experiments/meta_train.ipynb.',
+               lambda r, a: json.dumps({k: r[k] for k in ('steps', 'seconds_this_run', 'seconds_per_meta_step', 'final_val_miou',
+                                                          'final_val_ci95', 'world_size')}), argv)
 
 # %% ../nbs/09_meta.ipynb #3a42392e
 #| eval: false

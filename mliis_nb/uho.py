@@ -556,18 +556,13 @@ def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a fo
 # %% ../nbs/14_uho.ipynb #c469cd38
 def main(argv:list[str]|None=None) -> int:
     "The `python -m mliis_nb.uho` command line (under `torchrun --nproc_per_node N`: N processes share each trial's tasks)."
-    from mliis_nb.distributed import arg_parser, distributed_session
-    a = arg_parser(run_uho, 'python -m mliis_nb.uho', "Tune U's hyperparameters for an initialisation on held-out validation "
-                   'tasks (UHO); the options are the parameters of nbs/experiments/uho.ipynb.').parse_args(argv)
-    try:
-        with distributed_session(a.device):
-            r = run_uho(**vars(a))
-            if is_main():
-                b = ', '.join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r['best'].items())
-                print(f"{r['label']}: best of {len(r['trials'])} trials: {b}; mean IoU on T_val {100 * r['miou']:.2f} +- "
-                      f"{100 * r['ci95']:.2f} %; {r['run_seconds']:.0f} s on {r['world_size']} process(es); results.json in {a.out_dir}", flush=True)
-    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
-    return 0
+    from mliis_nb.distributed import cli
+    def report(r, a):
+        b = ', '.join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r['best'].items())
+        return (f"{r['label']}: best of {len(r['trials'])} trials: {b}; mean IoU on T_val {100 * r['miou']:.2f} +- "
+                f"{100 * r['ci95']:.2f} %; {r['run_seconds']:.0f} s on {r['world_size']} process(es); results.json in {a.out_dir}")
+    return cli(run_uho, 'python -m mliis_nb.uho', "Tune U's hyperparameters for an initialisation on held-out validation "
+               'tasks (UHO); the options are the parameters of nbs/experiments/uho.ipynb.', report, argv)
 
 # %% ../nbs/14_uho.ipynb #51d9a1df
 #| eval: false
