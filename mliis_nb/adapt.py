@@ -18,7 +18,7 @@ from .model import snapshot_state, restore_state
 
 # %% auto #0
 __all__ = ['OPTIMISERS', 'Omega', 'head_dropout', 'adapting', 'predict', 'resolve_device', 'minibatches', 'AdaptResult',
-           'NonFiniteLoss', 'adapt']
+           'NonFiniteLoss', 'check_adapt', 'default_loss', 'adapt']
 
 # %% ../nbs/07_adapt.ipynb #8403a75f
 OPTIMISERS = ('sgd', 'adam')
@@ -120,6 +120,20 @@ def _stalled(curve:list[float], patience:int) -> bool:
 def _seed_from(generator:torch.Generator) -> int:
     return int(torch.randint(0, 2**62, (1,), generator=generator))
 
+def check_adapt(support_x:Tensor, support_y:Tensor, query_x:Tensor|None, query_y:Tensor|None, track:bool, patience:int|None,
+                where:str='') -> None:
+    "U's argument checks, before any work (`adapt`, and `adapt_many` for every task); `where` prefixes the message."
+    if len(support_x) != len(support_y): raise ValueError(f"{where}support_x has {len(support_x)} images but support_y {len(support_y)} masks")
+    if len(support_x) < 1: raise ValueError(f"{where}the support set is empty")
+    if query_y is not None and query_x is None: raise ValueError(f"{where}query_y was given without query_x")
+    if track and query_y is None: raise ValueError(f"{where}track=True needs query_x and query_y to score")
+    if patience is not None and not track: raise ValueError("patience (early stopping) needs track=True")
+    if patience is not None and not (isinstance(patience, int) and patience >= 0): raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
+
+def default_loss(omega:Omega) -> Callable:
+    "U's loss when none is given: the paper's `seg_loss` with omega's L2 weight."
+    return lambda logits, y, m: seg_loss(logits, y, model=m, l2=omega.l2, l2_half=omega.l2_half)
+
 def adapt(model:nn.Module, # the initialisation theta (left unchanged by the call)
           support_x:Tensor, # N x 3 x H x W images in [0, 1]
           support_y:Tensor, # N x H x W masks in {0, 1}
@@ -136,12 +150,8 @@ def adapt(model:nn.Module, # the initialisation theta (left unchanged by the cal
           lr_at:Callable[[int], float]|None=None, # learning rate of step j (0-based); default omega.lr throughout
          ) -> AdaptResult:
     "The update routine U: adapt to the support set with omega, score the queries, restore the model."
-    if len(support_x) != len(support_y): raise ValueError(f"support_x has {len(support_x)} images but support_y {len(support_y)} masks")
-    if query_y is not None and query_x is None: raise ValueError("query_y was given without query_x")
-    if track and query_y is None: raise ValueError("track=True needs query_x and query_y to score")
-    if patience is not None and not track: raise ValueError("patience (early stopping) needs track=True")
-    if patience is not None and not (isinstance(patience, int) and patience >= 0): raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
-    loss_fn = loss_fn or (lambda logits, y, m: seg_loss(logits, y, model=m, l2=omega.l2, l2_half=omega.l2_half))
+    check_adapt(support_x, support_y, query_x, query_y, track, patience)
+    loss_fn = loss_fn or default_loss(omega)
     metric_fn = metric_fn or iou_per_image
     dev = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)

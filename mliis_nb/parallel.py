@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from torch.func import functional_call, grad_and_value, vmap
 
-from .adapt import Omega, AdaptResult, NonFiniteLoss, adapt, adapting, minibatches, _seed_from, _stalled
+from .adapt import Omega, AdaptResult, NonFiniteLoss, adapt, adapting, minibatches, check_adapt, default_loss, _seed_from, _stalled
 from .augment import augment_batch
 from .losses import seg_loss, iou_per_image
 from .model import snapshot_state
@@ -151,7 +151,7 @@ def _rng_states(dev:torch.device) -> list[Tensor]:
 def _adapt_group(model, tasks, omega, seeds, starts, track, return_weights, loss_fn, metric_fn, patience, lr_at, on_nonfinite):
     "`adapt` for tasks sharing omega and image size, side by side: per task the same draws, loss, optimiser and outputs."
     T, dev = len(tasks), next(model.parameters()).device
-    loss_fn = loss_fn or (lambda logits, y, m: seg_loss(logits, y, model=m, l2=omega.l2, l2_half=omega.l2_half))  # adapt's default
+    loss_fn = loss_fn or default_loss(omega)
     metric_fn = metric_fn or iou_per_image
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     rng = _TaskRNG([_seed_from(g) for g in gens], dev, _channels_last(model))  # adapt's order of draws from g: the dropout seed,
@@ -283,13 +283,7 @@ def adapt_many(model:nn.Module, # the initialisation theta (left unchanged by th
             if on_nonfinite == 'raise': raise
             return e
     if strategy == 'sequential' or why: return [sequential(i) for i in range(T)]
-    for i, (sx, sy, qx, qy) in enumerate(tasks):  # adapt's checks, for every task before any work
-        if len(sx) != len(sy): raise ValueError(f"task {i}: support_x has {len(sx)} images but support_y {len(sy)} masks")
-        if len(sx) < 1: raise ValueError(f"task {i}: the support set is empty")
-        if qy is not None and qx is None: raise ValueError(f"task {i}: query_y was given without query_x")
-        if track and qy is None: raise ValueError(f"task {i}: track=True needs query_x and query_y to score")
-    if patience is not None and not track: raise ValueError("patience (early stopping) needs track=True")
-    if patience is not None and not (isinstance(patience, int) and patience >= 0): raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
+    for i, (sx, sy, qx, qy) in enumerate(tasks): check_adapt(sx, sy, qx, qy, track, patience, where=f"task {i}: ")  # before any work
     own = model.state_dict().keys()
     for i, s in enumerate(starts):
         if s is not None and s.keys() != own:

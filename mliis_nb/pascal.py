@@ -12,6 +12,7 @@ from importlib.resources import files as _pkg_files
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from fastcore.basics import patch
 import numpy as np
 import torch
 from torch import Tensor
@@ -149,57 +150,63 @@ class Pascal5iDataset(ClassData):
     def n_examples(self, cls:str) -> int: return len(self.ids[cls])
     def is_test(self, cls:str) -> bool: return cls in self.spec.test_classes
 
-    def _key(self, cls:str) -> str:
-        sig = [str(self.root.resolve()), cls, str(self.size)]
-        for i in self.ids[cls]:
-            for p in self._paths(i): st = p.stat(); sig.append(f'{p.name}:{st.st_size}:{st.st_mtime_ns}')
-        return hashlib.sha1('|'.join(sig).encode()).hexdigest()[:20]
-
-    def _decode(self, cls:str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        c, (h, w), n = VOC_CLASSES.index(cls), self.size, len(self.ids[cls])
-        imgs, masks, ign = np.zeros((n, h, w, 3), np.uint8), np.zeros((n, h, w), bool), np.zeros((n, h, w), bool)
-        for k, i in enumerate(self.ids[cls]):
-            ip, mp = self._paths(i)
-            im, lab = _open_image(ip, 'image').convert('RGB'), read_label_map(mp)
-            if lab.shape != (im.size[1], im.size[0]):
-                raise ValueError(f"mask {mp} is {lab.shape[1]}x{lab.shape[0]} (WxH) but image {ip} is {im.size[0]}x{im.size[1]}")
-            imgs[k] = np.asarray(im.resize((w, h), Image.BILINEAR))
-            lab = np.array(Image.fromarray(lab).resize((w, h), Image.NEAREST))
-            masks[k], ign[k] = lab == c, lab == IGNORE_INDEX
-        return imgs, masks, ign
-
-    def _load(self, cls:str):
-        if cls in self._mem: return self._mem[cls]
-        if cls not in self.ids: raise KeyError(f"unknown class {cls!r}")
-        path = None if self.cache_dir is None else self.cache_dir/f'{self._key(cls)}.npz'
-        out = None
-        if path is not None and path.is_file():
-            try:
-                with np.load(path) as z: out = (z['images'], z['masks'], z['ignore'])
-            except Exception: out = None  # a damaged cache file is rebuilt, never trusted
-        if out is None:
-            out = self._decode(cls)
-            if path is not None: atomic_savez(path, images=out[0], masks=out[1], ignore=out[2])
-        self._mem[cls] = out
-        return out
-
-    def examples(self, cls:str) -> tuple[np.ndarray, np.ndarray]:
-        "Images (n x H x W x 3 uint8) and masks (n x H x W bool: the class; void and other classes are background)."
-        return self._load(cls)[:2]
-
-    def ignore(self, cls:str) -> np.ndarray:
-        "The void (255) pixels of the same examples, n x H x W bool: left out of the meta-test's scores."
-        return self._load(cls)[2]
-
-    def preload(self, classes:Iterable[str]|None=None, workers:int=4):
-        "Decode (or read from the cache) many classes at once on a thread pool."
-        todo = [c for c in (self.classes if classes is None else classes) if c not in self._mem]
-        with ThreadPoolExecutor(workers) as ex: list(ex.map(self._load, todo))
-        return self
-
     def __repr__(self): return f"Pascal5iDataset(fold {self.fold}, {len(self.classes)} classes, {sum(map(len, self.ids.values()))} examples)"
 
+# %% ../nbs/16_pascal.ipynb #2417abae
+@patch
+def _key(self:Pascal5iDataset, cls:str) -> str:
+    sig = [str(self.root.resolve()), cls, str(self.size)]
+    for i in self.ids[cls]:
+        for p in self._paths(i): st = p.stat(); sig.append(f'{p.name}:{st.st_size}:{st.st_mtime_ns}')
+    return hashlib.sha1('|'.join(sig).encode()).hexdigest()[:20]
 
+@patch
+def _decode(self:Pascal5iDataset, cls:str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    c, (h, w), n = VOC_CLASSES.index(cls), self.size, len(self.ids[cls])
+    imgs, masks, ign = np.zeros((n, h, w, 3), np.uint8), np.zeros((n, h, w), bool), np.zeros((n, h, w), bool)
+    for k, i in enumerate(self.ids[cls]):
+        ip, mp = self._paths(i)
+        im, lab = _open_image(ip, 'image').convert('RGB'), read_label_map(mp)
+        if lab.shape != (im.size[1], im.size[0]):
+            raise ValueError(f"mask {mp} is {lab.shape[1]}x{lab.shape[0]} (WxH) but image {ip} is {im.size[0]}x{im.size[1]}")
+        imgs[k] = np.asarray(im.resize((w, h), Image.BILINEAR))
+        lab = np.array(Image.fromarray(lab).resize((w, h), Image.NEAREST))
+        masks[k], ign[k] = lab == c, lab == IGNORE_INDEX
+    return imgs, masks, ign
+
+@patch
+def _load(self:Pascal5iDataset, cls:str):
+    if cls in self._mem: return self._mem[cls]
+    if cls not in self.ids: raise KeyError(f"unknown class {cls!r}")
+    path = None if self.cache_dir is None else self.cache_dir/f'{self._key(cls)}.npz'
+    out = None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as z: out = (z['images'], z['masks'], z['ignore'])
+        except Exception: out = None  # a damaged cache file is rebuilt, never trusted
+    if out is None:
+        out = self._decode(cls)
+        if path is not None: atomic_savez(path, images=out[0], masks=out[1], ignore=out[2])
+    self._mem[cls] = out
+    return out
+
+# %% ../nbs/16_pascal.ipynb #a3be4526
+@patch
+def examples(self:Pascal5iDataset, cls:str) -> tuple[np.ndarray, np.ndarray]:
+    "Images (n x H x W x 3 uint8) and masks (n x H x W bool: the class; void and other classes are background)."
+    return self._load(cls)[:2]
+
+@patch
+def ignore(self:Pascal5iDataset, cls:str) -> np.ndarray:
+    "The void (255) pixels of the same examples, n x H x W bool: left out of the meta-test's scores."
+    return self._load(cls)[2]
+
+@patch
+def preload(self:Pascal5iDataset, classes:Iterable[str]|None=None, workers:int=4):
+    "Decode (or read from the cache) many classes at once on a thread pool."
+    todo = [c for c in (self.classes if classes is None else classes) if c not in self._mem]
+    with ThreadPoolExecutor(workers) as ex: list(ex.map(self._load, todo))
+    return self
 
 # %% ../nbs/16_pascal.ipynb #4c27b2bf
 def write_pascal_tree(root:str|Path, # the fake VOC2012 folder to create
