@@ -80,6 +80,12 @@ def test_evaluate_on_a_joint_checkpoint(bench, tmp_path):
     ('evaluate.ipynb', dict(queries=0), 'queries'),
     ('evaluate.ipynb', dict(checkpoint='/nonexistent/ckpt.safetensors'), 'checkpoint'),
     ('evaluate.ipynb', dict(device='tpu'), 'device'),
+    ('uho.ipynb', dict(n_calls=1), 'n_calls'),
+    ('uho.ipynb', dict(space='everything'), 'space'),
+    ('uho.ipynb', dict(max_steps=-1), 'max_steps'),
+    ('uho.ipynb', dict(n_tasks=0), 'n_tasks'),
+    ('uho.ipynb', dict(checkpoint='/nonexistent/ckpt.safetensors'), 'checkpoint'),
+    ('evaluate.ipynb', dict(omega='/nonexistent/uho/results.json'), 'omega'),
 ])
 def test_parameters_checked_up_front(bench, tmp_path, nb, params, name):
     base = dict(data=str(bench), out_dir=str(tmp_path/'out'), **TINY)

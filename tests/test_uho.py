@@ -130,23 +130,6 @@ def test_trials_of_another_search_space_refused(tiny, tmp_path):
     with pytest.raises(ValueError, match='^out_dir: '): read_trials(tmp_path/TRIALS_CSV, search_space('lr'))
 
 
-@pytest.mark.parametrize('nb,params,name', [
-    ('uho.ipynb', dict(n_calls=1), 'n_calls'),
-    ('uho.ipynb', dict(space='everything'), 'space'),
-    ('uho.ipynb', dict(max_steps=-1), 'max_steps'),
-    ('uho.ipynb', dict(n_tasks=0), 'n_tasks'),
-    ('uho.ipynb', dict(checkpoint='/nonexistent/ckpt.safetensors'), 'checkpoint'),
-    ('evaluate.ipynb', dict(omega='/nonexistent/uho/results.json'), 'omega'),
-])
-def test_uho_parameters_checked_up_front(bench, tmp_path, nb, params, name):
-    base = dict(data=str(bench), out_dir=str(tmp_path/'out'), **TINY)
-    with pytest.raises(pm.PapermillExecutionError) as e:
-        run(nb, tmp_path/'x.ipynb', **{**base, **params})
-    assert name in str(e.value) and 'ValueError' in str(e.value)
-    assert e.value.exec_count <= 4, 'the error must come from the first cells'
-    assert not (tmp_path/'out').exists(), 'nothing is written before the parameters are checked'
-
-
 def test_uho_notebook_refuses_trials_of_another_space(bench, tmp_path):
     other = search_space('extended')
     write_csv(tmp_path/'out'/TRIALS_CSV, [{'trial': 0, 'space': space_signature(other)}], trial_fields(other))
