@@ -5,7 +5,7 @@
 # %% ../nbs/22_reproduce.ipynb #a0c245f8
 from __future__ import annotations
 
-import hashlib, json, math, shutil, time
+import hashlib, json, math, shutil, time, uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -32,6 +32,10 @@ def stage_key(notebook:str, params:dict, after:Sequence[str]=()) -> str:
     "The key of a stage: a hash of the notebook's name, its parameters (out_dir excluded) and the keys of the stages it reads."
     p = {k: v for k, v in _canon(params).items() if k != 'out_dir'}
     return hashlib.sha1(json.dumps([Path(notebook).name, p, sorted(after)], sort_keys=True).encode()).hexdigest()[:16]
+
+def _upstream(st:dict) -> str:
+    "What a finished stage contributes to the keys of the stages reading it: its key and the id of the run that made it."
+    return st['key'] + (f":{st['run']}" if st.get('run') else '')  # records from before run ids keep their keys
 
 def stage_state(folder:str|Path) -> dict|None:
     "The stage record of a folder (key, status, notebook, parameters, seconds), or None."
@@ -70,7 +74,7 @@ def run_stage(name:str, # the stage's folder under `root`
     for a in after:
         st = stage_state(a)
         if not st or st.get('status') != 'done': raise ValueError(f"stage {name}: the stage it reads, {a}, has not finished")
-        ups.append(st['key'])
+        ups.append(_upstream(st))
     out = Path(root)/name
     key = stage_key(nb.name, params, ups)
     st = stage_state(out)
@@ -86,7 +90,7 @@ def run_stage(name:str, # the stage's folder under `root`
         src = _adoptable(Path(a), nb.name, params)
         if src is not None and not resuming:
             shutil.rmtree(out); shutil.copytree(src, out)
-            write_json(out/STAGE_FILE, {**rec, 'status': 'done', 'adopted_from': str(src), 'seconds': 0.0})
+            write_json(out/STAGE_FILE, {**rec, 'status': 'done', 'adopted_from': str(src), 'seconds': 0.0, 'run': uuid.uuid4().hex[:12]})
             log(f"[{name}] adopted the identical earlier run {src}"); return out
     write_json(out/STAGE_FILE, rec)
     p = {**params, 'out_dir': str(out)}
@@ -95,7 +99,7 @@ def run_stage(name:str, # the stage's folder under `root`
     t0 = time.time()
     (runner or _papermill)(nb, out/f'{nb.stem}.run.ipynb', p)
     secs = round(time.time() - t0, 1)  # a continued stage's killed part is not known: its time is a lower bound
-    write_json(out/STAGE_FILE, {**rec, 'status': 'done', 'seconds': secs, 'continued': resuming})
+    write_json(out/STAGE_FILE, {**rec, 'status': 'done', 'seconds': secs, 'continued': resuming, 'run': uuid.uuid4().hex[:12]})
     log(f"[{name}] finished in {secs:.0f} s")
     return out
 
