@@ -82,7 +82,7 @@ def run_stage(name:str, # the stage's folder under `root`
         log(f"[{name}] done before ({st.get('seconds', 0):.0f} s{', after a kill' if st.get('continued') else ''}): skipped"); return out
     resuming = bool(st and st['key'] == key)
     if out.exists() and not resuming:
-        log(f"[{name}] " + ('parameters changed: recomputing' if st else 'a folder without a stage record: recomputing'))
+        log(f"[{name}] " + ('its parameters or a stage it reads changed: recomputing' if st else 'a folder without a stage record: recomputing'))
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     rec = dict(key=key, notebook=nb.name, parameters=_canon(params), after=[str(a) for a in after], status='running')
