@@ -30,6 +30,7 @@ def test_paper_notebook_smoke_and_stage_cache(tmp_path):
     md = (out/'tables.md').read_text()
     assert '81.36 ± 0.80' in md and '76.45 ± 1.16' in md and 'Table 4 analogue' in md  # the paper's numbers beside ours
     assert all((out/'figures'/f'fig{i}.png').stat().st_size > 0 for i in range(2, 8))
+    assert r['figure_rerun_max_diff'] < 1e-6  # Figures 2 and 5 show exactly what the evaluation scored
     # a rerun skips every stage: nothing is recomputed, the stage records are untouched
     before = {s: (out/s/'stage.json').read_text() for s in stages}
     nb = run(tmp_path/'p2.ipynb', budget='smoke', out_dir=str(out), rows=['fomaml_star+uho'])
