@@ -200,9 +200,8 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
             raise ValueError(f"shots={shots}: {shots} shots plus {queries} queries need {need} examples, but {len(short)} classes have fewer: "
                              + ', '.join(f'{cl} ({ds.n_examples(cl)})' for cl in short[:5]))
         ds.preload()
-    from mliis_nb.device import device_settings, prepare_model
-    model = prepare_model(load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed,
-                                              joint_head=joint_head), device_settings(dev))  # channels_last: `make bench`
+    model = load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed, joint_head=joint_head,
+                                device=dev)  # channels_last: `make bench`
     name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
     if is_main():
         print(f"{name}: {len(test_classes)} {classes} classes x {splits_per_class} splits, {shots}-shot, {queries} queries, "

@@ -61,9 +61,16 @@ def load_initialisation(checkpoint:str|Path, # "imagenet", "random", a checkpoin
                         dropout:float=0.2, # for "imagenet"/"random"
                         seed:int=0, # seeds the fresh decoder and head of "imagenet"/"random", and a joint model's fresh head
                         joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original) or "mean" of the class rows
+                        device:str|torch.device|None=None, # put it there in `device_settings`' memory format, as meta-training runs it; None: as built (CPU, NCHW)
                         **model_kwargs, # other `EfficientLab` arguments for "imagenet"/"random" (decoder, pool_conv)
                        ) -> nn.Module:
-    "Build the EfficientLab initialisation named by `checkpoint`."
+    "Build the EfficientLab initialisation named by `checkpoint` (on `device`, laid out as everything that adapts it there)."
+    model = _build_initialisation(checkpoint, encoder, rsd_stages, dropout, seed, joint_head, **model_kwargs)
+    if device is None: return model
+    from mliis_nb.device import device_settings, prepare_model  # the one place that decides the device and memory format
+    return prepare_model(model, device_settings(device))
+
+def _build_initialisation(checkpoint, encoder, rsd_stages, dropout, seed, joint_head, **model_kwargs) -> nn.Module:
     if str(checkpoint) in BASELINES:
         return imagenet_initialisation(encoder, seed=seed, weights='imagenet' if str(checkpoint) == 'imagenet' else None,
                                        rsd_stages=tuple(rsd_stages), dropout=dropout, **model_kwargs)

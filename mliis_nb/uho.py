@@ -526,9 +526,8 @@ def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a fo
         ds = open_data(root, classes=splits['val'], size=size)
         tasks = validation_tasks(ds, splits['val'], shots=shots, n_tasks=n_tasks, queries=queries, seed=seed)
         ds.preload(sorted({c_ for c_, _, _ in tasks}))
-    from mliis_nb.device import device_settings, prepare_model
-    model = prepare_model(load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed,
-                                              joint_head=joint_head), device_settings(dev))  # channels_last: `make bench`
+    model = load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed, joint_head=joint_head,
+                                device=dev)  # channels_last: `make bench`
     kind = checkpoint_kind(checkpoint)
     name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
     if is_main():

@@ -10,9 +10,7 @@ stage's result (`final_val_miou` for meta-training, `miou` otherwise). Run it wi
 """
 import json, os, sys, tempfile, time
 from pathlib import Path
-import papermill as pm
-
-NBS = Path(__file__).resolve().parents[1]/'nbs'/'experiments'
+from mliis_nb.reproduce import EXPERIMENTS, stage_state, _papermill
 
 
 def result_of(d: Path):
@@ -28,15 +26,13 @@ def main(run: str, *names: str):
     out_file = root/'retimed.json'
     done = json.loads(out_file.read_text()) if out_file.is_file() else {}
     for name in names:
-        st_file = root/name/'stage.json'
-        if not st_file.is_file(): sys.exit(f"{st_file}: no stage record (expected a finished stage of {root})")
-        st = json.loads(st_file.read_text())
-        if st.get('status') != 'done': sys.exit(f"{st_file}: status {st.get('status')!r}, expected 'done'")
+        st = stage_state(root/name)
+        if not st: sys.exit(f"{root/name}: no stage record (expected a finished stage of {root})")
+        if st.get('status') != 'done': sys.exit(f"{root/name}: status {st.get('status')!r}, expected 'done'")
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)/name
             t0 = time.time()
-            pm.execute_notebook(str(NBS/st['notebook']), str(Path(tmp)/'run.ipynb'), parameters={**st['parameters'], 'out_dir': str(out)},
-                                kernel_name='python3', progress_bar=False)
+            _papermill(EXPERIMENTS/st['notebook'], Path(tmp)/'run.ipynb', {**st['parameters'], 'out_dir': str(out)})
             secs = round(time.time() - t0, 1)
             key, new = result_of(out)
         _, old = result_of(root/name)
