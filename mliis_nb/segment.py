@@ -174,7 +174,7 @@ def segment_folder(support:str|Path, # folder of image/mask pairs
     pairs, qs = check_segment(support, queries, checkpoint, omega, image_size, device, out_dir)
     om = omega_from_results(omega) if omega else Omega()
     size, dev = image_size or default_image_size(checkpoint), resolve_device(device)
-    model = load_initialisation(checkpoint, encoder=encoder, seed=seed).to(dev)
+    model = load_initialisation(checkpoint, encoder=encoder, seed=seed, device=dev)  # laid out as evaluation and UHO run U
     sx, sy = load_support(pairs, size)
     t1 = time.time(); weights = adapt(model, sx, sy, om, seed=seed, return_weights=True).weights; t2 = time.time()
     out = Path(out_dir).expanduser(); (out/'masks').mkdir(parents=True, exist_ok=True)
