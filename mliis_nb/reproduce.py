@@ -15,8 +15,8 @@ from .io import write_json
 from .losses import mean_ci95
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'STAGE_FILE', 'PAPER_TABLE1', 'PAPER_TABLE2', 'PAPER_TABLE3', 'stage_key', 'stage_state', 'run_stage',
-           'compare', 'all_hold', 'fmt_ci', 'md_table']
+__all__ = ['EXPERIMENTS', 'STAGE_FILE', 'PAPER_TABLE1', 'PAPER_TABLE2', 'PAPER_TABLE3', 'stage_key', 'code_version',
+           'stage_state', 'run_stage', 'compare', 'all_hold', 'fmt_ci', 'md_table']
 
 # %% ../nbs/22_reproduce.ipynb #18a5f05d
 EXPERIMENTS = Path(__file__).resolve().parents[1]/'nbs'/'experiments' if '__file__' in globals() else Path('experiments').resolve()
@@ -32,6 +32,16 @@ def stage_key(notebook:str, params:dict, after:Sequence[str]=()) -> str:
     "The key of a stage: a hash of the notebook's name, its parameters (out_dir excluded) and the keys of the stages it reads."
     p = {k: v for k, v in _canon(params).items() if k != 'out_dir'}
     return hashlib.sha1(json.dumps([Path(notebook).name, p, sorted(after)], sort_keys=True).encode()).hexdigest()[:16]
+
+def code_version(notebook:str|Path) -> str:
+    "A hash of the code a stage runs: every module of the installed `mliis_nb` package and the notebook's code cells."
+    import mliis_nb
+    h = hashlib.sha1()
+    for f in sorted(Path(mliis_nb.__file__).parent.glob('*.py')): h.update(f.name.encode() + b'\0' + f.read_bytes())
+    cells = json.loads(Path(notebook).read_text())['cells']
+    for c in cells:
+        if c.get('cell_type') == 'code': h.update(''.join(c.get('source', '')).encode())
+    return h.hexdigest()[:12]
 
 def _upstream(st:dict) -> str:
     "What a finished stage contributes to the keys of the stages reading it: its key and the id of the run that made it."
@@ -78,14 +88,18 @@ def run_stage(name:str, # the stage's folder under `root`
     out = Path(root)/name
     key = stage_key(nb.name, params, ups)
     st = stage_state(out)
+    code = code_version(nb)
     if st and st['key'] == key and st['status'] == 'done':
-        log(f"[{name}] done before ({st.get('seconds', 0):.0f} s{', after a kill' if st.get('continued') else ''}): skipped"); return out
+        stale = st.get('code') and st['code'] != code  # records from before code hashes say nothing
+        log(f"[{name}] done before ({st.get('seconds', 0):.0f} s{', after a kill' if st.get('continued') else ''}): skipped"
+            + (f"; it was made by other library code ({st['code']}, now {code}): delete {out} to recompute it and what reads it" if stale else ''))
+        return out
     resuming = bool(st and st['key'] == key)
     if out.exists() and not resuming:
         log(f"[{name}] " + ('its parameters or a stage it reads changed: recomputing' if st else 'a folder without a stage record: recomputing'))
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    rec = dict(key=key, notebook=nb.name, parameters=_canon(params), after=[str(a) for a in after], status='running')
+    rec = dict(key=key, notebook=nb.name, parameters=_canon(params), after=[str(a) for a in after], status='running', code=code)
     for a in adopt:
         src = _adoptable(Path(a), nb.name, params)
         if src is not None and not resuming:
