@@ -10,6 +10,7 @@ stage's result (`final_val_miou` for meta-training, `miou` otherwise). Run it wi
 """
 import json, os, sys, tempfile, time
 from pathlib import Path
+from mliis_nb.io import write_json
 from mliis_nb.reproduce import EXPERIMENTS, stage_state, _papermill
 
 
@@ -39,8 +40,7 @@ def main(run: str, *names: str):
         done[name] = dict(recorded_seconds=st.get('seconds'), recorded_continued=bool(st.get('continued')), seconds=secs,
                           result_key=key, recorded_result=old, result=new, same_result=old == new,
                           threads=os.environ.get('OMP_NUM_THREADS', ''), when=time.strftime('%Y-%m-%d %H:%M:%S'))
-        tmp_file = out_file.with_suffix('.tmp')
-        tmp_file.write_text(json.dumps(done, indent=1)); os.replace(tmp_file, out_file)  # atomic: a kill keeps the earlier stages
+        write_json(out_file, done)  # atomic: a kill keeps the earlier stages
         print(f"[{name}] recorded {st.get('seconds')} s, re-timed {secs} s; {key} {old} -> {new}", flush=True)
 
 

@@ -39,8 +39,9 @@ evaluate ev_imagenet_5 imagenet "ImageNet encoder" 5                      # the 
 evaluate ev_imagenet_5_uho imagenet "ImageNet encoder + UHO" 5 -p omega "$OUT/uho_imagenet_5/results.json"
 
 .venv/bin/python - "$OUT" "$JOINT" <<'PY'
-import json, shutil, sys
+import json, os, shutil, sys
 from pathlib import Path
+from mliis_nb.io import write_json
 from mliis_nb.uho import plus_uho_table, uho_tables
 O, joint, F = Path(sys.argv[1]), sys.argv[2], Path('figures')
 J = lambda p: json.loads(Path(p).read_text())
@@ -58,7 +59,7 @@ uho_tables([O/s/'results.json' for s in searches], O)
 for f in ('uho_tables.md', 'uho_tables.csv'): shutil.copy(O/f, F/f)
 for i in ('meta', 'joint'):
     for k in (1, 5): shutil.copy(O/f'uho_{i}_{k}'/'uho_fig3.png', F/f'uho_fig3_{i}_{k}shot.png')
-shutil.copy(O/'uho_meta_5'/'uho_fig3.png', F/'uho_fig3.png'); shutil.copy(O/'uho_imagenet_5'/'uho_fig3.png', F/'uho_fig3_imagenet.png')
+shutil.copy(O/'uho_imagenet_5'/'uho_fig3.png', F/'uho_fig3_imagenet.png')
 shutil.copy(O/'uho_meta_5_ext'/'uho_fig3.png', F/'uho_fig3_meta_5shot_extended.png')
 shutil.copy(O/'uho_meta_5_ext'/'objective.png', F/'uho_objective_meta_5shot_extended.png')
 def search(s):
@@ -75,16 +76,16 @@ run = dict(
           "encoder, and the extended space (Table 5 analogue) for the meta-learned checkpoint; each meta-tested on 32 test classes x 1 split "
           "with the untuned and the tuned U, paired"),
     checkpoint='checkpoints/demo_meta.safetensors (FOMAML*, 700 meta-steps, made by tools/make_shipped_checkpoint.py)',
-    command=f"OMP_NUM_THREADS={__import__('os').environ.get('OMP_NUM_THREADS')} tools/uho_rows.sh {joint} {O}",
+    command=f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} tools/uho_rows.sh {joint} {O}",
     parameters=dict(n_tasks=12, n_calls=8, max_steps=20, max_steps_extended=30, image_size=64, seed=0, queries=5, patience=50,
                     test_classes=32, splits_per_class=1, untuned_u=dict(lr=0.02, steps=5)),
     searches={s: search(s) for s in searches}, tests={e: test(e) for e in evals},
     figures=['figures/uho_plus_rows.md', 'figures/uho_tables.md', 'figures/uho_tables.csv', 'figures/uho_fig3_{meta,joint}_{1,5}shot.png',
-             'figures/uho_fig3.png (meta-learned, 5-shot)', 'figures/uho_fig3_imagenet.png', 'figures/uho_fig3_meta_5shot_extended.png',
+             'figures/uho_fig3_imagenet.png', 'figures/uho_fig3_meta_5shot_extended.png',
              'figures/uho_objective_meta_5shot_extended.png'])
 run['seconds_in_searches_and_evaluations'] = round(sum(v['search_seconds'] for v in run['searches'].values())
                                                  + sum(v['seconds'] for v in run['tests'].values()), 1)
 run.update({k: old[k] for k in ('note', 'previous_run') if old.get(k)})  # what a person wrote about the runs
-(F/'uho_run.json').write_text(json.dumps(run, indent=1) + '\n')
+write_json(F/'uho_run.json', run)
 print((F/'uho_plus_rows.md').read_text())
 PY
