@@ -20,7 +20,7 @@ export: $(STAMP)
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
-	OMP_NUM_THREADS=2 $(VENV)/bin/python -m pytest -q tests
+	OMP_NUM_THREADS=2 $(VENV)/bin/python -m pytest -q --durations=15 tests
 
 # The main job on the embedded default: meta-train, meta-test against the baselines, print the table.
 # Each run gets its own folder under runs/ (runs/demo-latest points at the newest); the clone's tracked files are

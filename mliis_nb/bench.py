@@ -586,7 +586,8 @@ def bf16_verdict(fp32:dict, bf16:dict) -> dict:
 
 # %% ../nbs/19_bench.ipynb #5c2a4122
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='python -m mliis_nb.bench', description='mliis_nb benchmark: meta-learning throughput against plain training')
+    p = argparse.ArgumentParser(prog='python -m mliis_nb.bench', description='mliis_nb benchmark: meta-learning throughput against plain training',
+                                allow_abbrev=False)  # a misspelt option is an error naming it
     a = p.add_argument
     a('--image-size', type=int, default=0, help='0: 96 on the CPU, 224 on CUDA'); a('--device', default='auto')
     a('--models', nargs='+', default=list(MODELS), choices=list(MODELS)); a('--model', default='efficientlab-3', choices=list(MODELS))

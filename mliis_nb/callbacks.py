@@ -43,27 +43,32 @@ class MeanTrainLoss(Callback):
 class History(Callback):
     "One dict per completed epoch: the recorder's columns, the learning rate at the epoch's end and elapsed seconds"
     order = 55  # after the Recorder (50)
-    def before_fit(self): self.t0, self.rows = time.time(), []
+    def __init__(self, clock: Callable[[], float] = time.monotonic):  # seconds; tests pass a fake one
+        self.clock = clock
+    def before_fit(self): self.t0, self.rows = self.clock(), []
     def after_epoch(self):
         row = {"epoch": int(self.epoch)}
         row.update({n: float(v) for n, v in zip(self.recorder.metric_names[1:], self.recorder.values[-1]) if n != "time"})
-        row.update(lr=float(self.opt.hypers[-1]["lr"]), seconds=time.time() - self.t0)
+        row.update(lr=float(self.opt.hypers[-1]["lr"]), seconds=self.clock() - self.t0)
         self.rows.append(row)
 
 # %% ../nbs/10_callbacks.ipynb #e24980e1
 class TimeBudget(Callback):
     "Stop training cleanly after `seconds`: at an epoch boundary if the next epoch would overrun, else after a batch"
     order = 70  # after the recorder, the checkpoint and early stopping have seen the epoch
-    def __init__(self, seconds: float):
+    def __init__(self,
+                 seconds: float,  # the budget
+                 clock: Callable[[], float] = time.monotonic,  # returns seconds; tests pass a fake one
+                ):
         if not seconds > 0: raise ValueError(f"seconds must be > 0, got {seconds!r}")
-        self.seconds, self.stopped = seconds, False
-    def before_fit(self): self.t0, self.stopped = time.time(), False
-    def before_epoch(self): self.t_epoch = time.time()
+        self.seconds, self.clock, self.stopped = seconds, clock, False
+    def before_fit(self): self.t0, self.stopped = self.clock(), False
+    def before_epoch(self): self.t_epoch = self.clock()
     def _stop(self): self.stopped = True; raise CancelFitException()
     def after_batch(self):
-        if self.training and time.time() - self.t0 > self.seconds: self._stop()
+        if self.training and self.clock() - self.t0 > self.seconds: self._stop()
     def after_epoch(self):
-        now = time.time()
+        now = self.clock()
         if self.epoch + 1 < self.n_epoch and (now - self.t0) + (now - self.t_epoch) > self.seconds: self._stop()
 
 # %% ../nbs/10_callbacks.ipynb #1fe49e11

@@ -19,21 +19,40 @@ from fastcore.basics import patch
 from .io import atomic_write_bytes, atomic_savez, default_cache_dir
 
 # %% auto #0
-__all__ = ['SPLITS', 'CLASS_ALIASES', 'FSS_SPLITS', 'SPLIT_LIST_FILES', 'RANDOM_SPLIT', 'VOC_CLASSES', 'FPK_CONCEPTS',
-           'mask_to_bool', 'load_pair', 'normalise_class_name', 'read_split', 'fss_splits', 'check_split_lists',
-           'read_split_lists', 'parse_random_split', 'random_split', 'ClassData', 'FSSDataset', 'write_fss_folder',
-           'class_folders', 'VOCDataset', 'MergedDataset', 'fpk_dataset']
+__all__ = ['SPLITS', 'CLASS_ALIASES', 'FSS_SPLITS', 'SPLIT_LISTS', 'SPLIT_LIST_FILES', 'RANDOM_SPLIT', 'VOC_CLASSES',
+           'FPK_CONCEPTS', 'mask_to_bool', 'load_pair', 'normalise_class_name', 'read_split', 'fss_splits',
+           'check_need', 'check_split_lists', 'read_split_lists', 'parse_random_split', 'random_split', 'ClassData',
+           'FSSDataset', 'write_fss_folder', 'class_folders', 'VOCDataset', 'MergedDataset', 'fpk_dataset']
 
 # %% ../nbs/01_data.ipynb #003e6d99
-_DISAGREE = 64  # max channel spread (grey levels) tolerated in an RGB(A) mask: anti-aliasing, not colour
+from PIL import ImageOps
 
-def _open_image(path:Path, what:str) -> Image.Image:
-    "Open and fully decode an image file, turning every failure into a ValueError naming the file."
+_DISAGREE = 64  # max channel spread (grey levels) tolerated in an RGB(A) mask: anti-aliasing, not colour
+_ORIENTATION = 0x0112  # the EXIF tag that tells a viewer how to turn the stored pixels upright (1: as stored)
+_TURN = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+         5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+         8: Image.Transpose.ROTATE_90}  # what a viewer (and ImageOps.exif_transpose) does for each orientation
+
+def _orientation(im:Image.Image) -> int:
+    "An opened image's EXIF orientation: 1 (as stored) when the tag is missing or malformed, as a viewer takes it."
+    try: o = int(im.getexif().get(_ORIENTATION, 1))
+    except Exception: return 1
+    return o if o in _TURN else 1
+
+def _upright(im:Image.Image) -> Image.Image:
+    "The image as a viewer shows it: its EXIF orientation applied (phones and cameras store photos turned)."
+    return ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
+
+def _open_image(path:Path, what:str,
+                upright:bool=True, # apply the EXIF orientation, as a viewer does
+               ) -> Image.Image:
+    "Open and fully decode an image file as a viewer shows it, turning every failure into a ValueError naming the file."
     path = Path(path)
     if not path.is_file(): raise ValueError(f"{what} file not found: {path}")
     try:
         im = Image.open(path)
         im.load()  # decode now: truncated files fail here, not later
+        if upright: im = _upright(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{what} file {path} is unreadable or truncated: {e}") from None
     return im
@@ -78,18 +97,26 @@ def _size_hw(size) -> tuple[int,int]|None:
     if h <= 0 or w <= 0: raise ValueError(f"size must be positive, got {size}")
     return int(h), int(w)
 
-def load_pair(image_path:str|Path, # the image (any format Pillow reads)
+def _open_pair(image_path:Path, mask_path:Path) -> tuple[Image.Image, Image.Image]:
+    "An image and its mask as a viewer shows them (EXIF orientation applied), checked to have the same size."
+    image_path, mask_path = Path(image_path), Path(mask_path)
+    stored = _open_image(image_path, 'image', upright=False)
+    if not mask_path.is_file(): raise ValueError(f"mask file not found for image {image_path}: {mask_path}")
+    mk, o = _open_image(mask_path, 'mask'), _orientation(stored)
+    im = _upright(stored)
+    if mk.size == im.size: return im, mk  # drawn on the photo as a viewer shows it (or no orientation at all)
+    if o in (5, 6, 7, 8) and mk.size == stored.size: return im, mk.transpose(_TURN[o])  # drawn on the stored pixels by a tool that ignores EXIF
+    shown = '' if o == 1 else f" as a viewer shows it (stored {stored.size[0]}x{stored.size[1]}, EXIF orientation {o})"
+    raise ValueError(f"mask {mask_path} is {mk.size[0]}x{mk.size[1]} (WxH) but image {image_path} "
+                     f"is {im.size[0]}x{im.size[1]}{shown}: they must have the same size")
+
+def load_pair(image_path:str|Path, # the image (any format Pillow reads; its EXIF orientation is applied)
               mask_path:str|Path,  # its mask, in one of the conventions above
               size:int|tuple|None=None, # resize both to this (H, W) (an int means square); None keeps the file's size
              ) -> tuple[np.ndarray, np.ndarray]:
-    "Load an image as H x W x 3 uint8 and its mask as H x W bool, optionally resized (bilinear / nearest)."
+    "Load an image as H x W x 3 uint8 and its mask as H x W bool, as a viewer shows them, optionally resized (bilinear / nearest)."
     image_path, mask_path = Path(image_path), Path(mask_path)
-    im = _open_image(image_path, 'image')
-    if not mask_path.is_file(): raise ValueError(f"mask file not found for image {image_path}: {mask_path}")
-    mk = _open_image(mask_path, 'mask')
-    if im.size != mk.size:
-        raise ValueError(f"mask {mask_path} is {mk.size[0]}x{mk.size[1]} (WxH) but image {image_path} "
-                         f"is {im.size[0]}x{im.size[1]}: they must have the same size")
+    im, mk = _open_pair(image_path, mask_path)
     mask = mask_to_bool(mk, mask_path)
     im = im.convert('RGB')
     hw = _size_hw(size)
@@ -137,28 +164,44 @@ def fss_splits(split:str='paper', # "paper" (760/240, validation from the traini
     raise ValueError(f"split: {split!r} is not one of {FSS_SPLITS}")
 
 # %% ../nbs/01_data.ipynb #023a6352
+SPLIT_LISTS = ('trn', 'val', 'test')  # the lists of a class split; `need=` names those a caller reads
 SPLIT_LIST_FILES = {'trn': ('train.txt', 'trn.txt'), 'val': ('val.txt',), 'test': ('test.txt',)}
 _LIST_KEYS = {'train': 'trn', 'trn': 'trn', 'training': 'trn', 'val': 'val', 'valid': 'val', 'validation': 'val',
               'test': 'test', 'testing': 'test'}
 
-def check_split_lists(lists:dict, # {'trn', 'test'} and optionally 'val' class lists
+def _list_name(k:str) -> str: return 'train' if k == 'trn' else k
+
+def check_need(need:str|Sequence[str], # one of `SPLIT_LISTS` or several
+              ) -> tuple[str, ...]:
+    "The lists a caller reads as a tuple of `SPLIT_LISTS` keys; ValueError('need: ...') otherwise."
+    keys = (need,) if isinstance(need, str) else tuple(need) if isinstance(need, (list, tuple)) else ()
+    if not keys or not all(isinstance(k, str) and k in SPLIT_LISTS for k in keys):
+        raise ValueError(f"need: {need!r}: expected one or more of {SPLIT_LISTS}")
+    return keys
+
+def check_split_lists(lists:dict, # {'trn', 'val', 'test'} class lists; those not in `need` may be missing
                       where:str='split lists', # what to name in the errors
+                      need:str|Sequence[str]=SPLIT_LISTS, # the lists the caller reads (default: all three, as meta-training)
                      ) -> dict[str, list[str]]:
-    "Normalised {'trn', 'val', 'test'} lists (no val: the training classes); ValueError on duplicates, empty lists or test classes in train/val."
-    unknown = sorted(set(lists) - {'trn', 'val', 'test'})
+    "Normalised {'trn', 'val', 'test'} lists (no val: the training classes; not needed and missing or empty: []); ValueError on duplicates, a needed list missing or empty, or test classes in train/val."
+    need = check_need(need)
+    unknown = sorted(set(lists) - set(SPLIT_LISTS))
     if unknown: raise ValueError(f"split: {where} has unknown lists {unknown}: expected train (or trn), val and test")
     out = {}
-    for k in ('trn', 'val', 'test'):
+    for k in SPLIT_LISTS:
         v = lists.get(k)
-        if v is None and k == 'val': out[k] = list(out['trn']); continue
-        if v is None: raise ValueError(f"split: {where} has no {'train' if k == 'trn' else k} list")
+        if v is None and k == 'val' and (out['trn'] or k not in need): out[k] = list(out['trn']); continue
+        if v is None and k not in need: out[k] = []; continue
+        if v is None:
+            raise ValueError(f"split: {where} has no {_list_name(k)} list" + (" (nor a train list to validate on)" if k == 'val' else ''))
         if isinstance(v, str) or not all(isinstance(n, str) for n in v):
             raise ValueError(f"split: {where}: the {k} list must be a list of class names, got {v!r:.80}")
         names = _list_names(v)
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup: raise ValueError(f"split: {where}: the {k} list names classes more than once: {dup[:5]}")
         if not names and k == 'val': names = list(out['trn'])
-        if not names: raise ValueError(f"split: {where}: the {'train' if k == 'trn' else k} list is empty")
+        if not names and k in need:
+            raise ValueError(f"split: {where}: the {_list_name(k)} list is empty" + (" (and so is the train list)" if k == 'val' else ''))
         out[k] = names
     seen = set(out['test']) & (set(out['trn']) | set(out['val']))
     if seen: raise ValueError(f"split: {where}: {len(seen)} test classes also appear in the train or val list "
@@ -193,9 +236,18 @@ def _lists_from_json(p:Path, text:str) -> dict[str, list[str]]:
     if bad: raise ValueError(f"split: {p} has keys {bad[:5]}; expected train (or trn), val, test")
     return {_LIST_KEYS[str(k).lower()]: v for k, v in obj.items()}
 
+def _folder_needs(need:tuple) -> str:
+    "What a folder of list files must hold for the lists in `need`, and what it may leave out."
+    req = {'trn': 'train.txt (or trn.txt)', 'val': 'val.txt (or train.txt)', 'test': 'test.txt'}
+    must = [req[k] for k in SPLIT_LISTS if k in need and not (k == 'val' and 'trn' in need)]
+    may = [SPLIT_LIST_FILES[k][0] for k in SPLIT_LISTS if k not in need or (k == 'val' and 'trn' in need)]
+    return f"{' and '.join(must)}, one class per line" + (f" ({' and '.join(may)} {'is' if len(may) == 1 else 'are'} optional)" if may else '')
+
 def read_split_lists(path:str|Path, # a folder of list files, or one file (sections or JSON)
+                     need:str|Sequence[str]=SPLIT_LISTS, # the lists the caller reads (evaluation: the one it scores)
                     ) -> dict[str, list[str]]:
-    "{'trn', 'val', 'test'} class lists from a folder (train.txt or trn.txt, val.txt, test.txt) or one file."
+    "{'trn', 'val', 'test'} class lists from a folder (train.txt or trn.txt, val.txt, test.txt) or one file; lists not in `need` may be missing."
+    need = check_need(need)
     p = Path(path).expanduser()
     if p.is_dir():
         lists = {}
@@ -203,13 +255,13 @@ def read_split_lists(path:str|Path, # a folder of list files, or one file (secti
             found = [p/n for n in names if (p/n).is_file()]
             if len(found) > 1: raise ValueError(f"split: {p} holds both {found[0].name} and {found[1].name}: keep one")
             if found: lists[k] = read_split(found[0])
-        if 'trn' not in lists or 'test' not in lists:
-            raise ValueError(f"split: the folder {p} needs train.txt (or trn.txt) and test.txt, one class per line (val.txt is optional)")
-        return check_split_lists(lists, str(p))
+        if not all(k in lists or (k == 'val' and 'trn' in lists) for k in need):
+            raise ValueError(f"split: the folder {p} needs {_folder_needs(need)}")
+        return check_split_lists(lists, str(p), need)
     if not p.is_file(): raise ValueError(f"split: {str(path)!r} is not an existing folder or file of split lists")
     text = p.read_text(encoding='utf-8-sig')
     lists = _lists_from_json(p, text) if p.suffix.lower() == '.json' else _lists_from_sections(p, text)
-    return check_split_lists(lists, str(p))
+    return check_split_lists(lists, str(p), need)
 
 # %% ../nbs/01_data.ipynb #051cc277
 RANDOM_SPLIT = 'random:0.6/0.2/0.2'  # the form of a random class split (append :SEED for another seed)
@@ -267,16 +319,34 @@ class ClassData:
 # %% ../nbs/01_data.ipynb #33bca9f2
 _IMG_EXT = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
+def _masks_by_stem(files:Iterable[Path]) -> dict[str, list[Path]]:
+    "{name without extension: its .png files} of one folder's files, the extension in any case (.png, .PNG, .Png)."
+    out = {}
+    for p in files:
+        stem, ext = os.path.splitext(p.name)
+        if ext.lower() == '.png': out.setdefault(stem, []).append(p)
+    return out
+
+def _mask_of(image:Path, # an image file
+             masks:dict[str, list[Path]], # `_masks_by_stem` of its folder
+             required:bool=True, # raise when it has no mask (else None)
+            ) -> Path|None:
+    "The mask `<name>.png` (any case of the extension) of `<name>.<ext>`; ValueError when there is none, or more than one."
+    stem = os.path.splitext(image.name)[0]
+    found = sorted(masks.get(stem, []))
+    if len(found) > 1: raise ValueError(f"image {image} has {len(found)} mask files ({', '.join(m.name for m in found)}): keep one")
+    if not found and required:
+        raise ValueError(f"mask file not found for image {image}: expected {image.parent/(stem + '.png')} (the extension in any case)")
+    return found[0] if found else None
+
 def _scan_class(d:Path) -> list[tuple[str, Path, Path]]:
     "Examples of one FSS-1000 class folder as (id, image path, mask path), ids sorted numerically."
     files = {p.name: p for p in d.iterdir() if p.is_file()}
-    out = []
+    masks, out = _masks_by_stem(files.values()), []
     for name, p in files.items():
         stem, ext = os.path.splitext(name)
         if ext.lower() not in _IMG_EXT or ext.lower() == '.png': continue
-        m = files.get(stem + '.png')
-        if m is None: raise ValueError(f"mask file not found for image {p}: expected {d/(stem + '.png')}")
-        out.append((stem, p, m))
+        out.append((stem, p, _mask_of(p, masks)))
     paired = {m.name for _, _, m in out}
     orphans = sorted(n for n in files if n.lower().endswith('.png') and n not in paired)
     if orphans:
@@ -325,7 +395,7 @@ class FSSDataset(ClassData):
 # %% ../nbs/01_data.ipynb #83fd0a89
 @patch
 def _key(self:FSSDataset, cls:str) -> str:
-    sig = [str(self.root.resolve()), cls, str(self.size)]
+    sig = [str(self.root.resolve()), cls, str(self.size), 'upright']  # 'upright': EXIF orientation applied (older caches are not reused)
     for _, im, mk in self.files(cls):
         for p in (im, mk): st = p.stat(); sig.append(f'{p.name}:{st.st_size}:{st.st_mtime_ns}')
     return hashlib.sha1('|'.join(sig).encode()).hexdigest()[:20]
@@ -447,16 +517,12 @@ class VOCDataset(ClassData):
         c = VOC_CLASSES.index(cls); h, w = self.size
         imgs = np.zeros((len(self.ids[cls]), h, w, 3), np.uint8); masks = np.zeros((len(self.ids[cls]), h, w), bool)
         for k, i in enumerate(self.ids[cls]):
-            im = _open_image(self.jpg/f'{i}.jpg', 'image').convert('RGB')
-            a = np.array(_open_image(self.seg/f'{i}.png', 'mask'))
-            if a.shape != (im.size[1], im.size[0]):
-                raise ValueError(f"mask {self.seg/(i + '.png')} is {a.shape[::-1]} but image is {im.size}: they must have the same size")
+            im, mk = _open_pair(self.jpg/f'{i}.jpg', self.seg/f'{i}.png')  # as a viewer shows them, checked to have the same size
+            im, a = im.convert('RGB'), np.array(mk)
             imgs[k] = np.asarray(im.resize((w, h), Image.BILINEAR))
             masks[k] = np.array(Image.fromarray(a == c).resize((w, h), Image.NEAREST))
         self._mem[cls] = (imgs, masks)
         return self._mem[cls]
-
-
 
 # %% ../nbs/01_data.ipynb #e8cb7386
 FPK_CONCEPTS = {'airliner': ('airliner', 'aeroplane'), 'bus': ('bus', 'bus'), 'motorbike': ('motorbike', 'motorbike'),

@@ -181,7 +181,8 @@ def arg_parser(fn:Callable, # a function whose parameters all have defaults and 
     from fastcore.docments import docments
     try: helps = docments(fn)
     except (OSError, TypeError): helps = {}  # no source to read the comments from
-    ap = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                 allow_abbrev=False)  # --shot is an error naming it, never read as --shots
     for name, p in inspect.signature(fn).parameters.items():
         a = p.annotation
         ann = (a if isinstance(a, str) else a.__name__ if isinstance(a, type) else str(a)).replace(' ', '')

@@ -169,8 +169,10 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
     from mliis_nb.inits import load_initialisation, find_checkpoint, BASELINES
     from mliis_nb.uho import read_uho, omega_from_results
     from mliis_nb.distributed import rank_device, main_first
+    from mliis_nb.data import SPLIT_LISTS
+    scored = (classes,) if isinstance(classes, str) and classes in SPLIT_LISTS else SPLIT_LISTS  # the one list read (a bad `classes` is named below)
     c = Checks()
-    check_common(c, data, split, out_dir, seed, image_size, encoder, device)
+    check_common(c, data, split, out_dir, seed, image_size, encoder, device, need=scored)
     c.choice('classes', classes, ('test', 'val', 'trn'))
     c.integer('max_classes', max_classes, 0); c.integer('shots', shots, 1); c.integer('splits_per_class', splits_per_class, 1)
     c.add(queries == 'all' or (isinstance(queries, int) and not isinstance(queries, bool) and queries >= 1), 'queries', queries, "expected an integer >= 1 or 'all'")
@@ -191,7 +193,7 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
     dev, size = rank_device(device), resolve_image_size(data, image_size)
     syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
-        root, splits = resolve_data(data, split, **syn_kw)
+        root, splits = resolve_data(data, split, need=scored, **syn_kw)
         test_classes = splits[classes][:max_classes or None]
         ds = open_data(root, classes=test_classes, size=size)
         need = shots + (1 if queries == 'all' else queries)

@@ -201,7 +201,7 @@ def meta_train(model:nn.Module, # the initialisation to meta-learn (updated in p
                checkpoint_every:int=100, # checkpoint every this many meta-steps (and at the end)
                seed:int=0,
                resume:bool=False, # continue from out_dir's checkpoint
-               time_budget:float|None=None, # stop (with a checkpoint) after this many seconds
+               time_budget:float|None=None, # stop (with a checkpoint) after the meta-step that ends this many seconds in (0: after the first)
                stop_at:int|None=None, # stop (with a checkpoint) after this meta-step, to resume later: long runs in pieces
                model_kwargs:dict|None=None, # how to rebuild the model (stored in the checkpoint)
                loss_fn:Callable|None=None, # inner-loop loss (default: the paper's seg_loss)
@@ -230,7 +230,7 @@ def meta_train(model:nn.Module, # the initialisation to meta-learn (updated in p
     def header(step):
         return {'format': FORMAT, 'config': asdict(cfg), 'model_kwargs': model_kwargs or {}, 'step': step, 'seed': seed,
                 'sampler_state': sampler.state(), 'history': history}
-    t0 = time.time()
+    t0 = time.monotonic()
     steps = range(start, cfg.meta_steps)
     if progress and is_main():
         from fastprogress.fastprogress import progress_bar
@@ -244,9 +244,9 @@ def meta_train(model:nn.Module, # the initialisation to meta-learn (updated in p
                                f"({'step ' + str(last) if last is not None else 'none'}) in {out_dir} is kept; "
                                "lower inner_lr or meta_lr and resume.") from None
         done = step + 1
-        row = {'step': done, **asdict(res), 'val_miou': '', 'val_ci95': '', 'seconds': round(time.time() - t0, 3)}
+        row = {'step': done, **asdict(res), 'val_miou': '', 'val_ci95': '', 'seconds': round(time.monotonic() - t0, 3)}
         last_step = done == cfg.meta_steps
-        out_of_time = (time_budget is not None and time.time() - t0 > time_budget) or (stop_at is not None and done >= stop_at)
+        out_of_time = (time_budget is not None and time.monotonic() - t0 >= time_budget) or (stop_at is not None and done >= stop_at)
         if time_budget is not None: out_of_time = broadcast_object(out_of_time)  # rank 0's clock decides for every rank
         if splits and (done % eval_every == 0 or last_step or out_of_time):
             v = evaluate(model, val_data, splits=splits, omega=cfg.test_omega(), seed=seed + 2, keep=0, progress=False)

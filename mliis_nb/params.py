@@ -5,22 +5,24 @@
 # %% ../nbs/13_params.ipynb #3af2f444
 from __future__ import annotations
 
-import math, os
+import ast, difflib, json, math, os
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import timm
 import torch
 
 from .adapt import resolve_device
 from .model import DEEP_STRIDE
+from .data import SPLIT_LISTS
 from .synthetic import DATA_SPLITS, parse_data, split_form, resolve_data
 from .inits import DEFAULT_ENCODER
 
 # %% auto #0
-__all__ = ['PAPER_IMAGE_SIZE', 'SYNTHETIC_IMAGE_SIZE', 'Checks', 'resolve_image_size', 'check_common']
+__all__ = ['PAPER_IMAGE_SIZE', 'SYNTHETIC_IMAGE_SIZE', 'PAPERMILL_HEADER', 'Checks', 'resolve_image_size', 'check_common',
+           'declared_parameters', 'notebook_parameters', 'check_known', 'refuse_unknown_parameters']
 
 # %% ../nbs/13_params.ipynb #1ff05bb9
 PAPER_IMAGE_SIZE = 224 # the paper's input size, the default on a data folder
@@ -65,8 +67,8 @@ def resolve_image_size(data:str, # the `data` parameter
     if image_size: return int(image_size)
     return SYNTHETIC_IMAGE_SIZE if str(data) == 'synthetic' else PAPER_IMAGE_SIZE
 
-def _check_data_split(c:Checks, data, split) -> None:
-    "`data` and `split`: each on its own, then together (on a folder or PASCAL-5i: the class lists resolved, so a bad list stops here)."
+def _check_data_split(c:Checks, data, split, need=SPLIT_LISTS) -> None:
+    "`data` and `split`: each on its own, then together (on a folder or PASCAL-5i: the lists in `need` resolved, so a bad list stops here)."
     kind = form = None
     try: kind, _ = parse_data(data)
     except ValueError as e: c.add(False, 'data', data, str(e).removeprefix('data: '))
@@ -76,7 +78,7 @@ def _check_data_split(c:Checks, data, split) -> None:
     if kind == 'synthetic':  # building the benchmark is the notebook's work, not the check's
         c.add(form != 'fold', 'split', split, "'fold0'..'fold3' are PASCAL-5i folds: use them with data='pascal5i:<VOC2012 folder>'")
         return
-    try: resolve_data(data, split)
+    try: resolve_data(data, split, need=need)
     except ValueError as e:
         name = 'data' if str(e).startswith('data:') else 'split'
         c.add(False, name, data if name == 'data' else split, str(e).removeprefix(f'{name}: '))
@@ -90,9 +92,11 @@ def _out_dir_problem(out_dir) -> str|None:
     if not os.access(above, os.W_OK | os.X_OK): return f"expected a writable folder ({above} is read-only)"
     return None
 
-def check_common(c:Checks, data, split, out_dir, seed, image_size, encoder, device) -> None:
+def check_common(c:Checks, data, split, out_dir, seed, image_size, encoder, device,
+                 need=SPLIT_LISTS, # the class lists the notebook reads: evaluation only the one it scores, e.g. ('test',)
+                ) -> None:
     "Check the parameters every experiment notebook has, recording problems in `c`."
-    _check_data_split(c, data, split)
+    _check_data_split(c, data, split, need)
     problem = _out_dir_problem(out_dir)
     c.add(problem is None, 'out_dir', out_dir, problem)
     c.integer('seed', seed, 0)
@@ -102,3 +106,46 @@ def check_common(c:Checks, data, split, out_dir, seed, image_size, encoder, devi
     c.add(isinstance(encoder, str) and timm.is_model(encoder), 'encoder', encoder, "expected a timm model name (see timm.list_models())")
     try: resolve_device(device)
     except ValueError as e: c.add(False, 'device', device, str(e).removeprefix('device: '))
+
+# %% ../nbs/13_params.ipynb #b8e4f2a1
+PAPERMILL_HEADER = '# Parameters\n'  # the first line of the cell papermill injects (`comment='Parameters'`)
+
+def declared_parameters(source:str, # a `parameters` cell's code
+                       ) -> list[str]:
+    "The names a `parameters` cell assigns, in order: what papermill can set."
+    names = []
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+    return names
+
+def notebook_parameters(notebook:str|Path, # an experiment notebook
+                       ) -> list[str]:
+    "The parameters `notebook` declares: the names its one cell tagged `parameters` assigns."
+    cells = [c for c in json.loads(Path(notebook).read_text(encoding='utf-8'))['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
+    if len(cells) != 1: raise ValueError(f"{notebook}: expected one cell tagged 'parameters', found {len(cells)}")
+    return declared_parameters(''.join(cells[0]['source']))
+
+def check_known(passed:Iterable[str], # the parameter names given
+                declared:Sequence[str], # the names the notebook (or command) declares
+                where:str='', # what to name first in the error, e.g. the notebook
+               ) -> None:
+    "One ValueError naming every name in `passed` that is not `declared`, each with the closest declared name."
+    declared = list(declared)
+    def one(name):
+        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+        return f"unknown parameter {name!r} " + (f"(did you mean {close[0]!r}?)" if close else f"(the parameters are {', '.join(declared)})")
+    bad = [one(n) for n in passed if n not in declared]
+    if bad: raise ValueError(f"{where + ': ' if where else ''}{'; '.join(bad)}")
+
+def refuse_unknown_parameters(history:Sequence[str]|None=None, # cell sources in execution order (default: the kernel's `In`)
+                             ) -> None:
+    "In a notebook papermill ran: ValueError if the injected cell sets a name the `parameters` cell before it does not declare."
+    if history is None:
+        from IPython import get_ipython  # only inside a kernel
+        ip = get_ipython()
+        history = ip.user_ns.get('In', []) if ip is not None else []
+    injected = [i for i, s in enumerate(history) if s.startswith(PAPERMILL_HEADER)]
+    if not injected: return  # not run by papermill with parameters: nothing was injected
+    k = injected[-1]
+    check_known(declared_parameters(history[k]), declared_parameters(history[k - 1]) if k > 0 else [])

@@ -13,6 +13,7 @@ import numpy as np
 
 from .io import write_json
 from .losses import mean_ci95
+from .params import check_known, notebook_parameters
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'STAGE_FILE', 'PAPER_TABLE1', 'PAPER_TABLE2', 'PAPER_TABLE3', 'stage_key', 'code_version',
@@ -33,11 +34,16 @@ def stage_key(notebook:str, params:dict, after:Sequence[str]=()) -> str:
     p = {k: v for k, v in _canon(params).items() if k != 'out_dir'}
     return hashlib.sha1(json.dumps([Path(notebook).name, p, sorted(after)], sort_keys=True).encode()).hexdigest()[:16]
 
-def code_version(notebook:str|Path) -> str:
+def code_version(notebook:str|Path, # the experiment notebook: its code cells are hashed, not its prose or outputs
+                 package:str|Path|None=None, # the folder whose modules (`*.py`) are hashed; default: the installed `mliis_nb`
+                ) -> str:
     "A hash of the code a stage runs: every module of the installed `mliis_nb` package and the notebook's code cells."
-    import mliis_nb
+    if package is None:
+        import mliis_nb
+        package = Path(mliis_nb.__file__).parent
+    if not Path(package).is_dir(): raise ValueError(f"code_version: package={str(package)!r} is not a folder of modules")
     h = hashlib.sha1()
-    for f in sorted(Path(mliis_nb.__file__).parent.glob('*.py')): h.update(f.name.encode() + b'\0' + f.read_bytes())
+    for f in sorted(Path(package).glob('*.py')): h.update(f.name.encode() + b'\0' + f.read_bytes())
     cells = json.loads(Path(notebook).read_text())['cells']
     for c in cells:
         if c.get('cell_type') == 'code': h.update(''.join(c.get('source', '')).encode())
@@ -80,6 +86,7 @@ def run_stage(name:str, # the stage's folder under `root`
     "Run (or skip, continue, adopt) one stage; return its folder, which holds the notebook's outputs and `stage.json`."
     nb = Path(notebook) if Path(notebook).suffix == '.ipynb' and Path(notebook).exists() else EXPERIMENTS/f'{notebook}.ipynb'
     if not nb.is_file(): raise ValueError(f"stage {name}: notebook {nb} not found")
+    check_known(params, notebook_parameters(nb), f"stage {name} ({nb.name})")  # as the notebook itself would, before any work
     ups = []
     for a in after:
         st = stage_state(a)

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .adapt import Omega, adapt, predict, resolve_device
-from .data import load_pair, write_fss_folder
+from .data import load_pair, write_fss_folder, _open_image, _masks_by_stem, _mask_of
 from .episodes import to_tensors
 from .io import write_json, atomic_write_bytes
 from .model import snapshot_state, restore_state, DEEP_STRIDE, DEFAULT_ENCODER
@@ -29,49 +29,41 @@ __all__ = ['IMAGE_EXTS', 'find_support', 'find_queries', 'load_image', 'load_sup
            'mask_iou', 'overlay_figure', 'default_image_size', 'check_segment', 'segment_folder', 'main']
 
 # %% ../nbs/15_segment.ipynb #d93026c8
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')  # matched in any case: .JPG, .Jpeg, .PNG
 
 def _order(p:Path): return (str(p.parent), len(p.stem), p.stem)  # 2.jpg before 10.jpg, as the FSS-1000 reader
 
 def find_support(folder:str|Path) -> list[tuple[Path, Path]]:
-    "(image, mask) pairs of a support folder: every non-PNG image `<name>.<ext>` with its mask `<name>.png`."
+    "(image, mask) pairs of a support folder: every non-PNG image `<name>.<ext>` with its mask `<name>.png`, extensions in any case."
     folder = Path(folder).expanduser()
     if not folder.is_dir(): raise ValueError(f"support folder not found: {folder}")
-    files = {p.name: p for p in folder.iterdir() if p.is_file() and not p.name.startswith('.')}
-    pairs = []
-    for p in sorted(files.values(), key=_order):
-        if p.suffix.lower() not in IMAGE_EXTS or p.suffix.lower() == '.png': continue
-        m = files.get(p.stem + '.png')
-        if m is None: raise ValueError(f"mask file not found for image {p}: expected {folder/(p.stem + '.png')}")
-        pairs.append((p, m))
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith('.')]  # not .DS_Store, ._IMG_0001.JPG
+    masks = _masks_by_stem(files)
+    pairs = [(p, _mask_of(p, masks)) for p in sorted(files, key=_order) if p.suffix.lower() in IMAGE_EXTS and p.suffix.lower() != '.png']
     if not pairs: raise ValueError(f"no image/mask pairs in the support folder {folder} (expected <name>.jpg with <name>.png)")
     return pairs
 
 def find_queries(queries:str|Path) -> list[tuple[Path, Path|None]]:
-    "(image, mask or None) for every query image of a folder, a glob or one file."
+    "(image, mask or None) for every query image of a folder, a glob or one file; `<name>.png` beside `<name>.jpg` (any case) is its mask."
     q = os.path.expanduser(str(queries)); p = Path(q)
     if p.is_dir(): files = [f for f in p.iterdir() if f.is_file() and not f.name.startswith('.')]
     elif p.is_file(): files = [p]
     elif any(ch in q for ch in '*?['): files = [Path(f) for f in glob.glob(q, recursive=True) if Path(f).is_file()]
     else: raise ValueError(f"queries: {str(queries)!r} is not a folder, an image file or a glob that matches files")
-    imgs = [f for f in files if f.suffix.lower() in IMAGE_EXTS]
+    imgs = [f for f in files if f.suffix.lower() in IMAGE_EXTS]  # not Thumbs.db, notes, ...
     stems = {(f.parent, f.stem) for f in imgs if f.suffix.lower() != '.png'}
+    masks = {d: _masks_by_stem(f for f in d.iterdir() if f.is_file()) for d in {f.parent for f in imgs}}  # even those a glob left out
     out = []
     for f in sorted(imgs, key=_order):
         if f.suffix.lower() == '.png' and (f.parent, f.stem) in stems: continue  # the mask of a query
-        m = f.with_suffix('.png') if f.suffix.lower() != '.png' else None
-        out.append((f, m if m is not None and m.is_file() else None))
+        out.append((f, None if f.suffix.lower() == '.png' else _mask_of(f, masks[f.parent], required=False)))
     if not out: raise ValueError(f"queries: no images found in {str(queries)!r} (expected {', '.join(IMAGE_EXTS)} files)")
     return out
 
 # %% ../nbs/15_segment.ipynb #2f11301a
 def load_image(path:str|Path, size:int) -> tuple[np.ndarray, tuple[int, int]]:
-    "An image as size x size x 3 uint8 (bilinear) and its original (H, W)."
-    try:
-        im = Image.open(path); im.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"image file {path} is unreadable or truncated: {e}") from None
-    im = im.convert('RGB')
+    "An image as a viewer shows it (EXIF orientation applied), as size x size x 3 uint8 (bilinear), and its (H, W) before resizing."
+    im = _open_image(Path(path), 'image').convert('RGB')
     return np.asarray(im.resize((size, size), Image.BILINEAR), dtype=np.uint8), (im.size[1], im.size[0])
 
 def load_support(pairs:list[tuple[Path, Path]], size:int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,7 +106,7 @@ def overlay_figure(items:list[dict], fname:str|Path, max_images:int=48, title:st
     fig, axs = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.3 * rows), squeeze=False)
     for ax in axs.flat: ax.axis('off')
     for ax, it in zip(axs.flat, items):
-        im = Image.open(it['path']).convert('RGB'); im.thumbnail((256, 256))
+        im = _open_image(Path(it['path']), 'image').convert('RGB'); im.thumbnail((256, 256))  # upright, as its mask
         m = np.array(Image.fromarray(it['pred']).resize(im.size, Image.NEAREST))
         ov = np.asarray(im, np.float32) / 255; ov[m] = 0.45 * ov[m] + 0.55 * np.array([1., 0, 0])
         ax.imshow(ov)
@@ -202,8 +194,9 @@ def segment_folder(support:str|Path, # folder of image/mask pairs
 def main(argv:list[str]|None=None) -> int:
     "The `python -m mliis_nb.segment` command line."
     ap = argparse.ArgumentParser(prog='python -m mliis_nb.segment', description=(
-        'Adapt an initialisation once to a few annotated examples (the support) and segment many images (the queries).'))
-    ap.add_argument('--support', required=True, help='folder of <name>.jpg + <name>.png (mask) pairs, e.g. an FSS-1000 class folder')
+        'Adapt an initialisation once to a few annotated examples (the support) and segment many images (the queries).'),
+        allow_abbrev=False)  # a misspelt option is an error naming it, never read as another
+    ap.add_argument('--support', required=True, help='folder of <name>.jpg + <name>.png (mask) pairs, extensions in any case, e.g. an FSS-1000 class folder')
     ap.add_argument('--queries', required=True, help='folder of images, a quoted glob ("photos/*.jpg") or one image; <name>.png beside <name>.jpg is scored as its mask')
     ap.add_argument('--checkpoint', default='imagenet', help='meta or joint checkpoint (file or run folder), "imagenet" or "random"')
     ap.add_argument('--omega', default='', help="a UHO results.json (tuned lr and steps); default: U's defaults")

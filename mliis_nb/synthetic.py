@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from .io import default_cache_dir
 from .data import (ClassData, FSSDataset, read_split, fss_splits, FSS_SPLITS, normalise_class_name, SPLIT_LIST_FILES,
-                           read_split_lists, RANDOM_SPLIT, parse_random_split, random_split, class_folders)
+                           SPLIT_LISTS, check_need, read_split_lists, RANDOM_SPLIT, parse_random_split, random_split, class_folders)
 
 # %% auto #0
 __all__ = ['SYNTHETIC_VERSION', 'FPK_N_CONCEPTS', 'DATA_SPLITS', 'PASCAL_FOLDS', 'PASCAL_PREFIX', 'make_synthetic',
@@ -264,21 +264,22 @@ def split_form(split, # the `split` parameter
                      f"{RANDOM_SPLIT!r} or an existing folder/file of split lists")
 
 # %% ../nbs/04_synthetic.ipynb #59971343
-def _own_lists(root:Path) -> dict[str, list[str]]|None:
-    "The folder's own class lists (train.txt or trn.txt, val.txt, test.txt), if it has them."
-    if not any((root/n).is_file() for n in SPLIT_LIST_FILES['trn']) or not (root/'test.txt').is_file(): return None
-    return read_split_lists(root)
+def _own_lists(root:Path, need:tuple=SPLIT_LISTS) -> dict[str, list[str]]|None:
+    "The folder's own class lists (train.txt or trn.txt, val.txt, test.txt), if it has the files of the lists in `need`."
+    has = {k: any((root/n).is_file() for n in names) for k, names in SPLIT_LIST_FILES.items()}
+    if not all(has[k] or (k == 'val' and has['trn']) for k in need): return None
+    return read_split_lists(root, need)
 
 def _holds_fss1000(root:Path) -> bool:
     "Whether the folder holds at least one FSS-1000 class (then its missing classes are worth naming)."
     fss = set(read_split('mliis_train')) | set(read_split('mliis_test'))
     return any(normalise_class_name(d.name) in fss for d in root.iterdir() if d.is_dir())
 
-def _folder_splits(root:Path, split, form:str) -> dict[str, list[str]]:
-    "The class lists of a folder under a named, listed or random split."
-    if form == 'lists': return read_split_lists(split)
+def _folder_splits(root:Path, split, form:str, need:tuple=SPLIT_LISTS) -> dict[str, list[str]]:
+    "The class lists of a folder under a named, listed or random split (list files may leave out the lists not in `need`)."
+    if form == 'lists': return read_split_lists(split, need)
     if form == 'random': return random_split(class_folders(root), *parse_random_split(split))
-    own = _own_lists(root)
+    own = _own_lists(root, need)
     if own is not None:
         if split in ('auto', 'hsnet'): return own
         both = list(dict.fromkeys(own['trn'] + own['val']))
@@ -302,19 +303,19 @@ def open_data(root, # a root returned by `resolve_data`: a folder, or a PASCAL-5
         return FSSDataset(root, classes=classes, size=size, cache_dir=cache_dir)
     return root.open(classes=classes, size=size, cache_dir=cache_dir)
 
-def _enough_examples(root, splits:dict, min_examples:int|dict, skip_small:bool) -> dict[str, list[str]]:
-    "Drop (skip_small) or report every listed class with fewer examples than its list needs."
-    need = {k: int(min_examples) for k in splits} if not isinstance(min_examples, dict) else {k: int(v) for k, v in min_examples.items()}
+def _enough_examples(root, splits:dict, min_examples:int|dict, skip_small:bool, lists:tuple=SPLIT_LISTS) -> dict[str, list[str]]:
+    "Drop (skip_small) or report every class with fewer examples than its list needs (an int `min_examples`: the lists in `lists`)."
+    need = {k: int(min_examples) for k in splits if k in lists} if not isinstance(min_examples, dict) else {k: int(v) for k, v in min_examples.items()}
     if set(need) - set(splits): raise ValueError(f"min_examples: unknown lists {sorted(set(need) - set(splits))}; expected {list(splits)}")
-    ds = open_data(root, classes=list(dict.fromkeys(c for k in splits for c in splits[k])), cache_dir=False)
-    short = {k: [(c, ds.n_examples(c)) for c in v if ds.n_examples(c) < need.get(k, 0)] for k, v in splits.items()}
+    ds = open_data(root, classes=list(dict.fromkeys(c for k in splits if need.get(k, 0) > 0 for c in splits[k])), cache_dir=False)
+    short = {k: [(c, ds.n_examples(c)) for c in v if need.get(k, 0) > 0 and ds.n_examples(c) < need[k]] for k, v in splits.items()}
     lines = [f"{k}: {len(s)} classes have fewer than the {need[k]} examples needed (shots + queries): "
              + ', '.join(f'{c} ({n})' for c, n in s[:20]) + (' ...' if len(s) > 20 else '') for k, s in short.items() if s]
     if not lines: return splits
     if not skip_small: raise ValueError("data: too few examples\n  " + '\n  '.join(lines) + "\n  (skip_small=True leaves these classes out)")
     print("skipped for too few examples: " + '; '.join(lines))
     out = {k: [c for c in v if c not in {s for s, _ in short[k]}] for k, v in splits.items()}
-    empty = [k for k, v in out.items() if not v]
+    empty = [k for k, v in out.items() if not v and splits[k]]  # a list that was empty from the start was not needed
     if empty: raise ValueError(f"data: no {' or '.join(empty)} classes are left with enough examples")
     return out
 
@@ -322,9 +323,11 @@ def resolve_data(data:str|Path, # "synthetic", a folder of class folders, or "pa
                  split:str|Path='auto', # see the table above
                  min_examples:int|dict=0, # examples every listed class needs ({'trn': n, ...}: per list); 0: no check
                  skip_small:bool=False, # leave out (and print) classes with fewer than `min_examples` instead of stopping
+                 need:str|Sequence[str]=SPLIT_LISTS, # the lists the caller reads (evaluation: the one it scores); the others may be missing
                  **synthetic_kw, # `make_synthetic` arguments, used when data == "synthetic"
                 ) -> tuple[Path, dict[str, list[str]]]:
     "`data` and `split` parameters of the experiment notebooks -> (root, {'trn','val','test': classes}); open the root with `open_data`."
+    need = check_need(need)
     kind, path = parse_data(data)
     form = split_form(split)
     if kind == 'pascal5i' or form == 'fold':
@@ -335,9 +338,9 @@ def resolve_data(data:str|Path, # "synthetic", a folder of class folders, or "pa
         splits = root.splits()
     else:
         root = make_synthetic(**synthetic_kw) if kind == 'synthetic' else path
-        splits = _folder_splits(root, split, form)
-        FSSDataset(root, classes=list(dict.fromkeys(c for v in splits.values() for c in v)), cache_dir=False)  # names the missing classes
-    if min_examples: splits = _enough_examples(root, splits, min_examples, skip_small)
+        splits = _folder_splits(root, split, form, need)
+        FSSDataset(root, classes=list(dict.fromkeys(c for k in need for c in splits[k])), cache_dir=False)  # names the missing classes
+    if min_examples: splits = _enough_examples(root, splits, min_examples, skip_small, need)
     return root, splits
 
 # %% ../nbs/04_synthetic.ipynb #5291e53b

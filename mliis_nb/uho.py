@@ -27,9 +27,9 @@ from .distributed import shard, gather_items, all_gather_objects, on_main, is_ma
 __all__ = ['LR_SPACE', 'EXTENDED_SPACE', 'SPACES', 'MAX_STEPS', 'PRIORS', 'TRIALS_CSV', 'UHO_FORMAT', 'PAPER_TABLE4',
            'PAPER_TABLE5', 'PAPER_INITS', 'validation_tasks', 'early_stop_step', 'Trial', 'run_trial', 'search_space',
            'skopt_dimensions', 'make_optimizer', 'params_of', 'space_signature', 'setup_key', 'trial_fields',
-           'read_trials', 'replay', 'UHOResult', 'uho', 'save_uho', 'read_uho', 'omega_from_results', 'plot_uho',
-           'plot_uho_convergence', 'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table', 'run_uho',
-           'main']
+           'read_trials', 'recorded_search', 'replay', 'UHOResult', 'uho', 'save_uho', 'read_uho', 'omega_from_results',
+           'plot_uho', 'plot_uho_convergence', 'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table',
+           'run_uho', 'main']
 
 # %% ../nbs/14_uho.ipynb #350dd351
 def validation_tasks(data:ClassData, # the validation data
@@ -172,11 +172,11 @@ def skopt_dimensions(spec:dict) -> list:
         else: dims.append(Real(s[1], s[2], prior=s[3], name=name))
     return dims
 
-def make_optimizer(spec:dict, n_calls:int, seed:int=0):
-    "The paper's (and the original's) optimiser: GP surrogate, expected improvement, half the calls random."
+def make_optimizer(spec:dict, n_calls:int, seed:int=0, n_initial_points:int|None=None):
+    "The paper's (and the original's) optimiser: GP surrogate, expected improvement, the first `n_initial_points` asks random (None: half the calls)."
     from skopt import Optimizer
     return Optimizer(skopt_dimensions(spec), 'GP', acq_func='EI', acq_optimizer='lbfgs',
-                     n_initial_points=n_calls // 2, random_state=seed)
+                     n_initial_points=n_calls // 2 if n_initial_points is None else n_initial_points, random_state=seed)
 
 def params_of(spec:dict, x:Sequence) -> dict:
     "An asked point as {field: plain Python value}."
@@ -193,25 +193,37 @@ def space_signature(spec:dict) -> str:
     "A checked space as one canonical string (stored with every trial)."
     return json.dumps(spec, sort_keys=True)
 
-def setup_key(model:nn.Module, data:ClassData, tasks:list, spec:dict, n_calls:int, max_steps:int, patience:int, min_steps:int,
-              base:Omega, seed:int) -> str:
-    "A short hash of everything besides the space that fixes a search's trials (the data by its first task's pixels)."
+def _setup_hasher(model:nn.Module, data:ClassData, tasks:list, spec:dict, max_steps:int, patience:int, min_steps:int,
+                  base:Omega, seed:int) -> Callable:
+    "The setup key as a function of the trial schedule (the weights and pixels are hashed once)."
     h = hashlib.sha1()
     for k, v in model.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
     t = make_task(data, tasks[0]); h.update(t.support_x.numpy().tobytes()); h.update(t.query_y.numpy().tobytes())
     fixed = {k: v for k, v in asdict(base).items() if k not in spec and k != 'steps'}
-    h.update(json.dumps([[(c, s.tolist(), q.tolist()) for c, s, q in tasks], n_calls, max_steps, patience, min_steps,
-                         fixed, seed], sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
+    def key(schedule) -> str:
+        g = h.copy()
+        g.update(json.dumps([[(c, s.tolist(), q.tolist()) for c, s, q in tasks], schedule, max_steps, patience, min_steps,
+                             fixed, seed], sort_keys=True, default=str).encode())
+        return g.hexdigest()[:16]
+    return key
+
+def setup_key(model:nn.Module, data:ClassData, tasks:list, spec:dict, max_steps:int, patience:int, min_steps:int, base:Omega, seed:int,
+              *, n_initial_points:int|None=None, n_calls:int|None=None) -> str:
+    """A short hash of everything besides the space and `n_calls` that fixes a search's trials (the data by its first task's pixels).
+    With `n_calls` instead of `n_initial_points`: the key of a file written before n_initial_points was recorded (it hashed n_calls)."""
+    if (n_initial_points is None) == (n_calls is None): raise ValueError("setup_key: give n_initial_points (or, for an old file's key, n_calls)")
+    key = _setup_hasher(model, data, tasks, spec, max_steps, patience, min_steps, base, seed)
+    return key(n_calls if n_initial_points is None else {'n_initial_points': n_initial_points})
 
 def trial_fields(spec:dict) -> list[str]:
-    return ['trial', *spec, 'steps', 'miou', 'ci95', 'seconds', 'u_seconds', 'opt_seconds', 'diverged', 'best_steps', 'curve', 'space', 'setup']
+    return ['trial', *spec, 'steps', 'miou', 'ci95', 'seconds', 'u_seconds', 'opt_seconds', 'diverged', 'best_steps', 'curve', 'space', 'setup',
+            'n_initial_points']
 
-def _row(k:int, t:Trial, spec:dict, setup:str) -> dict:
+def _row(k:int, t:Trial, spec:dict, setup:str, n_initial_points:int) -> dict:
     return {'trial': k, **t.params, 'steps': t.steps, 'miou': t.miou, 'ci95': t.ci95, 'seconds': round(t.seconds, 3),
             'u_seconds': round(t.u_seconds, 3), 'opt_seconds': round(t.opt_seconds, 3), 'diverged': t.diverged,
             'best_steps': ' '.join(map(str, t.best_steps)), 'curve': ' '.join(map(repr, t.curve)),
-            'space': space_signature(spec), 'setup': setup}
+            'space': space_signature(spec), 'setup': setup, 'n_initial_points': n_initial_points}
 
 def _trial(r:dict, spec:dict) -> Trial:
     params = params_of(spec, [r[n] if s[0] == 'categorical' else float(r[n]) for n, s in spec.items()])
@@ -230,12 +242,47 @@ def read_trials(path:str|Path, # a trials.csv
     if rows[0].get('space') != space_signature(spec):
         raise ValueError(f"out_dir: {path} holds trials of another search space ({rows[0].get('space')}), not "
                          f"{space_signature(spec)} (the space parameter): choose another out_dir, or delete the file to start again")
-    if setup is not None and any(r.get('setup') != setup for r in rows):
-        raise ValueError(f"out_dir: {path} holds trials of another search on this space (another initialisation, validation "
-                         "tasks, seed, n_calls, max_steps, early stopper or fixed omega fields): choose another out_dir, or delete the file")
+    if setup is not None and any(r.get('setup') != setup for r in rows): raise ValueError(_another_search(path))
     try: return [_trial(r, spec) for r in rows]
     except (KeyError, ValueError, TypeError, AttributeError, StopIteration) as e:
         raise ValueError(f"out_dir: {path} is damaged ({type(e).__name__}: {e}): delete it to start the search again") from None
+
+def _another_search(path) -> str:
+    return (f"out_dir: {path} holds trials of another search on this space (another initialisation, validation tasks, seed, "
+            "n_initial_points, max_steps, early stopper or fixed omega fields): choose another out_dir, or delete the file")
+
+def recorded_search(path:str|Path|None, # trials.csv (None, or no file: a new search)
+                    spec:dict, # the checked space
+                    key:Callable, # the search's setup key as a function of its schedule (`_setup_hasher`)
+                    n_calls:int, # the trials wanted in all
+                    n_initial_points:int|None=None, # random trials; None: the recorded number, or n_calls // 2 for a new search
+                   ) -> tuple[int, str, list[Trial]]:
+    "(n_initial_points, setup key, recorded trials): a file of this search is continued up to `n_calls`, another search's refused."
+    trials = [] if path is None else read_trials(path, spec)  # the space checked, the rows parsed
+    if not trials:
+        nip = n_calls // 2 if n_initial_points is None else n_initial_points
+        return nip, key({'n_initial_points': nip}), []
+    rows = read_csv(path)
+    recorded = {r.get('n_initial_points') or '' for r in rows}
+    if recorded != {''}:  # the setup hashed the recorded n_initial_points (and not n_calls)
+        try: (nip,) = {int(v) for v in recorded}
+        except ValueError: raise ValueError(f"out_dir: {path} is damaged (n_initial_points {sorted(recorded)}): delete it to start the search again") from None
+        setup = key({'n_initial_points': nip})
+        if any(r.get('setup') != setup for r in rows): raise ValueError(_another_search(path))
+    else:  # written before n_initial_points was recorded: the setup hashed n_calls, and the search used n_calls // 2
+        old = next((n for n in dict.fromkeys((n_calls, len(rows))) if all(r.get('setup') == key(n) for r in rows)), None)
+        if old is None:
+            raise ValueError(_another_search(path) + f" (or, as it records no n_initial_points, a search of another n_calls "
+                             f"not finished: rerun it with its own n_calls to finish it, then raise n_calls)")
+        nip = old // 2
+        setup = key({'n_initial_points': nip})  # the next write records n_initial_points and this key
+    if n_initial_points is not None and n_initial_points != nip:
+        raise ValueError(f"n_initial_points: {path} holds a search made with n_initial_points={nip}, not {n_initial_points}: "
+                         "leave n_initial_points unset to continue that search, or choose another out_dir")
+    if len(rows) > n_calls:
+        raise ValueError(f"n_calls: {path} already holds {len(rows)} trials of this search, more than n_calls={n_calls}: ask for "
+                         f"n_calls >= {len(rows)} (a larger n_calls extends the search), or choose another out_dir")
+    return nip, setup, trials
 
 def replay(opt, trials:list[Trial], spec:dict, path=None):
     "Bring a fresh optimiser to the state after `trials`: ask (checking it proposes each stored point) and tell."
@@ -257,7 +304,7 @@ class UHOResult:
     ci95: float # its 95% CI half-width
     trials: list[Trial] # every trial, in order
     space: dict # the checked search space
-    settings: dict # n_calls, max_steps, patience, min_steps, seed, n_tasks
+    settings: dict # n_calls, n_initial_points, max_steps, patience, min_steps, seed, n_tasks
     optimizer: object = field(default=None, repr=False) # the skopt Optimizer after the last trial (its GP models draw the figures)
 
     def to_dict(self) -> dict:
@@ -269,9 +316,10 @@ class UHOResult:
         b = ', '.join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.best.items())
         return f"best of {len(self.trials)} trials: {b}; mean IoU on T_val {100 * self.miou:.2f} +- {100 * self.ci95:.2f} %"
 
-def _check_search(n_calls, max_steps, patience, min_steps, tasks):
+def _check_search(n_calls, max_steps, patience, min_steps, tasks, n_initial_points=None):
     def bad_int(v, lo): return isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo
-    for name, v, lo in (('n_calls', n_calls, 2), ('max_steps', max_steps, 1), ('patience', patience, 0), ('min_steps', min_steps, 0)):
+    for name, v, lo in (('n_calls', n_calls, 2), ('max_steps', max_steps, 1), ('patience', patience, 0), ('min_steps', min_steps, 0),
+                        ('n_initial_points', 1 if n_initial_points is None else n_initial_points, 1)):
         if bad_int(v, lo): raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
     if not tasks: raise ValueError("tasks: T_val is empty")
 
@@ -280,7 +328,8 @@ def uho(model:nn.Module, # the initialisation to tune U for (left unchanged)
         data:ClassData, # validation data
         tasks:list, # T_val (`validation_tasks`)
         space:str|dict='lr', # "lr", "extended" or {Omega field: bounds} (`search_space`)
-        n_calls:int=30, # trials; the first n_calls // 2 are random
+        n_calls:int=30, # trials; a larger n_calls than out_dir's finished search extends it
+        n_initial_points:int|None=None, # random trials before expected improvement; None: out_dir's recorded number, else n_calls // 2
         max_steps:int|None=None, # early-stopping horizon (None: 20 for "lr", 80 for "extended", else 20)
         base:Omega=Omega(), # the fields that are not searched (the paper: Table 3's)
         out_dir:str|Path|None=None, # where trials.csv lives; a rerun resumes from it
@@ -293,17 +342,19 @@ def uho(model:nn.Module, # the initialisation to tune U for (left unchanged)
     "UHO: GP Bayesian optimisation of U's hyperparameters on T_val with per-task early stopping; resumable from out_dir (under torchrun: on every rank)."
     spec = search_space(space)
     if max_steps is None: max_steps = MAX_STEPS.get(space, 20) if isinstance(space, str) else 20
-    _check_search(n_calls, max_steps, patience, min_steps, tasks)
-    opt = make_optimizer(spec, n_calls, seed) if is_main() else None  # rank 0 asks and tells; the other ranks get its points
+    _check_search(n_calls, max_steps, patience, min_steps, tasks, n_initial_points)
+    opt = None  # rank 0 asks and tells; the other ranks get its points
     path = None if out_dir is None else Path(out_dir)/TRIALS_CSV
-    def start():  # rank 0: the setup's key, an earlier run's trials, the optimiser brought up to them
-        setup = setup_key(model, data, tasks, spec, n_calls, max_steps, patience, min_steps, base, seed)
+    def start():  # rank 0: the schedule and setup key, an earlier run's trials, the optimiser brought up to them
+        nonlocal opt
         if path is not None: remove_stale_temp_files(path.parent)
-        trials = [] if path is None else read_trials(path, spec, setup)
-        if trials and progress: print(f"resuming: {len(trials)} of {n_calls} trials done in {path}")
+        key = _setup_hasher(model, data, tasks, spec, max_steps, patience, min_steps, base, seed)
+        nip, setup, trials = recorded_search(path, spec, key, n_calls, n_initial_points)
+        if trials and progress: print(f"resuming: {len(trials)} of {n_calls} trials done in {path} (the first {nip} random)")
+        opt = make_optimizer(spec, n_calls, seed, nip)
         replay(opt, trials, spec, path)
-        return setup, trials
-    setup, trials = on_main(start)
+        return nip, setup, trials
+    nip, setup, trials = on_main(start)
     def ask():
         t0 = time.perf_counter(); params = params_of(spec, opt.ask()); return params, time.perf_counter() - t0
     for k in range(len(trials), n_calls):
@@ -313,7 +364,7 @@ def uho(model:nn.Module, # the initialisation to tune U for (left unchanged)
         if opt is not None: opt.tell(list(params.values()), -t.miou)
         t.opt_seconds = ask_seconds + time.perf_counter() - t0
         trials.append(t)
-        if path is not None and is_main(): write_csv(path, [_row(i, r, spec, setup) for i, r in enumerate(trials)], trial_fields(spec))
+        if path is not None and is_main(): write_csv(path, [_row(i, r, spec, setup, nip) for i, r in enumerate(trials)], trial_fields(spec))
         if progress and is_main():
             p = ', '.join(f"{n}={v:.4g}" if isinstance(v, float) else f"{n}={v}" for n, v in params.items())
             print(f"trial {k + 1}/{n_calls}: {p} -> {t.steps} steps, mean IoU {100 * t.miou:.2f} +- {100 * t.ci95:.2f} % "
@@ -321,7 +372,7 @@ def uho(model:nn.Module, # the initialisation to tune U for (left unchanged)
         if callback is not None: callback(t)
     i = max(range(len(trials)), key=lambda j: trials[j].miou)  # the first of equals
     best = {**trials[i].params, 'steps': trials[i].steps}
-    settings = dict(n_calls=n_calls, max_steps=max_steps, patience=patience, min_steps=min_steps, seed=seed, n_tasks=len(tasks))
+    settings = dict(n_calls=n_calls, n_initial_points=nip, max_steps=max_steps, patience=patience, min_steps=min_steps, seed=seed, n_tasks=len(tasks))
     return UHOResult(base.replace(**best), best, trials[i].miou, trials[i].ci95, trials, spec, settings, opt)
 
 # %% ../nbs/14_uho.ipynb #da567f76
@@ -481,7 +532,7 @@ def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a fo
             shots:int=5, # k: 1 or 5 in the paper
             n_tasks:int=200, # validation tasks in T_val (shared out over the processes)
             queries:int=5, # query images per task, scored after every step
-            n_calls:int=30, # trials (the first half random)
+            n_calls:int=30, # trials (the first half random); a larger n_calls extends a finished search in out_dir
             space:str='lr', # "lr" (Table 4) or "extended" (lr, dropout, aug_rate, batch: Table 5)
             max_steps:int=0, # early-stopping horizon; 0: 20 for "lr", 80 for "extended"
             patience:int=50, # early-stopping patience (the original's)

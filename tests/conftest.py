@@ -1,9 +1,16 @@
-"Shared pytest fixtures: the real-data folder beside the repository (skipped cleanly when absent)."
+"Shared pytest fixtures and the one papermill runner of the tests; the real-data folder beside the repository (skipped cleanly when absent)."
 from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+NBS = REPO/'nbs'/'experiments'
 REALDATA = REPO.parent/'shared'/'realdata'
+
+
+def run_nb(nb, out_nb, **params):
+    "Execute the experiment notebook `nb` (a name in nbs/experiments, or a path) with papermill into `out_nb`."
+    import papermill as pm
+    return pm.execute_notebook(str(NBS/nb), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)
 
 @pytest.fixture(scope='session')
 def realdata() -> Path:

@@ -1,21 +1,21 @@
-"The papermill experiment notebooks, run end to end with tiny parameters on a tiny embedded benchmark."
-import json
+"""The experiment notebooks: their parameters checked before any work (in-process through the runners the notebooks
+call, and once per notebook through papermill), and meta-train -> evaluate end to end with tiny parameters."""
+import inspect, json
 from pathlib import Path
 import pytest
 import papermill as pm
 from safetensors import safe_open
-from mliis_nb.synthetic import make_synthetic
+from conftest import run_nb, NBS
+from mliis_nb.params import notebook_parameters
+from mliis_nb.meta import run_meta_train
+from mliis_nb.evaluate import run_evaluate
+from mliis_nb.uho import run_uho
 
-NBS = Path(__file__).resolve().parents[1]/'nbs'/'experiments'
 TINY = dict(image_size=32, encoder='efficientnet_b0', device='cpu', seed=0)
 META = dict(meta_steps=2, meta_batch=2, inner_steps=2, inner_batch=2, train_shots=2, val_shots=2, eval_every=2, val_tasks=2,
             checkpoint_every=1, weights='none')
-
-
-
-
-def run(nb, out_nb, **params):
-    return pm.execute_notebook(str(NBS/nb), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)
+EVAL = dict(shots=1, splits_per_class=1, steps=1, batch=2, max_classes=2)
+RUNNERS = {'meta_train.ipynb': run_meta_train, 'evaluate.ipynb': run_evaluate, 'uho.ipynb': run_uho}
 
 
 def _header(path):
@@ -23,43 +23,39 @@ def _header(path):
 
 
 def test_meta_train_then_evaluate(bench, tmp_path):
+    "The two notebooks through papermill (their figure cells included); the resume and the baselines in-process."
     meta = tmp_path/'meta'
-    run('meta_train.ipynb', tmp_path/'mt.ipynb', data=str(bench), out_dir=str(meta), **META, **TINY)
+    run_nb('meta_train.ipynb', tmp_path/'mt.ipynb', data=str(bench), out_dir=str(meta), **META, **TINY)
     res = json.loads((meta/'results.json').read_text())
     assert res['steps'] == 2 and 0 <= res['final_val_miou'] <= 1 and res['split'] == 'auto'
     assert (meta/'learning_curve.png').stat().st_size > 0 and (meta/'metrics.csv').read_text().count('\n') == 3
     assert _header(meta/'checkpoint.safetensors')['step'] == 2
     # resuming a finished run changes nothing: same checkpoint bytes, same metrics
     ck, metrics = (meta/'checkpoint.safetensors').read_bytes(), (meta/'metrics.csv').read_text()
-    run('meta_train.ipynb', tmp_path/'mt2.ipynb', data=str(bench), out_dir=str(meta), resume=True, **META, **TINY)
+    assert run_meta_train(data=str(bench), out_dir=str(meta), resume=True, **META, **TINY)['steps'] == 2
     assert (meta/'checkpoint.safetensors').read_bytes() == ck and (meta/'metrics.csv').read_text() == metrics
-    assert json.loads((meta/'results.json').read_text())['steps'] == 2
 
     ev = tmp_path/'eval'
-    run('evaluate.ipynb', tmp_path/'ev.ipynb', data=str(bench), out_dir=str(ev), checkpoint=str(meta), shots=2,
-        splits_per_class=1, steps=1, batch=2, max_classes=3, **TINY)
+    run_nb('evaluate.ipynb', tmp_path/'ev.ipynb', data=str(bench), out_dir=str(ev), checkpoint=str(meta),
+           **{**EVAL, 'shots': 2, 'max_classes': 3}, **TINY)
     r = json.loads((ev/'results.json').read_text())
     assert set(r) >= {'miou', 'ci95', 'n', 'per_task', 'classwise_miou', 'fb_iou'}
     assert r['n'] == 3 and 0 <= r['miou'] <= 1 and len(r['per_task']) == 3 and len(r['per_task'][0]['query']) == 5
     assert (ev/'predictions.png').stat().st_size > 0
 
 
-def test_evaluate_baselines(bench, tmp_path):
-    for ck in ('random', 'imagenet'):
-        enc = 'efficientnet_b0' if ck == 'random' else 'tf_efficientnet_lite0'
-        run('evaluate.ipynb', tmp_path/f'{ck}.ipynb', data=str(bench), out_dir=str(tmp_path/ck), checkpoint=ck, shots=1,
-            splits_per_class=1, steps=1, batch=2, max_classes=2, **{**TINY, 'encoder': enc})
-        assert json.loads((tmp_path/ck/'results.json').read_text())['n'] == 2
+@pytest.mark.parametrize('ck', ['random', 'imagenet'])
+def test_evaluate_baselines(bench, tmp_path, ck):
+    enc = 'efficientnet_b0' if ck == 'random' else 'tf_efficientnet_lite0'
+    r = run_evaluate(data=str(bench), out_dir=str(tmp_path/ck), checkpoint=ck, **EVAL, **{**TINY, 'encoder': enc})
+    assert r['n'] == 2 and json.loads((tmp_path/ck/'results.json').read_text())['n'] == 2
 
 
 def test_evaluate_on_a_joint_checkpoint(bench, tmp_path):
     joint = tmp_path/'joint'
-    run('joint_train.ipynb', tmp_path/'jt.ipynb', data=str(bench), out_dir=str(joint), epochs=1, batch=4, weights='none', **TINY)
+    run_nb('joint_train.ipynb', tmp_path/'jt.ipynb', data=str(bench), out_dir=str(joint), epochs=1, batch=4, weights='none', **TINY)
     for head in ('fresh', 'mean'):
-        ev = tmp_path/f'ev_{head}'
-        run('evaluate.ipynb', tmp_path/f'ev_{head}.ipynb', data=str(bench), out_dir=str(ev), checkpoint=str(joint), joint_head=head,
-            shots=1, splits_per_class=1, steps=1, batch=2, max_classes=2, **TINY)
-        r = json.loads((ev/'results.json').read_text())
+        r = run_evaluate(data=str(bench), out_dir=str(tmp_path/f'ev_{head}'), checkpoint=str(joint), joint_head=head, **EVAL, **TINY)
         assert r['n'] == 2 and r['joint_head'] == head and 0 <= r['miou'] <= 1
 
 
@@ -80,17 +76,61 @@ def test_evaluate_on_a_joint_checkpoint(bench, tmp_path):
     ('evaluate.ipynb', dict(queries=0), 'queries'),
     ('evaluate.ipynb', dict(checkpoint='/nonexistent/ckpt.safetensors'), 'checkpoint'),
     ('evaluate.ipynb', dict(device='tpu'), 'device'),
+    ('evaluate.ipynb', dict(omega='/nonexistent/uho/results.json'), 'omega'),
     ('uho.ipynb', dict(n_calls=1), 'n_calls'),
     ('uho.ipynb', dict(space='everything'), 'space'),
     ('uho.ipynb', dict(max_steps=-1), 'max_steps'),
     ('uho.ipynb', dict(n_tasks=0), 'n_tasks'),
     ('uho.ipynb', dict(checkpoint='/nonexistent/ckpt.safetensors'), 'checkpoint'),
-    ('evaluate.ipynb', dict(omega='/nonexistent/uho/results.json'), 'omega'),
 ])
 def test_parameters_checked_up_front(bench, tmp_path, nb, params, name):
-    base = dict(data=str(bench), out_dir=str(tmp_path/'out'), **TINY)
-    with pytest.raises(pm.PapermillExecutionError) as e:
-        run(nb, tmp_path/'x.ipynb', **{**base, **params})
-    assert name in str(e.value) and 'ValueError' in str(e.value)
-    assert e.value.exec_count <= 4, 'the error must come from the first cells'
+    "In-process, through the runner the notebook calls with every parameter it declares: one ValueError, nothing written."
+    with pytest.raises(ValueError, match=name):
+        RUNNERS[nb](**{'data': str(bench), 'out_dir': str(tmp_path/'out'), **TINY, **params})
     assert not (tmp_path/'out').exists(), 'nothing is written before the parameters are checked'
+
+
+@pytest.mark.parametrize('nb', sorted(RUNNERS))
+def test_notebook_passes_every_parameter_to_its_runner(nb):
+    "Every parameter the notebook declares is one its runner takes, and the runner call passes each one: none is left unused."
+    declared = notebook_parameters(NBS/nb)
+    assert set(declared) <= set(inspect.signature(RUNNERS[nb]).parameters), nb
+    code = '\n'.join(''.join(c['source']) for c in json.loads((NBS/nb).read_text())['cells'] if c['cell_type'] == 'code')
+    call = code[code.index(f'{RUNNERS[nb].__name__}('):]
+    assert all(f'{p}={p}' in call for p in declared), [p for p in declared if f'{p}={p}' not in call]
+
+
+# One papermill run per experiment notebook: a parameter it does not declare stops it in the cell after its parameters,
+# naming the closest declared name, before anything is written (papermill itself only warns "Passed unknown parameter").
+MISSPELT = {'benchmark.ipynb': ('repeat', 'repeats'), 'demo.ipynb': ('meta_step', 'meta_steps'),
+            'evaluate.ipynb': ('shot', 'shots'), 'fpk.ipynb': ('k', 'ks'), 'joint_train.ipynb': ('epoch', 'epochs'),
+            'meta_train.ipynb': ('inner_step', 'inner_steps'), 'paper.ipynb': ('row', 'rows'),
+            'pascal5i.ipynb': ('fold', 'folds'), 'segment.ipynb': ('querys', 'queries'), 'uho.ipynb': ('n_call', 'n_calls'),
+            'weight_distance.ipynb': ('checkpoint', 'checkpoints')}
+
+
+def test_every_experiment_notebook_is_listed():
+    assert set(MISSPELT) == {p.name for p in NBS.glob('*.ipynb')}
+    for nb, (wrong, right) in MISSPELT.items():
+        declared = notebook_parameters(NBS/nb)
+        assert right in declared and wrong not in declared, nb
+
+
+@pytest.mark.parametrize('nb', sorted(MISSPELT))
+def test_unknown_parameter_refused(tmp_path, nb):
+    wrong, right = MISSPELT[nb]
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        run_nb(nb, tmp_path/'x.ipynb', out_dir=str(tmp_path/'out'), **{wrong: 1})
+    assert f"unknown parameter '{wrong}' (did you mean '{right}'?)" in str(e.value) and 'ValueError' in str(e.value)
+    assert e.value.exec_count <= 3, 'the refusal must come from the cell after the parameters'
+    assert not (tmp_path/'out').exists(), 'nothing is written before the parameters are checked'
+
+
+@pytest.mark.parametrize('module,argv,wrong', [
+    ('meta', ['--inner-step', '3'], '--inner-step'), ('evaluate', ['--shot', '1'], '--shot'), ('uho', ['--n-call', '40'], '--n-call'),
+    ('bench', ['--repeat', '2'], '--repeat'), ('segment', ['--support', 'x', '--querie', 'y'], '--querie')])
+def test_commands_refuse_a_misspelt_option(module, argv, wrong, capsys):
+    "`python -m mliis_nb.<module>`: an unknown option (also a prefix of a real one) exits with status 2 naming it."
+    import importlib
+    with pytest.raises(SystemExit) as e: importlib.import_module(f'mliis_nb.{module}').main(argv)
+    assert e.value.code == 2 and wrong in capsys.readouterr().err

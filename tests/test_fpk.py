@@ -2,6 +2,7 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
+from conftest import run_nb
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 from mliis_nb.io import save_checkpoint, read_csv, write_json
@@ -23,8 +24,7 @@ def meta_ckpt(tmp_path_factory):
                            {'format': META_FORMAT, 'model_kwargs': {'encoder': 'efficientnet_b0', 'rsd_stages': [3]}}).parent
 
 
-def run(out_nb, **params):
-    return pm.execute_notebook(str(NB), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)
+def run(out_nb, **params): return run_nb(NB, out_nb, **params)
 
 
 def test_fpk_notebook(meta_ckpt, tmp_path):

@@ -81,7 +81,7 @@ def test_own_folder_parameters_checked_up_front(own, tmp_path, split, name, text
         split = tmp_path/'typo.txt'; split.write_text('[train]\nrust spot\nDnet\n[test]\nchip\n')
     with pytest.raises(pm.PapermillExecutionError) as e:
         run('meta_train.ipynb', tmp_path/'x.ipynb', data=str(own), split=str(split), out_dir=str(tmp_path/'out'), **META, **TINY)
-    assert f'{name}=' in str(e.value) and text in str(e.value) and e.value.exec_count <= 4
+    assert f'{name}=' in str(e.value) and text in str(e.value) and e.value.exec_count <= 5
     assert not (tmp_path/'out').exists()
 
 
@@ -114,6 +114,27 @@ def test_split_forms(own, tmp_path):
     (tmp_path/'leak.txt').write_text('[train]\nchip\n[test]\nchip\n')
     with pytest.raises(ValueError, match='test classes also appear'): resolve_data(own, tmp_path/'leak.txt')
 
+
+
+def test_evaluate_with_a_test_only_split_meta_train_refuses_it(own, tmp_path):
+    "Evaluation needs only the list it scores: a split folder with test.txt alone, or a [test]-only file; meta-training still needs train lists."
+    from mliis_nb.evaluate import run_evaluate
+    from mliis_nb.meta import run_meta_train
+    folder = tmp_path/'test_only'; folder.mkdir(); (folder/'test.txt').write_text('chip\nbubble\n')
+    sections = tmp_path/'test_only.txt'; sections.write_text('# my test classes\n[test]\nchip\n')
+    ev = dict(data=str(own), checkpoint='random', shots=2, queries=3, splits_per_class=1, steps=1, batch=2, progress=False, **TINY)
+    r = run_evaluate(split=str(folder), out_dir=str(tmp_path/'ev'), **ev)
+    assert r['n'] == 2 and {t['class'] for t in r['per_task']} == {'chip', 'bubble'} and 0 <= r['miou'] <= 1
+    assert r['splits'] == {'trn': [], 'val': [], 'test': ['chip', 'bubble']}  # the lists not read are recorded empty, not made up
+    assert json.loads((tmp_path/'ev'/'results.json').read_text())['splits'] == r['splits']
+    r2 = run_evaluate(split=str(sections), out_dir=str(tmp_path/'ev2'), **ev)
+    assert r2['n'] == 1 and r2['splits'] == {'trn': [], 'val': [], 'test': ['chip']}
+    # meta-training reads train lists: the same splits are refused by its up-front check, naming the list file, before any work
+    for split, text in [(folder, f'the folder {folder} needs train.txt (or trn.txt) and test.txt'), (sections, f'{sections} has no train list')]:
+        with pytest.raises(ValueError) as e:
+            run_meta_train(data=str(own), split=str(split), out_dir=str(tmp_path/'mt'), **META, **TINY)
+        assert f'split={str(split)!r}: ' in str(e.value) and text in str(e.value)
+    assert not (tmp_path/'mt').exists()
 
 def test_too_few_examples_one_error_or_skipped(own, tmp_path, capsys):
     small = write_own_folder(tmp_path/'small', {'alpha': 3, 'beta': 6, 'gamma': 2, 'delta': 7, 'eps': 9})

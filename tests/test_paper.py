@@ -2,6 +2,7 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest
+from conftest import run_nb
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
@@ -9,8 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 NB = REPO/'nbs'/'experiments'/'paper.ipynb'
 
 
-def run(out_nb, **params):
-    return pm.execute_notebook(str(NB), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)
+def run(out_nb, **params): return run_nb(NB, out_nb, **params)
 
 
 def test_paper_notebook_smoke_and_stage_cache(tmp_path):

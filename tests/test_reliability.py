@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_nb
 import papermill as pm
 import torch
 from PIL import Image
@@ -33,8 +34,7 @@ TINY = dict(image_size=32, encoder=ENC, device='cpu', seed=0)
 EVAL = dict(shots=1, splits_per_class=1, steps=1, batch=2, max_classes=2, queries=2)
 
 
-def run(nb, out_nb, **params):
-    return pm.execute_notebook(str(NBS/nb), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)
+run = run_nb
 
 
 def papermill_error(tmp_path, nb, **params) -> str:

@@ -28,26 +28,66 @@ def test_experiment_parameters_parse():
         assert set(pm.inspect_notebook(str(nb))) == set(names), nb.name
 
 
-def _snapshot() -> dict:
+NBDEV_INPUTS = ('settings.ini', 'nbs', 'mliis_nb')   # what nbdev_export and nbdev_clean read and write
+
+
+def _snapshot(root: Path) -> dict:
     import hashlib
-    return {p: hashlib.sha1(p.read_bytes()).hexdigest() for d in ('mliis_nb', 'nbs') for p in sorted((REPO/d).rglob('*'))
-            if p.is_file() and '__pycache__' not in p.parts and '.ipynb_checkpoints' not in p.parts}
+    return {p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest() for d in ('mliis_nb', 'nbs')
+            for p in sorted((root/d).rglob('*')) if p.is_file() and '__pycache__' not in p.parts and '.ipynb_checkpoints' not in p.parts}
 
 
-def test_exported_library_and_clean_notebooks_are_committed():
+def test_exported_library_and_clean_notebooks_are_committed(tmp_path):
     "`nbdev_export` and `nbdev_clean` must change no file: mliis_nb/ is what the notebooks export, and the notebooks are clean."
+    import shutil
+    copy = tmp_path/'repo'   # they run on a copy (nbdev finds settings.ini from the working folder): the repository is only read
+    for rel in NBDEV_INPUTS:
+        src = REPO/rel
+        if src.is_dir(): shutil.copytree(src, copy/rel, ignore=shutil.ignore_patterns('__pycache__', '.ipynb_checkpoints'))
+        else: copy.mkdir(parents=True, exist_ok=True); shutil.copy2(src, copy/rel)
     bin_ = Path(sys.executable).parent
-    before = _snapshot()
+    before = _snapshot(copy)
+    assert 'mliis_nb/adapt.py' in before and 'nbs/07_adapt.ipynb' in before
     for cmd in ('nbdev_export', 'nbdev_clean'):
-        r = subprocess.run([str(bin_/cmd)], cwd=REPO, capture_output=True, text=True)
+        r = subprocess.run([str(bin_/cmd)], cwd=copy, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
-    after = _snapshot()
-    changed = sorted(str(p.relative_to(REPO)) for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    after = _snapshot(copy)
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
     assert not changed, f'nbdev_export/nbdev_clean changed {changed}: run them and commit the result'
 
 
+# What a user imports from the package itself, and the module each is written in (README, index.ipynb, the notebooks).
+USER_API = {'EfficientLab': 'model', 'adapt': 'adapt', 'Omega': 'adapt', 'AdaptResult': 'adapt', 'meta_train': 'meta',
+            'MetaConfig': 'meta', 'meta_step': 'meta', 'evaluate': 'evaluate', 'EvalResult': 'evaluate',
+            'load_initialisation': 'inits', 'imagenet_initialisation': 'inits', 'FSSDataset': 'data', 'read_split': 'data',
+            'make_synthetic': 'synthetic', 'open_data': 'synthetic', 'EpisodeSampler': 'episodes', 'Task': 'episodes',
+            'seg_loss': 'losses', 'iou_per_image': 'losses', 'joint_train': 'joint', 'save_checkpoint': 'io',
+            'load_checkpoint': 'io', 'segment_folder': 'segment', 'Pascal5iDataset': 'pascal', 'omega_from_results': 'uho',
+            'adapt_many': 'parallel', 'run_stage': 'reproduce'}
+
+
 def test_curated_top_level_api():
-    "`from mliis_nb import EfficientLab, adapt, Omega, meta_train, evaluate, ...` works, each name the module's own object."
-    import importlib, mliis_nb
+    "`from mliis_nb import EfficientLab, adapt, Omega, meta_train, evaluate, ...` in a fresh interpreter: each name is the object its module defines."
+    import json
+    code = (f"import importlib, json\nfrom mliis_nb import {', '.join(USER_API)}\n"
+            "out = {}\n"
+            f"for name, mod in {USER_API!r}.items():\n"
+            "    obj, m = globals()[name], importlib.import_module('mliis_nb.' + mod)\n"
+            "    out[name] = [obj.__module__, obj is getattr(m, name)]\n"
+            "print(json.dumps(out))")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.splitlines()[-1])
+    assert got == {name: [f'mliis_nb.{mod}', True] for name, mod in USER_API.items()}
+
+
+def test_top_level_api_unknown_name():
+    "Every advertised name resolves; a name the package does not have is an AttributeError (ImportError for `from`) naming it."
+    import pytest, mliis_nb
+    assert set(USER_API) <= set(mliis_nb.__all__)
     for name in mliis_nb.__all__:
-        assert getattr(mliis_nb, name) is getattr(importlib.import_module(f'mliis_nb.{mliis_nb._API[name]}'), name), name
+        getattr(mliis_nb, name)
+    with pytest.raises(AttributeError, match="module 'mliis_nb' has no attribute 'EfficientLabb'"):
+        mliis_nb.EfficientLabb
+    with pytest.raises(ImportError, match="cannot import name 'no_such_name' from 'mliis_nb'"):
+        from mliis_nb import no_such_name  # noqa: F401

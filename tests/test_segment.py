@@ -4,12 +4,13 @@ from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import pytest
+import torch
 import papermill as pm
-from PIL import Image
+from PIL import Image, ImageOps
 from mliis_nb.adapt import Omega
 from mliis_nb.data import write_fss_folder
 from mliis_nb.uho import UHOResult, save_uho
-from mliis_nb.segment import main
+from mliis_nb.segment import main, find_queries
 
 REPO = Path(__file__).resolve().parents[1]
 NB = REPO/'nbs'/'experiments'/'segment.ipynb'
@@ -104,4 +105,104 @@ def test_notebook_bad_input(images, tmp_path):
         run(tmp_path/'x.ipynb', support=str(sup), queries=str(tmp_path/'none'), checkpoint='/nonexistent.safetensors',
             out_dir=str(tmp_path/'out'))
     assert 'queries' in str(e.value) and 'checkpoint' in str(e.value) and 'ValueError' in str(e.value)
-    assert e.value.exec_count <= 4 and not (tmp_path/'out').exists()
+    assert e.value.exec_count <= 5 and not (tmp_path/'out').exists()
+
+
+# Photos as phones and cameras write them: stored turned with an EXIF orientation tag, upper-case extensions.
+
+def phone_photo(upright, path, orientation):
+    "Save `upright` (H x W x 3) as a phone does: the pixels stored turned, with the EXIF tag that tells a viewer how to turn them back."
+    T = Image.Transpose
+    undo = {3: T.ROTATE_180, 6: T.ROTATE_90, 8: T.ROTATE_270}[orientation]  # the inverse of what the tag tells a viewer to do
+    exif = Image.Exif(); exif[0x0112] = orientation
+    Image.fromarray(upright).transpose(undo).save(path, exif=exif, quality=95, subsampling=0)
+    assert np.asarray(ImageOps.exif_transpose(Image.open(path))).shape == upright.shape  # Pillow, as a viewer, turns it back upright
+    return path
+
+
+def portrait(h=40, w=24, top=12):
+    "A portrait photo, red in its top `top` rows and blue below, and its mask (the red part) drawn upright."
+    img = np.zeros((h, w, 3), np.uint8); img[:top, :, 0] = 255; img[top:, :, 2] = 255
+    mask = np.zeros((h, w), bool); mask[:top] = True
+    return img, mask
+
+
+def save_mask(mask, path): Image.fromarray((mask * 255).astype(np.uint8)).save(path); return path
+
+
+def test_cli_phone_photos_with_upright_masks(tmp_path, capsys):
+    "Support and query photos stored turned (EXIF orientation 6 and 8) with their masks drawn upright: read, and masks written upright."
+    img, mask = portrait()
+    sup, qry = tmp_path/'sup', tmp_path/'qry'; sup.mkdir(); qry.mkdir()
+    for name, o in (('1', 6), ('2', 8)): phone_photo(img, sup/f'{name}.jpg', o); save_mask(mask, sup/f'{name}.png')
+    phone_photo(img, qry/'scored.jpg', 6); save_mask(mask, qry/'scored.png')
+    phone_photo(img, qry/'other.jpg', 8)
+    rc = main(['--support', str(sup), '--queries', str(qry), '--out-dir', str(tmp_path/'out'), *TINY])
+    assert rc == 0, capsys.readouterr().err
+    res = json.loads((tmp_path/'out'/'results.json').read_text())
+    assert res['n_support'] == 2 and [Path(i['image']).name for i in res['images']] == ['other.jpg', 'scored.jpg']
+    for it in res['images']:
+        assert it['size'] == [40, 24] and np.array(Image.open(tmp_path/'out'/it['mask'])).shape == (40, 24)  # upright, as a viewer shows the photo
+    assert ['iou' in i for i in res['images']] == [False, True]
+
+
+class RedIsForeground(torch.nn.Module):
+    "A stand-in network whose foreground is where the image is red: what it predicts shows where the photo's pixels went."
+    def __init__(self):
+        super().__init__(); self.conv = torch.nn.Conv2d(3, 2, 1)
+        with torch.no_grad(): self.conv.weight.zero_(); self.conv.bias.zero_(); self.conv.weight[1, 0] = 20.; self.conv.bias[1] = -10.
+    def forward(self, x): return self.conv(x)
+
+
+@pytest.mark.parametrize('orientation', [3, 6, 8])
+def test_query_masks_are_written_upright(tmp_path, monkeypatch, orientation):
+    "A query photo stored turned: its mask is written as the photo is shown upright (size and content), and scored against its upright mask."
+    import mliis_nb.segment as seg
+    from types import SimpleNamespace
+    from mliis_nb.model import snapshot_state
+    model = RedIsForeground()
+    monkeypatch.setattr(seg, 'load_initialisation', lambda *a, **k: model)
+    monkeypatch.setattr(seg, 'adapt', lambda m, *a, **k: SimpleNamespace(weights=snapshot_state(m)))
+    sup = write_fss_folder(tmp_path/'s', {'obj': 2}, size=(32, 32))/'obj'
+    img, mask = portrait()
+    qry = tmp_path/'qry'; qry.mkdir()
+    phone_photo(img, qry/'phone.jpg', orientation)
+    phone_photo(img, qry/'scored.jpg', orientation); save_mask(mask, qry/'scored.png')
+    res = seg.segment_folder(sup, qry, checkpoint='random', image_size=32, device='cpu', out_dir=tmp_path/'out')
+    written = {Path(i['image']).name: np.array(Image.open(tmp_path/'out'/i['mask'])) > 127 for i in res['images']}
+    for name, pred in written.items():
+        assert pred.shape == (40, 24), name
+        assert pred[:10].all() and not pred[14:].any(), name  # the red top of the upright photo, not a side or the bottom
+    assert next(i['iou'] for i in res['images'] if i['image'].endswith('scored.jpg')) > 0.9
+
+
+def test_cli_camera_upper_case_extensions(tmp_path, capsys):
+    "IMG_1.JPG with IMG_1.PNG as cameras write them, beside a computer's clutter (.DS_Store, Thumbs.db, notes)."
+    src = write_fss_folder(tmp_path/'src', {'obj': 3}, size=(40, 48))/'obj'
+    sup, qry = tmp_path/'sup', tmp_path/'qry'; sup.mkdir(); qry.mkdir()
+    for i, (img, m) in enumerate([('IMG_1.JPG', 'IMG_1.PNG'), ('IMG_2.jpeg', 'IMG_2.Png')], 1):
+        shutil.copyfile(src/f'{i}.jpg', sup/img); shutil.copyfile(src/f'{i}.png', sup/m)
+    shutil.copyfile(src/'3.jpg', qry/'Q_1.JPG'); shutil.copyfile(src/'3.png', qry/'Q_1.PNG')
+    shutil.copyfile(src/'1.jpg', qry/'Q_2.JPEG')
+    Image.fromarray(np.zeros((30, 50, 3), np.uint8)).save(qry/'SHOT.PNG')
+    for d in (sup, qry):
+        for junk in ('.DS_Store', '._IMG_9.JPG', 'Thumbs.db', 'notes.txt'): (d/junk).write_bytes(b'\0')
+    rc = main(['--support', str(sup), '--queries', str(qry), '--out-dir', str(tmp_path/'out'), *TINY])
+    assert rc == 0, capsys.readouterr().err
+    res = json.loads((tmp_path/'out'/'results.json').read_text())
+    assert [Path(p).name for p in res['support']] == ['IMG_1.JPG', 'IMG_2.jpeg']
+    got = {Path(i['image']).name: ('iou' in i, i['mask']) for i in res['images']}
+    assert got == {'Q_1.JPG': (True, 'masks/Q_1.png'), 'Q_2.JPEG': (False, 'masks/Q_2.png'), 'SHOT.PNG': (False, 'masks/SHOT.png')}
+    assert sorted(p.name for p in (tmp_path/'out'/'masks').iterdir()) == ['Q_1.png', 'Q_2.png', 'SHOT.png']
+    assert find_queries(f'{qry}/*.JPG') == [(qry/'Q_1.JPG', qry/'Q_1.PNG')]  # a glob that leaves the mask out still finds it
+
+
+def test_two_masks_for_one_image_are_refused(tmp_path, capsys):
+    "IMG_1.png beside IMG_1.PNG (a case-sensitive file system): which is the mask is not guessed."
+    sup = write_fss_folder(tmp_path/'s', {'obj': 2}, size=(32, 32))/'obj'
+    shutil.copyfile(sup/'1.png', sup/'1.PNG')
+    if (sup/'1.PNG').samefile(sup/'1.png'): pytest.skip('this file system does not tell 1.png from 1.PNG')
+    rc = main(['--support', str(sup), '--queries', str(sup), '--out-dir', str(tmp_path/'out'), *TINY])
+    err = capsys.readouterr().err
+    assert rc == 2 and '1.jpg has 2 mask files (1.PNG, 1.png): keep one' in err and 'support=' in err and 'queries=' in err, err
+    assert not (tmp_path/'out').exists()

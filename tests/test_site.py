@@ -1,8 +1,9 @@
-"""The docs site in a real browser: build it (or take the fresh one `make docs` left), serve it on
+"""The docs site in a real browser: build it in a temporary copy of the repository (the build writes
+`_proc/`, `.docs_build/` and `_docs/` beside settings.ini; the repository itself is left alone), serve it on
 127.0.0.1, open every page in headless Chromium and fail on anything a reader would see broken.
 
-Chromium is Debian's (`apt-get install chromium`, which `.ci/run` does); Playwright drives it (its own
-browser download needs the network). The test skips only where Chromium cannot be installed.
+Chromium is Debian's (`.ci/run` installs it); Playwright drives it (its own browser download needs the
+network). Without Chromium the browser test skips and says how to install it.
 """
 import functools, http.server, os, shutil, subprocess, sys, threading
 from pathlib import Path
@@ -11,7 +12,10 @@ from urllib.parse import urljoin, urlsplit, unquote
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BUILD = REPO / 'tools' / 'build_docs.py'
+# what tools/build_docs.py reads (its `input_files`, settings.ini for nbdev, mkdocs.yml and the hooks)
+SITE_INPUTS = ('settings.ini', 'mkdocs.yml', 'nbs', 'mliis_nb', 'figures', 'docs', 'tools/build_docs.py', 'tools/mkdocs_hooks.py')
+MATHJAX = Path('.docs_build') / 'npm'    # MathJax 3 as `make docs` fetched it with npm: reused when there, else fetched
+CHROMIUM_INSTALL = 'apt-get install -y --no-install-recommends chromium fonts-dejavu-core'
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
                  '--disable-sync', '--no-first-run', '--disable-dev-shm-usage']
 HOME_FIGURE = 'figures/demo_results.png'
@@ -21,13 +25,6 @@ SCREENSHOT_PAGE = 'losses.html'      # a notebook page with equations and show_d
 def _chromium() -> str | None:
     for name in ('chromium', 'chromium-browser'):
         if p := shutil.which(name): return p
-    apt = shutil.which('apt-get')
-    if apt and os.geteuid() == 0:     # as .ci/run does: Debian's package, no browser download
-        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-        subprocess.run([apt, 'update', '-qq'], env=env, capture_output=True, timeout=300)
-        subprocess.run([apt, 'install', '-y', '-qq', '--no-install-recommends', 'chromium', 'fonts-dejavu-core'],
-                       env=env, capture_output=True, timeout=600)
-        return shutil.which('chromium')
     return None
 
 
@@ -38,23 +35,39 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope='module')
 def chromium():
     exe = _chromium()
-    if not exe: pytest.skip('Chromium is not installed and cannot be installed here (needs root and apt-get: '
-                            'apt-get install chromium)')
+    if not exe: pytest.skip(f'Chromium is not installed (Debian, as root: {CHROMIUM_INSTALL}; .ci/run does this)')
     return exe
 
 
-def _build():
-    r = subprocess.run([sys.executable, str(BUILD), '--if-stale'], cwd=REPO, capture_output=True, text=True, timeout=900,
-                       env=dict(os.environ, NO_MKDOCS_2_WARNING='1'))
+def copy_for_docs(dest: Path) -> Path:
+    "A copy of what the docs build reads, at `dest` (the repository's own files are only read)."
+    skip = shutil.ignore_patterns('__pycache__', '.ipynb_checkpoints', '*.pyc')
+    for rel in SITE_INPUTS:
+        src, out = REPO / rel, dest / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir(): shutil.copytree(src, out, ignore=skip)
+        elif src.is_file(): shutil.copy2(src, out)
+    if (REPO / MATHJAX).is_dir(): shutil.copytree(REPO / MATHJAX, dest / MATHJAX, symlinks=True)
+    return dest
+
+
+def _build(root: Path):
+    r = subprocess.run([sys.executable, str(root / 'tools' / 'build_docs.py')], cwd=root, capture_output=True, text=True,
+                       timeout=900, env=dict(os.environ, NO_MKDOCS_2_WARNING='1'))
     print(r.stdout[-3000:])
     assert r.returncode == 0, f'the docs build failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}'
 
 
 @pytest.fixture(scope='module')
-def site():
-    "The built site (rebuilt unless `_docs/` was built from exactly these inputs)."
-    _build()
-    return REPO / '_docs'
+def built(tmp_path_factory):
+    "A copy of the repository's docs inputs with the site built in it: (the copy, its `_docs/`)."
+    root = copy_for_docs(tmp_path_factory.mktemp('docs_copy'))
+    _build(root)
+    return root, root / '_docs'
+
+
+@pytest.fixture(scope='module')
+def site(built): return built[1]
 
 
 @pytest.fixture(scope='module')
@@ -81,7 +94,7 @@ _COLLECT = r"""() => {
 }"""
 
 
-def test_site_in_browser(site, server, chromium, tmp_path):
+def test_site_in_browser(chromium, site, server, tmp_path):
     from playwright.sync_api import sync_playwright
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob('*.html') if p.name != '404.html')
     assert len(pages) >= 10 and 'index.html' in pages and 'api.html' in pages, pages
@@ -149,14 +162,15 @@ def test_site_in_browser(site, server, chromium, tmp_path):
           f'{sum(d["math"] for d in seen.values())} formulas rendered')
 
 
-def test_site_has_every_notebook_and_api_entry(site):
-    "Every notebook has its page; every exported function and class has an entry (an anchor) on the site."
+def test_site_has_every_notebook_and_api_entry(built):
+    "Every notebook the site was built from has its page; every exported function and class has an entry (an anchor) on the site."
     import re
-    _build()   # again if a notebook appeared since the site was built (others edit nbs/ while this runs)
+    root, site = built
     htmls = {p.relative_to(site).as_posix() for p in site.rglob('*.html')}
-    for nb in sorted((REPO / 'nbs').rglob('*.ipynb')):
-        if '.ipynb_checkpoints' in nb.parts: continue
-        rel = nb.relative_to(REPO / 'nbs')
+    nbs = sorted((root / 'nbs').rglob('*.ipynb'))
+    assert {nb.relative_to(root).as_posix() for nb in nbs} >= {'nbs/index.ipynb', 'nbs/07_adapt.ipynb', 'nbs/experiments/demo.ipynb'}
+    for nb in nbs:
+        rel = nb.relative_to(root / 'nbs')
         name = re.sub(r'^\d+[_-]', '', rel.stem)
         assert (rel.parent / f'{name}.html').as_posix() in htmls, f'no page for {rel}'
     api = (site / 'api.html').read_text(encoding='utf-8')

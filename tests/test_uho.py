@@ -135,4 +135,4 @@ def test_uho_notebook_refuses_trials_of_another_space(bench, tmp_path):
     write_csv(tmp_path/'out'/TRIALS_CSV, [{'trial': 0, 'space': space_signature(other)}], trial_fields(other))
     with pytest.raises(pm.PapermillExecutionError) as e:
         run('uho.ipynb', tmp_path/'x.ipynb', data=str(bench), out_dir=str(tmp_path/'out'), space='lr', **SEARCH, **TINY)
-    assert 'out_dir' in str(e.value) and 'another search space' in str(e.value) and e.value.exec_count <= 4
+    assert 'out_dir' in str(e.value) and 'another search space' in str(e.value) and e.value.exec_count <= 5
