@@ -3,8 +3,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mliis_installed
-# Two cores: nbdev_test runs two notebooks at a time with one torch thread each (more threads than
-# cores makes OpenMP spin and slows everything many times over); pytest runs one process with two.
+# Two cores: pytest runs two workers (pytest-xdist) with one torch thread each (more threads than cores makes
+# OpenMP spin and slows everything many times over). The notebooks' inline tests are tests too
+# (tests/test_notebooks.py runs each notebook as nbdev_test does), so the workers share them out with the rest.
+TEST_WORKERS ?= 2
 
 .PHONY: install test demo bench export clean-nbs lint-nbs docs docs-serve
 
@@ -19,8 +21,7 @@ export: $(STAMP)
 	$(VENV)/bin/nbdev_export
 
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
-	OMP_NUM_THREADS=2 $(VENV)/bin/python -m pytest -q --durations=15 tests
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15 tests
 
 # The main job on the embedded default: meta-train, meta-test against the baselines, print the table.
 # Each run gets its own folder under runs/ (runs/demo-latest points at the newest); the clone's tracked files are

@@ -21,8 +21,8 @@ from .synthetic import DATA_SPLITS, parse_data, split_form, resolve_data
 from .inits import DEFAULT_ENCODER
 
 # %% auto #0
-__all__ = ['PAPER_IMAGE_SIZE', 'SYNTHETIC_IMAGE_SIZE', 'PAPERMILL_HEADER', 'Checks', 'resolve_image_size', 'check_common',
-           'declared_parameters', 'notebook_parameters', 'check_known', 'refuse_unknown_parameters']
+__all__ = ['PAPER_IMAGE_SIZE', 'SYNTHETIC_IMAGE_SIZE', 'PAPERMILL_HEADER', 'PAPERMILL_OWN', 'Checks', 'resolve_image_size',
+           'check_common', 'declared_parameters', 'notebook_parameters', 'check_known', 'refuse_unknown_parameters']
 
 # %% ../nbs/13_params.ipynb #1ff05bb9
 PAPER_IMAGE_SIZE = 224 # the paper's input size, the default on a data folder
@@ -109,6 +109,7 @@ def check_common(c:Checks, data, split, out_dir, seed, image_size, encoder, devi
 
 # %% ../nbs/13_params.ipynb #b8e4f2a1
 PAPERMILL_HEADER = '# Parameters\n'  # the first line of the cell papermill injects (`comment='Parameters'`)
+PAPERMILL_OWN = ('PAPERMILL_INPUT_PATH', 'PAPERMILL_OUTPUT_PATH')  # what papermill's --inject-paths sets: not the user's
 
 def declared_parameters(source:str, # a `parameters` cell's code
                        ) -> list[str]:
@@ -148,4 +149,4 @@ def refuse_unknown_parameters(history:Sequence[str]|None=None, # cell sources in
     injected = [i for i, s in enumerate(history) if s.startswith(PAPERMILL_HEADER)]
     if not injected: return  # not run by papermill with parameters: nothing was injected
     k = injected[-1]
-    check_known(declared_parameters(history[k]), declared_parameters(history[k - 1]) if k > 0 else [])
+    check_known([n for n in declared_parameters(history[k]) if n not in PAPERMILL_OWN], declared_parameters(history[k - 1]) if k > 0 else [])

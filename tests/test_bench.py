@@ -2,6 +2,7 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest
+from conftest import run_nb, notebook_error
 
 REPO = Path(__file__).resolve().parents[1]
 NB = REPO/'nbs'/'experiments'/'benchmark.ipynb'
@@ -10,10 +11,8 @@ TOY = dict(image_size=32, device='cpu', models=['efficientlab-3'], repeats=1, wa
 
 
 def test_benchmark_notebook_writes_every_section(tmp_path):
-    import papermill as pm
     out = tmp_path/'bench'
-    pm.execute_notebook(str(NB), str(tmp_path/'bench.ipynb'), parameters=dict(out_dir=str(out), **TOY), kernel_name='python3',
-                        progress_bar=False)
+    run_nb(NB, tmp_path/'bench.ipynb', out_dir=str(out), **TOY)
     res = json.loads((out/'results.json').read_text())
     assert set(res) >= {'settings', 'rows', 'ceiling', 'levers', 'evaluate', 'loader', 'malloc', 'memory', 'goal'}
     rows = {(r['row'], r['algorithm']): r for r in res['rows']}
@@ -113,9 +112,6 @@ def _cli(tmp_path):
 
 
 def test_bad_parameter_stops_before_any_work(tmp_path):
-    import papermill as pm
-    with pytest.raises(pm.PapermillExecutionError) as e:
-        pm.execute_notebook(str(NB), str(tmp_path/'x.ipynb'), parameters=dict(out_dir=str(tmp_path/'out'), models=['efficientlab-9']),
-                            kernel_name='python3', progress_bar=False)
-    assert 'models' in str(e.value) and 'ValueError' in str(e.value)
+    e, _ = notebook_error(NB.name, out_dir=str(tmp_path/'out'), models=['efficientlab-9'])
+    assert 'models' in str(e) and isinstance(e, ValueError)
     assert not (tmp_path/'out').exists()

@@ -116,13 +116,25 @@ def test_every_experiment_notebook_is_listed():
         assert right in declared and wrong not in declared, nb
 
 
+@pytest.fixture(scope='module')
+def kernel():
+    "One kernel for the refusals below: papermill runs each notebook in it (nbclient reuses a running kernel it does not own)."
+    from jupyter_client.manager import KernelManager
+    km = KernelManager(kernel_name='python3'); km.start_kernel()
+    yield km
+    km.shutdown_kernel(now=True)
+
+
 @pytest.mark.parametrize('nb', sorted(MISSPELT))
-def test_unknown_parameter_refused(tmp_path, nb):
+def test_unknown_parameter_refused(tmp_path, nb, kernel):
     wrong, right = MISSPELT[nb]
     with pytest.raises(pm.PapermillExecutionError) as e:
-        run_nb(nb, tmp_path/'x.ipynb', out_dir=str(tmp_path/'out'), **{wrong: 1})
-    assert f"unknown parameter '{wrong}' (did you mean '{right}'?)" in str(e.value) and 'ValueError' in str(e.value)
-    assert e.value.exec_count <= 3, 'the refusal must come from the cell after the parameters'
+        pm.execute_notebook(str(NBS/nb), str(tmp_path/'x.ipynb'), parameters={'out_dir': str(tmp_path/'out'), wrong: 1},
+                            kernel_name='python3', progress_bar=False, km=kernel)
+    assert f"unknown parameter '{wrong}' (did you mean '{right}'?)" in str(e.value) and e.value.ename == 'ValueError'
+    cells = json.loads((NBS/nb).read_text())['cells']  # the refusing cell: the one after the parameters and papermill's injected cell
+    at = next(i for i, c in enumerate(cells) if 'parameters' in c['metadata'].get('tags', []))
+    assert e.value.cell_index == at + 2 and 'refuse_unknown_parameters()' in e.value.source, (e.value.cell_index, at)
     assert not (tmp_path/'out').exists(), 'nothing is written before the parameters are checked'
 
 

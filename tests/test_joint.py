@@ -4,6 +4,7 @@ import copy, json, math
 from pathlib import Path
 
 import pytest
+from conftest import run_nb, notebook_error
 import torch
 
 from mliis_nb.synthetic import make_synthetic
@@ -22,10 +23,7 @@ def bench(tmp_path_factory):
 
 
 
-def _run(tmp_path, **params):
-    papermill = pytest.importorskip("papermill")
-    return papermill.execute_notebook(str(NB), str(tmp_path/"out.ipynb"), parameters=params, kernel_name="python3",
-                                      progress_bar=False, cwd=str(tmp_path))
+def _run(tmp_path, **params): return run_nb(NB, tmp_path/"out.ipynb", cwd=tmp_path, **params)
 
 
 def test_notebook_runs_and_writes_outputs(bench, tmp_path):
@@ -48,17 +46,14 @@ def test_notebook_runs_and_writes_outputs(bench, tmp_path):
 
 @pytest.mark.parametrize("bad, name", [(dict(lr=-1), "lr"), (dict(device="tpu"), "device")])
 def test_notebook_invalid_parameter_is_named(bench, tmp_path, bad, name):
-    papermill = pytest.importorskip("papermill")
-    with pytest.raises(papermill.PapermillExecutionError) as e:
-        _run(tmp_path, data=str(bench), out_dir=str(tmp_path/"run"), **(TINY | bad))
-    assert f"{name}=" in str(e.value) and "ValueError" in str(e.value)
+    e, _ = notebook_error(NB.name, data=str(bench), out_dir=str(tmp_path/"run"), **(TINY | bad))
+    assert f"{name}=" in str(e) and isinstance(e, ValueError)
     assert not (tmp_path/"run").exists()  # nothing written before the checks pass
 
 
 def test_notebook_missing_data_folder_is_named(tmp_path):
-    papermill = pytest.importorskip("papermill")
-    with pytest.raises(papermill.PapermillExecutionError, match="data="):
-        _run(tmp_path, data=str(tmp_path/"nowhere"), out_dir=str(tmp_path/"run"), **TINY)
+    e, _ = notebook_error(NB.name, data=str(tmp_path/"nowhere"), out_dir=str(tmp_path/"run"), **TINY)
+    assert "data=" in str(e) and isinstance(e, ValueError)
 
 
 def _saved_joint(tmp_path, n_classes=5):

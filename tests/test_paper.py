@@ -2,9 +2,7 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest
-from conftest import run_nb
-import papermill as pm
-from papermill.exceptions import PapermillExecutionError
+from conftest import run_nb, notebook_error
 
 REPO = Path(__file__).resolve().parents[1]
 NB = REPO/'nbs'/'experiments'/'paper.ipynb'
@@ -31,27 +29,23 @@ def test_paper_notebook_smoke_and_stage_cache(tmp_path):
     assert '81.36 ± 0.80' in md and '76.45 ± 1.16' in md and 'Table 4 analogue' in md  # the paper's numbers beside ours
     assert all((out/'figures'/f'fig{i}.png').stat().st_size > 0 for i in range(2, 8))
     assert r['figure_rerun_max_diff'] < 1e-6  # Figures 2 and 5 show exactly what the evaluation scored
-    # a rerun skips every stage: nothing is recomputed, the stage records are untouched
+    # a stage re-timed on free cores (tools/retime_stages.py) reproduces its result (in a folder of its own)
     before = {s: (out/s/'stage.json').read_text() for s in stages}
+    subprocess.run([sys.executable, str(REPO/'tools'/'retime_stages.py'), str(out), 'eval_fomaml_star_5_uho'], check=True, capture_output=True)
+    rt = json.loads((out/'retimed.json').read_text())['eval_fomaml_star_5_uho']
+    assert rt['same_result'] and rt['result_key'] == 'miou' and isinstance(rt['seconds'], float) and rt['seconds'] >= 0
+    # then a rerun skips every stage (nothing recomputed, the stage records untouched) and its time summary gives both totals
     nb = run(tmp_path/'p2.ipynb', budget='smoke', out_dir=str(out), rows=['fomaml_star+uho'])
     log = ''.join(o.get('text', '') for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []))
     assert log.count('skipped') == len(stages) and 'running' not in log
     assert {s: (out/s/'stage.json').read_text() for s in stages} == before
-    # a stage re-timed on free cores (tools/retime_stages.py) reproduces its result; the time summary then gives both totals
-    subprocess.run([sys.executable, str(REPO/'tools'/'retime_stages.py'), str(out), 'eval_fomaml_star_5_uho'], check=True, capture_output=True)
-    rt = json.loads((out/'retimed.json').read_text())['eval_fomaml_star_5_uho']
-    assert rt['same_result'] and rt['result_key'] == 'miou' and rt['seconds'] > 0
-    run(tmp_path/'p3.ipynb', budget='smoke', out_dir=str(out), rows=['fomaml_star+uho'])
     r = json.loads((out/'results.json').read_text())
-    assert r['retimed_seconds'] == {'eval_fomaml_star_5_uho': rt['seconds']} and r['total_minutes_retimed'] > 0
+    assert r['retimed_seconds'] == {'eval_fomaml_star_5_uho': rt['seconds']} and r['total_minutes_retimed'] >= 0
     assert 're-timed on free cores' in (out/'tables.md').read_text()
 
 
 def test_paper_parameters_checked(tmp_path):
-    with pytest.raises(PapermillExecutionError) as e:
-        run(tmp_path/'bad.ipynb', budget='huge', rows=['fomaml_star', 'nope'], out_dir=str(tmp_path/'x'), fpk='yes')
-    msg = str(e.value)
-    assert "budget='huge'" in msg and 'rows=' in msg and "fpk='yes'" in msg
-    with pytest.raises(PapermillExecutionError) as e:
-        run(tmp_path/'bad2.ipynb', budget='paper', out_dir=str(tmp_path/'y'))
-    assert 'FSS-1000 folder' in str(e.value)
+    e, _ = notebook_error(NB.name, first_cells=6, budget='huge', rows=['fomaml_star', 'nope'], out_dir=str(tmp_path/'x'), fpk='yes')
+    assert "budget='huge'" in str(e) and 'rows=' in str(e) and "fpk='yes'" in str(e) and not (tmp_path/'x').exists()
+    e, _ = notebook_error(NB.name, first_cells=6, budget='paper', out_dir=str(tmp_path/'y'))
+    assert 'FSS-1000 folder' in str(e)

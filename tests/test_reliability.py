@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_nb
+from conftest import run_nb, notebook_error
 import papermill as pm
 import torch
 from PIL import Image
@@ -38,9 +38,9 @@ run = run_nb
 
 
 def papermill_error(tmp_path, nb, **params) -> str:
-    "Run a notebook that must fail; return its error text (the exception and its message, no traceback needed)."
-    with pytest.raises(pm.PapermillExecutionError) as e: run(nb, tmp_path/'x.ipynb', **params)
-    return f"{e.value.ename}: {e.value.evalue}"
+    "Run a notebook's first cells as papermill would (in this process) where they must fail; return 'ExceptionName: message'."
+    e, _ = notebook_error(nb, **params)
+    return f"{type(e).__name__}: {e}"
 
 
 def _mask(path, size=(32, 32)): m = np.zeros(size, np.uint8); m[4:12, 4:12] = 255; Image.fromarray(m).save(path)
@@ -457,8 +457,10 @@ def test_notebook_names_a_corrupt_jpeg(folder, tmp_path):
 
 
 def test_notebook_same_seed_same_results(bench, tmp_path):
-    for name in ('a', 'b'):
-        run('evaluate.ipynb', tmp_path/f'{name}.ipynb', data=str(bench), out_dir=str(tmp_path/name), checkpoint='random', **EVAL, **TINY)
+    "Once through papermill, once through `run_evaluate` (what the notebook runs) in this process: the same results file."
+    from mliis_nb.evaluate import run_evaluate
+    run('evaluate.ipynb', tmp_path/'a.ipynb', data=str(bench), out_dir=str(tmp_path/'a'), checkpoint='random', **EVAL, **TINY)
+    run_evaluate(data=str(bench), out_dir=str(tmp_path/'b'), checkpoint='random', **EVAL, **TINY)
     a, b = (json.loads((tmp_path/n/'results.json').read_text()) for n in ('a', 'b'))
     assert {k for k in a if a[k] != b.get(k)} <= {'seconds'} and a.keys() == b.keys()  # only the wall time differs
     assert a['n'] == 2 and a['per_task'] == b['per_task']

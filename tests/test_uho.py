@@ -2,23 +2,18 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
-import papermill as pm
 import torch
+from conftest import run_nb, notebook_error
 from mliis_nb.synthetic import make_synthetic
 from mliis_nb.io import read_csv, write_csv
-from mliis_nb.uho import search_space, read_trials, trial_fields, space_signature, uho, validation_tasks, TRIALS_CSV
+from mliis_nb.uho import search_space, read_trials, trial_fields, space_signature, uho, validation_tasks, run_uho, TRIALS_CSV
+from mliis_nb.evaluate import run_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-NBS = REPO/'nbs'/'experiments'
 TINY = dict(image_size=32, encoder='efficientnet_b0', device='cpu', seed=0)
 SEARCH = dict(checkpoint='random', shots=1, n_tasks=3, n_calls=3, max_steps=3, batch=2)
 TIMES = ('seconds', 'u_seconds', 'opt_seconds')
-
-
-
-
-def run(nb, out_nb, **params):
-    return pm.execute_notebook(str(NBS/nb), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)
+run = run_nb
 
 
 def _untimed(rows): return [{k: v for k, v in r.items() if k not in TIMES} for r in rows]
@@ -35,21 +30,21 @@ def test_uho_notebook_then_evaluate_with_its_omega(bench, tmp_path):
     for f in ('uho_fig3.png', 'convergence.png', 'uho_tables.md', 'uho_tables.csv', TRIALS_CSV):
         assert (out/f).stat().st_size > 0, f
     assert 'Table 4 analogue' in (out/'uho_tables.md').read_text()
-    # a finished search, rerun: no new trial, the same result
+    # a finished search, rerun (in-process: run_uho is what the notebook runs): no new trial, the same result
     rows = read_csv(out/TRIALS_CSV)
-    run('uho.ipynb', tmp_path/'u2.ipynb', data=str(bench), out_dir=str(out), **SEARCH, **TINY)
+    run_uho(data=str(bench), out_dir=str(out), **SEARCH, **TINY)
     assert read_csv(out/TRIALS_CSV) == rows and json.loads((out/'results.json').read_text())['best'] == r['best']
 
-    ev = tmp_path/'ev'  # the "+UHO" row: evaluate.ipynb takes the results file as U (lr and steps given here are not used)
-    run('evaluate.ipynb', tmp_path/'ev.ipynb', data=str(bench), out_dir=str(ev), checkpoint='random', omega=str(out/'results.json'),
-        shots=1, splits_per_class=1, max_classes=2, lr=0.5, steps=1, **TINY)
+    ev = tmp_path/'ev'  # the "+UHO" row: evaluate takes the results file as U (lr and steps given here are not used)
+    run_evaluate(data=str(bench), out_dir=str(ev), checkpoint='random', omega=str(out/'results.json'),
+                 shots=1, splits_per_class=1, max_classes=2, lr=0.5, steps=1, **TINY)
     e = json.loads((ev/'results.json').read_text())
     assert e['omega'] == r['omega'] and e['omega_source'] == str(out/'results.json') and e['n'] == 2
 
 
-def test_uho_notebook_extended_space(bench, tmp_path):
+def test_uho_extended_space(bench, tmp_path):
     out = tmp_path/'ext'
-    run('uho.ipynb', tmp_path/'x.ipynb', data=str(bench), out_dir=str(out), space='extended', **{**SEARCH, 'max_steps': 2}, **TINY)
+    run_uho(data=str(bench), out_dir=str(out), space='extended', **{**SEARCH, 'max_steps': 2}, **TINY)
     r = json.loads((out/'results.json').read_text())
     assert set(r['best']) == {'lr', 'dropout', 'aug_rate', 'batch', 'steps'} and isinstance(r['omega']['batch'], int)
     assert 0.2 <= r['omega']['dropout'] <= 0.5 and 0.5 <= r['omega']['aug_rate'] <= 1 and 1 <= r['omega']['batch'] <= 10
@@ -133,6 +128,5 @@ def test_trials_of_another_search_space_refused(tiny, tmp_path):
 def test_uho_notebook_refuses_trials_of_another_space(bench, tmp_path):
     other = search_space('extended')
     write_csv(tmp_path/'out'/TRIALS_CSV, [{'trial': 0, 'space': space_signature(other)}], trial_fields(other))
-    with pytest.raises(pm.PapermillExecutionError) as e:
-        run('uho.ipynb', tmp_path/'x.ipynb', data=str(bench), out_dir=str(tmp_path/'out'), space='lr', **SEARCH, **TINY)
-    assert 'out_dir' in str(e.value) and 'another search space' in str(e.value) and e.value.exec_count <= 5
+    e, _ = notebook_error('uho.ipynb', data=str(bench), out_dir=str(tmp_path/'out'), space='lr', **SEARCH, **TINY)
+    assert 'out_dir' in str(e) and 'another search space' in str(e) and isinstance(e, ValueError)
