@@ -35,7 +35,7 @@ def test_notebook_runs_and_writes_outputs(bench, tmp_path):
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
     res = json.loads((out/"results.json").read_text())
     assert res["epochs_run"] == 1 and res["stopped"] == "completed" and res["n_classes"] == 3
-    assert res["parameters"]["epochs"] == 1 and res["parameters"]["image_size"] == 32 and res["seconds"] > 0
+    assert res["parameters"]["epochs"] == 1 and res["parameters"]["image_size"] == 32 and isinstance(res["seconds"], float) and res["seconds"] >= 0  # wall time: any value is right
     assert set(res["final"]) >= {"train_loss", "valid_loss", "pixel_acc", "fg_iou"}
     assert len((out/"metrics.csv").read_text().strip().splitlines()) == 2  # header + 1 epoch
     model, header = load_joint(out/"joint.safetensors")

