@@ -110,3 +110,15 @@ def pytest_sessionfinish(session, exitstatus):
         changed = sorted(after ^ before)
         print(f"\nthe tests changed the working tree ({len(changed)} entries of `git status`): {changed[:20]}")
         session.exitstatus = 1
+
+
+def phone_photo(upright, path, orientation):
+    "Save `upright` (H x W x 3) as a phone does: the pixels stored turned, with the EXIF tag that tells a viewer how to turn them back."
+    import numpy as np
+    from PIL import Image, ImageOps
+    T = Image.Transpose
+    undo = {3: T.ROTATE_180, 6: T.ROTATE_90, 8: T.ROTATE_270}[orientation]  # the inverse of what the tag tells a viewer to do
+    exif = Image.Exif(); exif[0x0112] = orientation
+    Image.fromarray(upright).transpose(undo).save(path, exif=exif, quality=95, subsampling=0)
+    assert np.asarray(ImageOps.exif_transpose(Image.open(path))).shape == upright.shape  # Pillow, as a viewer, turns it back upright
+    return path

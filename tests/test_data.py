@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
+from conftest import phone_photo
 from mliis_nb.data import load_pair, read_split, FSSDataset, SPLITS, VOCDataset, fpk_dataset, write_fss_folder
 from mliis_nb.episodes import EpisodeSampler, eval_tasks
 from mliis_nb.synthetic import make_synthetic, synthetic_splits, resolve_data
@@ -143,25 +144,16 @@ def test_fpk_dataset_merges_fss_and_voc(tmp_path):
     assert [fpk_dataset(fss, size=(24, 32), cache_dir=False).n_examples(c) for c in fpk.classes] == [3, 2, 2, 2, 2]
 
 
-def _phone_photo(upright, path, orientation):
-    "Save `upright` as a phone does: the pixels stored turned, with the EXIF tag that tells a viewer how to turn them back."
-    T = Image.Transpose
-    undo = {3: T.ROTATE_180, 6: T.ROTATE_90, 8: T.ROTATE_270}[orientation]  # the inverse of what the tag tells a viewer to do
-    exif = Image.Exif(); exif[0x0112] = orientation
-    Image.fromarray(upright).transpose(undo).save(path, exif=exif, quality=95, subsampling=0)
-    assert np.asarray(ImageOps.exif_transpose(Image.open(path))).shape == upright.shape  # Pillow, as a viewer, turns it back upright
-
-
 def test_fss_reader_camera_files(tmp_path):
     "A class folder as a camera and an annotation tool leave it: .JPG / .jpeg with .PNG / .Png masks, photos stored turned (EXIF)."
     obj = np.zeros((40, 24), bool); obj[3:14, 4:12] = True  # near the top-left corner of the upright photo: any turn moves it
     photo = np.zeros((40, 24, 3), np.uint8); photo[obj] = (255, 0, 0); photo[~obj] = (0, 0, 255)
     up = Image.fromarray((obj * 255).astype(np.uint8))  # the mask drawn on the upright photo
     d = tmp_path/'fss'/'mug'; d.mkdir(parents=True)
-    _phone_photo(photo, d/'1.JPG', 6); up.save(d/'1.PNG')
-    _phone_photo(photo, d/'2.jpeg', 8); up.save(d/'2.Png')
-    _phone_photo(photo, d/'3.JPEG', 3); up.save(d/'3.png')
-    _phone_photo(photo, d/'4.jpg', 6); up.transpose(Image.Transpose.ROTATE_90).save(d/'4.png')  # drawn on the stored pixels by a tool that ignores EXIF
+    phone_photo(photo, d/'1.JPG', 6); up.save(d/'1.PNG')
+    phone_photo(photo, d/'2.jpeg', 8); up.save(d/'2.Png')
+    phone_photo(photo, d/'3.JPEG', 3); up.save(d/'3.png')
+    phone_photo(photo, d/'4.jpg', 6); up.transpose(Image.Transpose.ROTATE_90).save(d/'4.png')  # drawn on the stored pixels by a tool that ignores EXIF
     Image.fromarray(photo).save(d/'5.jpg', quality=95, subsampling=0); up.save(d/'5.PNG')  # no tag at all
     (d/'Thumbs.db').write_bytes(b'\0')
     ds = FSSDataset(tmp_path/'fss', cache_dir=tmp_path/'cache')
@@ -187,7 +179,7 @@ def test_fss_reader_refuses_two_masks_for_one_image(tmp_path):
 
 def test_load_pair_names_the_upright_size(tmp_path):
     "A mask that fits the photo neither upright nor as stored: the error gives both sizes and the EXIF orientation."
-    _phone_photo(np.zeros((40, 24, 3), np.uint8), tmp_path/'p.jpg', 6)
+    phone_photo(np.zeros((40, 24, 3), np.uint8), tmp_path/'p.jpg', 6)
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path/'m.png')
     with pytest.raises(ValueError, match=r'image .*p\.jpg is 24x40 as a viewer shows it \(stored 40x24, EXIF orientation 6\): they must have the same size'):
         load_pair(tmp_path/'p.jpg', tmp_path/'m.png')

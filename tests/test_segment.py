@@ -4,7 +4,7 @@ from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import pytest
-from conftest import run_nb, notebook_error
+from conftest import run_nb, notebook_error, phone_photo
 import torch
 from PIL import Image, ImageOps
 from mliis_nb.adapt import Omega
@@ -106,17 +106,7 @@ def test_notebook_bad_input(images, tmp_path):
     assert not (tmp_path/'out').exists()
 
 
-# Photos as phones and cameras write them: stored turned with an EXIF orientation tag, upper-case extensions.
-
-def phone_photo(upright, path, orientation):
-    "Save `upright` (H x W x 3) as a phone does: the pixels stored turned, with the EXIF tag that tells a viewer how to turn them back."
-    T = Image.Transpose
-    undo = {3: T.ROTATE_180, 6: T.ROTATE_90, 8: T.ROTATE_270}[orientation]  # the inverse of what the tag tells a viewer to do
-    exif = Image.Exif(); exif[0x0112] = orientation
-    Image.fromarray(upright).transpose(undo).save(path, exif=exif, quality=95, subsampling=0)
-    assert np.asarray(ImageOps.exif_transpose(Image.open(path))).shape == upright.shape  # Pillow, as a viewer, turns it back upright
-    return path
-
+# Photos as phones and cameras write them (conftest's phone_photo): stored turned with an EXIF orientation tag, upper-case extensions.
 
 def portrait(h=40, w=24, top=12):
     "A portrait photo, red in its top `top` rows and blue below, and its mask (the red part) drawn upright."
