@@ -16,7 +16,7 @@ from torch import nn
 
 from .adapt import Omega, adapt
 from .parallel import adapt_many, resolve_strategy
-from .data import ClassData
+from .data import ClassData, SPLIT_LISTS
 from .episodes import eval_tasks, make_task
 from .losses import mean_ci95, ClasswiseIoU
 from .io import write_json
@@ -169,7 +169,6 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
     from mliis_nb.inits import load_initialisation, find_checkpoint, BASELINES
     from mliis_nb.uho import read_uho, omega_from_results
     from mliis_nb.distributed import rank_device, main_first
-    from mliis_nb.data import SPLIT_LISTS
     scored = (classes,) if isinstance(classes, str) and classes in SPLIT_LISTS else SPLIT_LISTS  # the one list read (a bad `classes` is named below)
     c = Checks()
     check_common(c, data, split, out_dir, seed, image_size, encoder, device, need=scored)
