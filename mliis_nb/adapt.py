@@ -17,11 +17,12 @@ from .losses import seg_loss, iou_per_image
 from .model import snapshot_state, restore_state
 
 # %% auto #0
-__all__ = ['OPTIMISERS', 'Omega', 'head_dropout', 'adapting', 'predict', 'resolve_device', 'minibatches', 'AdaptResult',
-           'NonFiniteLoss', 'check_adapt', 'default_loss', 'adapt']
+__all__ = ['OPTIMISERS', 'BN_MODES', 'Omega', 'head_dropout', 'adapting', 'query_bn', 'predict', 'resolve_device', 'minibatches',
+           'AdaptResult', 'NonFiniteLoss', 'check_adapt', 'default_loss', 'adapt']
 
 # %% ../nbs/07_adapt.ipynb #8403a75f
 OPTIMISERS = ('sgd', 'adam')
+BN_MODES = ('running', 'batch')  # how BatchNorm normalises the queries: running statistics (the paper's) or the query batch's
 
 @dataclass(frozen=True)
 class Omega:
@@ -34,6 +35,7 @@ class Omega:
     aug_rate: float = 0.5 # probability of augmenting an example
     l2: float = 5e-4 # L2 weight on non-BatchNorm parameters
     l2_half: bool = False # the original code's 1/2 factor on the L2 term
+    bn: str = 'running' # predicting the queries: BN on running statistics (the paper's) or on the query batch's ('batch', transductive)
 
     def __post_init__(self):
         if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and self.lr > 0 and math.isfinite(self.lr)):
@@ -44,6 +46,7 @@ class Omega:
         if self.dropout is not None and not 0 <= self.dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not 0 <= self.aug_rate <= 1: raise ValueError(f"aug_rate must be in [0, 1], got {self.aug_rate!r}")
         if self.l2 < 0: raise ValueError(f"l2 must be >= 0, got {self.l2!r}")
+        if self.bn not in BN_MODES: raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
 
     def replace(self, **kw) -> 'Omega': return replace(self, **kw)
 
@@ -66,13 +69,32 @@ def adapting(model:nn.Module, dropout:float|None=None):
         if drop is not None: drop.p = rate
         model.train(was_training)
 
+@contextlib.contextmanager
+def query_bn(model:nn.Module, bn:str='running'):
+    """Inside (with the model in eval mode): 'running' leaves BN alone; 'batch' makes every BN layer U trains normalise with the
+    batch's statistics (a frozen encoder's keep their running ones), without moving the running statistics. Restored after."""
+    if bn not in BN_MODES: raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
+    frozen = getattr(model, 'encoder', None) if getattr(model, 'freeze_encoder', 'none') != 'none' else None
+    skip = set(frozen.modules()) if frozen is not None else set()
+    layers = [] if bn == 'running' else [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                         and m.track_running_stats and m not in skip]
+    saved = [(m, m.training, m.momentum, m.num_batches_tracked.clone()) for m in layers]
+    try:
+        for m in layers: m.train(); m.momentum = 0.0  # batch statistics; running = 1 * running + 0 * batch: unmoved
+        yield model
+    finally:
+        for m, was, mom, nbt in saved: m.train(was); m.momentum = mom; m.num_batches_tracked.copy_(nbt)
+
 @torch.no_grad()
-def predict(model:nn.Module, x:Tensor, batch:int=16) -> Tensor:
-    "Logits for `x` in eval mode (BN running averages, no dropout), in batches; the mode is restored."
+def predict(model:nn.Module, x:Tensor, batch:int=16,
+            bn:str='running', # BN on running statistics (the paper's) or on each batch's ('batch', transductive)
+           ) -> Tensor:
+    "Logits for `x` in eval mode (BN running averages unless `bn='batch'`, no dropout), in batches; the mode is restored."
     was = model.training; model.eval()
     try:
         dev = next(model.parameters()).device
-        return torch.cat([model(x[i:i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)])
+        with query_bn(model, bn):
+            return torch.cat([model(x[i:i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)])
     finally: model.train(was)
 
 # %% ../nbs/07_adapt.ipynb #3baeae09
@@ -158,7 +180,7 @@ def adapt(model:nn.Module, # the initialisation theta (left unchanged by the cal
     init = snapshot_state(model)
     res = AdaptResult(step_iou=[] if track else None)
     def score():
-        return float(metric_fn(predict(model, query_x), query_y).mean())
+        return float(metric_fn(predict(model, query_x, bn=omega.bn), query_y).mean())
     try:
         if start is not None: restore_state(model, start)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -180,7 +202,7 @@ def adapt(model:nn.Module, # the initialisation theta (left unchanged by the cal
                 if track: res.step_iou.append(score())
                 if patience is not None and _stalled(res.step_iou, patience): break
         if query_x is not None:
-            res.query_logits = predict(model, query_x)
+            res.query_logits = predict(model, query_x, bn=omega.bn)
             if query_y is not None: res.query_iou = metric_fn(res.query_logits, query_y)
         if return_weights: res.weights = snapshot_state(model)
     finally:

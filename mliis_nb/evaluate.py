@@ -142,6 +142,7 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
                  checkpoint:str='imagenet', # a checkpoint file or run folder, or "imagenet" / "random" for the baselines
                  rsd_stages:list[int]=(3,), # for checkpoint "imagenet" / "random"
                  joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
+                 drop_path_rate:float=0.0, # "imagenet"/"random": encoder stochastic depth, block i of n dropped with p = rate*i/n (the original: 0.2); a checkpoint: its own
                  classes:str='test', # which classes of the split: "test", "val" or "trn"
                  max_classes:int=0, # evaluate only the first N classes (0: all)
                  shots:int=5, # k
@@ -155,6 +156,7 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
                  dropout:float=0.2, # the head's dropout while adapting
                  aug_rate:float=0.5, # augmentation rate
                  l2:float=5e-4, # L2 weight
+                 bn:str='running', # predicting the queries: BN on running statistics (the paper's) or 'batch' (the query batch's)
                  label:str='', # a name for this initialisation in tables (default: from checkpoint)
                  synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
                  synthetic_examples:int=10, # examples per class of the embedded benchmark
@@ -164,7 +166,7 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
                 ) -> dict:
     "`nbs/experiments/evaluate.ipynb` as a function: check the parameters, meta-test, write `out_dir`; return results.json's contents."
     from mliis_nb.params import Checks, check_common, resolve_image_size  # here: params needs inits, which needs this module
-    from mliis_nb.adapt import OPTIMISERS
+    from mliis_nb.adapt import OPTIMISERS, BN_MODES
     from mliis_nb.synthetic import resolve_data, open_data
     from mliis_nb.inits import load_initialisation, find_checkpoint, BASELINES
     from mliis_nb.uho import read_uho, omega_from_results
@@ -178,6 +180,7 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
     c.number('lr', lr, positive=True); c.integer('steps', steps, 0); c.integer('batch', batch, 1)
     c.choice('optimiser', optimiser, OPTIMISERS); c.number('dropout', dropout, 0, 1, hi_open=True)
     c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0); c.choice('joint_head', joint_head, ('fresh', 'mean'))
+    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True); c.choice('bn', bn, BN_MODES)
     if str(checkpoint) not in BASELINES:
         try: find_checkpoint(checkpoint)
         except ValueError as e: c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
@@ -188,7 +191,7 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
     c.choice('strategy', strategy, STRATEGIES)
     c.done()
     omega_source = omega or 'parameters'
-    om = omega_from_results(omega) if omega else Omega(lr=lr, steps=steps, batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
+    om = (omega_from_results(omega) if omega else Omega(lr=lr, steps=steps, batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)).replace(bn=bn)
     dev, size = rank_device(device), resolve_image_size(data, image_size)
     syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
@@ -202,7 +205,7 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
                              + ', '.join(f'{cl} ({ds.n_examples(cl)})' for cl in short[:5]))
         ds.preload()
     model = load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed, joint_head=joint_head,
-                                device=dev)  # channels_last: `make bench`
+                                drop_path_rate=drop_path_rate, device=dev)  # channels_last: `make bench`
     name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
     if is_main():
         print(f"{name}: {len(test_classes)} {classes} classes x {splits_per_class} splits, {shots}-shot, {queries} queries, "
@@ -211,7 +214,9 @@ def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or
     res = evaluate(model, ds, test_classes, shots=shots, splits_per_class=splits_per_class, omega=om, queries=queries, seed=seed, progress=progress,
                    strategy=strategy)
     seconds = time.time() - t0
-    extra = dict(label=name, checkpoint=str(checkpoint), joint_head=joint_head, data=str(root), split=split, splits=splits, classes=classes,
+    extra = dict(label=name, checkpoint=str(checkpoint), joint_head=joint_head,
+                 encoder=getattr(model, 'encoder_name', encoder),  # the model's own: a checkpoint's encoder overrides `encoder`
+                 drop_path_rate=float(getattr(model, 'drop_path_rate', 0.0)), data=str(root), split=split, splits=splits, classes=classes,
                  image_size=size, seconds=round(seconds, 1), device=str(dev), omega_source=omega_source, world_size=world_size())
     if not is_main(): return res.to_dict() | extra
     out = Path(out_dir).expanduser(); out.mkdir(parents=True, exist_ok=True)

@@ -304,9 +304,11 @@ def run_meta_train(data:str='synthetic', # "synthetic" (the embedded benchmark) 
                    aug_rate:float=0.5, # augmentation rate on D_tr
                    l2:float=5e-4, # L2 weight in the inner loss
                    rsd_stages:list[int]=(3,), # 3: EfficientLab-3; 6 3: EfficientLab-6-3
-                   decoder:str='rsd', # "rsd", "rsd_noresidual", "deeplab"
+                   decoder:str='rsd', # "rsd", "rsd_noresidual", "deeplab", "deeplab_v3plus", "deeplab_v3plus_running"
                    pool_conv:bool=False, # RSD pooled branch: plain pooling (the paper's) or with a 1x1 conv
-                   weights:str='imagenet', # encoder initialisation: "imagenet" (offline, tf_efficientnet_lite0/1/2), "none" or a file
+                   drop_path_rate:float=0.0, # encoder stochastic depth: block i of n dropped with p = rate*i/n (the original: 0.2)
+                   freeze_encoder:str='none', # 'none' (the paper), 'bn' (encoder BN keeps its ImageNet statistics) or 'all' (and its weights)
+                   weights:str='imagenet', # encoder initialisation: "imagenet" (offline for tf_efficientnet_lite0/1/2, else timm's hub), "none" or a file
                    resume:bool=False, # continue the run in out_dir from its checkpoint (with any number of processes)
                    stop_at:int=0, # stop (with a checkpoint) after this meta-step, to continue later; 0: run to meta_steps
                    eval_every:int=100, # validate every this many meta-steps
@@ -321,7 +323,7 @@ def run_meta_train(data:str='synthetic', # "synthetic" (the embedded benchmark) 
                   ) -> dict:
     "`nbs/experiments/meta_train.ipynb` as a function: check the parameters, meta-train, write `out_dir`; return results.json's contents."
     from mliis_nb.params import Checks, check_common, resolve_image_size  # here: params needs inits, which needs this module
-    from mliis_nb.model import EfficientLab, param_count, PAPER_STAGE_STRIDE, DECODERS
+    from mliis_nb.model import EfficientLab, param_count, PAPER_STAGE_STRIDE, DECODERS, FREEZE
     from mliis_nb.synthetic import resolve_data, open_data
     from mliis_nb.io import write_json, read_header
     from mliis_nb.distributed import rank_device, main_first
@@ -340,6 +342,7 @@ def run_meta_train(data:str='synthetic', # "synthetic" (the embedded benchmark) 
           and list(rsd_stages) == sorted(set(rsd_stages), reverse=True), 'rsd_stages', rsd_stages,
           f"expected distinct paper stages from {sorted(PAPER_STAGE_STRIDE)}, deep to shallow, e.g. [3] or [6, 3]")
     c.choice('decoder', decoder, DECODERS); c.choice('pool_conv', pool_conv, (True, False))
+    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True); c.choice('freeze_encoder', freeze_encoder, FREEZE)
     enc_weights = None if weights is None or str(weights).lower() in ('none', 'random', '') else weights
     c.add(enc_weights in (None, 'imagenet') or Path(enc_weights).is_file(), 'weights', weights, "expected 'imagenet', 'none' or an existing file")
     out = Path(out_dir).expanduser()
@@ -357,7 +360,8 @@ def run_meta_train(data:str='synthetic', # "synthetic" (the embedded benchmark) 
         ds = open_data(root, classes=list(dict.fromkeys(splits['trn'] + splits['val'])), size=size)
         ds.require(train_shots + (0 if algorithm == 'reptile' else val_shots), splits['trn'])
         ds.preload()
-    model_kwargs = dict(encoder=encoder, rsd_stages=tuple(rsd_stages), dropout=dropout, decoder=decoder, pool_conv=pool_conv)
+    model_kwargs = dict(encoder=encoder, rsd_stages=tuple(rsd_stages), dropout=dropout, decoder=decoder, pool_conv=pool_conv,
+                        drop_path_rate=float(drop_path_rate), freeze_encoder=freeze_encoder)  # in the checkpoint's header: a loaded checkpoint rebuilds with its own
     torch.manual_seed(seed)
     from mliis_nb.device import device_settings, prepare_model
     model = prepare_model(EfficientLab(**model_kwargs, weights=enc_weights), device_settings(dev))  # channels_last: `make bench`
@@ -378,6 +382,7 @@ def run_meta_train(data:str='synthetic', # "synthetic" (the embedded benchmark) 
                'seconds_per_meta_step': round(seconds / max(1, steps_run - start_step), 4),  # validation included
                'final_val_miou': vals[-1]['val_miou'] if vals else None, 'final_val_ci95': vals[-1]['val_ci95'] if vals else None,
                'checkpoint': str(out/CHECKPOINT), 'config': asdict(cfg), 'model_kwargs': {**model_kwargs, 'rsd_stages': list(rsd_stages)},
+               'encoder': encoder, 'drop_path_rate': float(drop_path_rate),
                'data': str(root), 'split': split, 'splits': splits, 'image_size': size, 'seed': seed, 'device': str(dev),
                'world_size': world_size()}
     if is_main(): write_json(out/'results.json', results)

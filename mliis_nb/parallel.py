@@ -274,6 +274,7 @@ def adapt_many(model:nn.Module, # the initialisation theta (left unchanged by th
     if chunk is not None and not (isinstance(chunk, int) and chunk >= 1): raise ValueError(f"chunk must be an integer >= 1 or None, got {chunk!r}")
     if on_nonfinite not in ('raise', 'return'): raise ValueError(f"on_nonfinite must be 'raise' or 'return', got {on_nonfinite!r}")
     strategy, why = resolve_strategy(strategy, model), _unsupported(model)
+    if why is None and any(o.bn != 'running' for o in omegas): why = "omega.bn='batch' predicts the queries task by task"
     if strategy == 'parallel' and why: raise ValueError(f"strategy='parallel': {why}; use strategy='sequential' or 'auto'")
     kw = dict(track=track, return_weights=return_weights, loss_fn=loss_fn, metric_fn=metric_fn, patience=patience, lr_at=lr_at)
     def sequential(i):

@@ -16,8 +16,8 @@ from .losses import mean_ci95
 from .params import check_known, notebook_parameters
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'STAGE_FILE', 'PAPER_TABLE1', 'PAPER_TABLE2', 'PAPER_TABLE3', 'stage_key', 'code_version',
-           'stage_state', 'run_stage', 'compare', 'all_hold', 'fmt_ci', 'md_table']
+__all__ = ['EXPERIMENTS', 'STAGE_FILE', 'PAPER_TABLE1', 'PAPER_TABLE2', 'PAPER_TABLE3', 'VERDICTS', 'stage_key', 'code_version',
+           'stage_state', 'run_stage', 'compare', 'finding_verdict', 'verdict_parts', 'fmt_ci', 'md_table']
 
 # %% ../nbs/22_reproduce.ipynb #18a5f05d
 EXPERIMENTS = Path(__file__).resolve().parents[1]/'nbs'/'experiments' if '__file__' in globals() else Path('experiments').resolve()
@@ -153,11 +153,33 @@ def compare(a:dict, b:dict) -> dict:
         verdict = 'holds' if a['miou'] - a['ci95'] > b['miou'] + b['ci95'] else 'does not hold' if b['miou'] - b['ci95'] > a['miou'] + a['ci95'] else 'inconclusive'
     return dict(verdict=verdict, difference=float(d), ci95=float(h), paired=paired)
 
-def all_hold(verdicts:Sequence[str]) -> str:
-    "One verdict for a finding made of several comparisons: holds if all hold, does not hold if any fails, else inconclusive."
+VERDICTS = ('holds', 'does not hold', 'inconclusive', 'not tested')  # a comparison's verdicts, in the order `verdict_parts` lists them
+
+def _counts(verdicts:Sequence[str]) -> dict:
     v = list(verdicts)
-    if not v: return 'not tested'
-    return 'holds' if all(x == 'holds' for x in v) else 'does not hold' if any(x == 'does not hold' for x in v) else 'inconclusive'
+    bad = [x for x in v if x not in VERDICTS]
+    if bad: raise ValueError(f"unknown comparison verdict(s) {bad}: expected each of {list(VERDICTS)}")
+    return {k: v.count(k) for k in VERDICTS}
+
+def finding_verdict(verdicts:Sequence[str], # the verdicts of a finding's comparisons: 'holds', 'does not hold', 'inconclusive' or 'not tested'
+                   ) -> str:
+    """One verdict for a finding made of several comparisons, each counted as it is (none upgraded):
+    'holds' when every comparison holds; 'does not hold' when any comparison is significantly reversed (its verdict
+    is 'does not hold': the paired CI of the difference lies below 0); otherwise 'mixed' when some hold and the rest are
+    inconclusive (or not tested), 'inconclusive' when none holds; 'not tested' when there is no comparison or none was tested."""
+    n = _counts(verdicts)
+    if sum(n.values()) == n['not tested']: return 'not tested'
+    if n['does not hold']: return 'does not hold'
+    if n['holds'] == sum(n.values()): return 'holds'
+    return 'mixed' if n['holds'] else 'inconclusive'
+
+def verdict_parts(verdicts:Sequence[str]) -> str:
+    "The parts of a finding's verdict, counted: '3 hold, 1 does not hold', '1 holds, 2 inconclusive'; 'no comparisons' for none."
+    n = _counts(verdicts)
+    word = {'holds': ('holds', 'hold'), 'does not hold': ('does not hold', 'do not hold'),
+            'inconclusive': ('inconclusive',) * 2, 'not tested': ('not tested',) * 2}
+    return ', '.join(f"{c} {word[k][c > 1]}" for k, c in n.items() if c) or 'no comparisons'
+
 
 # %% ../nbs/22_reproduce.ipynb #87fbff93
 def fmt_ci(m:float|None, ci:float|None, scale:float=100) -> str:

@@ -528,6 +528,7 @@ def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a fo
             checkpoint:str='imagenet', # a meta or joint checkpoint (file or run folder), or "imagenet" / "random"
             rsd_stages:list[int]=(3,), # for checkpoint "imagenet" / "random"
             joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
+            drop_path_rate:float=0.0, # "imagenet"/"random": encoder stochastic depth, block i of n dropped with p = rate*i/n (the original: 0.2); a checkpoint: its own
             label:str='', # a name for this initialisation in tables (default: from checkpoint)
             shots:int=5, # k: 1 or 5 in the paper
             n_tasks:int=200, # validation tasks in T_val (shared out over the processes)
@@ -560,6 +561,7 @@ def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a fo
     c.integer('max_steps', max_steps, 0); c.integer('patience', patience, 0)
     c.integer('batch', batch, 1); c.choice('optimiser', optimiser, OPTIMISERS); c.number('dropout', dropout, 0, 1, hi_open=True)
     c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0); c.choice('joint_head', joint_head, ('fresh', 'mean'))
+    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True)
     if str(checkpoint) not in BASELINES:
         try: find_checkpoint(checkpoint)
         except ValueError as e: c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
@@ -578,7 +580,7 @@ def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a fo
         tasks = validation_tasks(ds, splits['val'], shots=shots, n_tasks=n_tasks, queries=queries, seed=seed)
         ds.preload(sorted({c_ for c_, _, _ in tasks}))
     model = load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed, joint_head=joint_head,
-                                device=dev)  # channels_last: `make bench`
+                                drop_path_rate=drop_path_rate, device=dev)  # channels_last: `make bench`
     kind = checkpoint_kind(checkpoint)
     name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
     if is_main():
@@ -592,7 +594,9 @@ def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a fo
                   patience=patience, progress=progress, strategy=strategy)
     seconds = time.time() - t0
     search_seconds = sum(t.seconds + t.opt_seconds for t in res.trials)  # every trial's, also those of earlier (resumed) runs
-    extra = dict(label=name, kind=kind, checkpoint=str(checkpoint), shots=shots, queries=queries, data=str(root), split=split,
+    extra = dict(label=name, kind=kind, checkpoint=str(checkpoint),
+                 encoder=getattr(model, 'encoder_name', encoder),  # the model's own: a checkpoint's encoder overrides `encoder`
+                 drop_path_rate=float(getattr(model, 'drop_path_rate', 0.0)), shots=shots, queries=queries, data=str(root), split=split,
                  splits=splits, image_size=size, device=str(dev), search_seconds=round(search_seconds, 1), run_seconds=round(seconds, 1),
                  world_size=world_size())
     if not is_main(): return {'format': UHO_FORMAT, **res.to_dict(), **extra}

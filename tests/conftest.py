@@ -1,6 +1,11 @@
 "Shared pytest fixtures and the one papermill runner of the tests; the real-data folder beside the repository (skipped cleanly when absent)."
+import os
 from pathlib import Path
 import pytest
+
+# No network in tests: timm and huggingface_hub look in their local cache only (a hub request here retries for 50 s
+# before failing), in this process and in the notebook kernels it starts.
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 REPO = Path(__file__).resolve().parents[1]
 NBS = REPO/'nbs'/'experiments'

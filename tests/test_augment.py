@@ -1,6 +1,6 @@
 "Contract of `mliis_nb.augment` as the data and meta-learning code call it (the notebook has the full story)."
 import pytest, torch
-from mliis_nb.augment import AUGMENTATIONS, MAX_SHIFT_PX, MAX_ANGLE, FILL_MODES, augment_pair, augment_batch
+from mliis_nb.augment import AUGMENTATIONS, MAX_ANGLE, FILL_MODES, augment_pair, augment_batch, max_shift
 from mliis_nb import augment as A
 
 
@@ -33,20 +33,27 @@ def test_rate_zero_seed_and_global_rng():
     assert torch.equal(torch.get_rng_state(), state)
 
 
+def _find_shift(img, msk, i, m, largest):
+    "(dim, shift, keep) with `i`, `m` the roll of `img`, `msk` by `shift` along `dim` outside the uncovered strip, or None."
+    found = None
+    for dim in (-2, -1):
+        n = img.shape[dim]
+        for s in [*range(1, largest + 1), *range(-largest, 0)]:
+            r, rm = img.roll(s, dim), msk.roll(s, dim)
+            keep = torch.arange(n) >= s if s > 0 else torch.arange(n) < n + s
+            k = keep.view(-1, 1) if dim == -2 else keep.view(1, -1)
+            if torch.equal((i - r) * k, torch.zeros_like(r)) and torch.equal(m & k, rm & k):
+                found = (dim, s, k)
+    return found
+
+
 def test_translate_one_axis_wrap_or_fill():
-    "A translation is a roll along one axis by 1..MAX_SHIFT_PX px; without wrap the uncovered strip is one colour, mask 0."
+    "A translation is a roll along one axis by 1..max_shift(40) = 4 px; without wrap the uncovered strip is one colour, mask 0."
     img, msk = _example(size=40)
     kinds = set()
     for seed in range(60):
         i, m = augment_pair(img, msk, 1., torch.Generator().manual_seed(seed), ops=["translate"])
-        found = None
-        for dim in (-2, -1):
-            for s in [*range(1, MAX_SHIFT_PX + 1), *range(-MAX_SHIFT_PX, 0)]:
-                r, rm = img.roll(s, dim), msk.roll(s, dim)
-                keep = torch.arange(40) >= s if s > 0 else torch.arange(40) < 40 + s
-                k = keep.view(-1, 1) if dim == -2 else keep.view(1, -1)
-                if torch.equal((i - r) * k, torch.zeros_like(r)) and torch.equal(m & k, rm & k):
-                    found = (dim, s, k)
+        found = _find_shift(img, msk, i, m, max_shift(40))
         assert found is not None, seed
         dim, s, k = found
         wrapped = torch.equal(i, img.roll(s, dim))
@@ -55,6 +62,35 @@ def test_translate_one_axis_wrap_or_fill():
             assert (strip == strip[:, :1]).all() and not m.masked_select(~k).any()
         kinds.add((dim, s > 0, wrapped))
     assert len(kinds) == 8  # both axes, both directions, wrap and fill
+
+
+def test_max_shift_scales_with_side():
+    "The original's 23 px at 224 px, the same fraction (23/224) of the side otherwise."
+    assert max_shift(224) == 23 and max_shift(64) == 7 and max_shift(128) == 13 and max_shift(1) == 1
+    assert all(abs(224 * max_shift(n) - 23 * n) <= 112 for n in range(5, 1000))
+
+
+def _draws(h, w, k, seed=0):
+    g, x = torch.Generator().manual_seed(seed), torch.zeros(3, h, w)
+    return [A._translate_params(x, g) for _ in range(k)]
+
+
+def test_shift_at_64px_at_most_7px():
+    "At 64 px (the embedded benchmark) no shift exceeds 7 px (the fixed 23 px drew up to 36% of the side)."
+    shifts = {abs(s) for _, s, _ in _draws(64, 64, 2000)}
+    assert shifts == set(range(1, 8)), sorted(shifts)
+    img, msk = _example(size=64)
+    for seed in range(80):
+        i, m = augment_pair(img, msk, 1., torch.Generator().manual_seed(seed), ops=["translate"])
+        found = _find_shift(img, msk, i, m, 31)  # search well past 7 so a larger shift is seen as one
+        assert found is not None and 1 <= abs(found[1]) <= 7, (seed, found and found[1])
+
+
+def test_shift_at_224px_as_before():
+    "At the original's 224 px the draws are those of the fixed 23 px: shifts 1..23, and each axis has its own maximum."
+    assert {abs(s) for _, s, _ in _draws(224, 224, 1000)} == set(range(1, 24))
+    rect = _draws(64, 224, 2000)
+    assert max(abs(s) for d, s, _ in rect if d == -2) == 7 and max(abs(s) for d, s, _ in rect if d == -1) == 23
 
 
 def test_rotation_draws():

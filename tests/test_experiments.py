@@ -57,6 +57,9 @@ def test_evaluate_on_a_joint_checkpoint(bench, tmp_path):
     for head in ('fresh', 'mean'):
         r = run_evaluate(data=str(bench), out_dir=str(tmp_path/f'ev_{head}'), checkpoint=str(joint), joint_head=head, **EVAL, **TINY)
         assert r['n'] == 2 and r['joint_head'] == head and 0 <= r['miou'] <= 1
+        assert (r['encoder'], r['drop_path_rate']) == ('efficientnet_b0', 0.0)  # the joint model's own
+    res = json.loads((joint/'results.json').read_text())
+    assert (res['encoder'], res['drop_path_rate'], res['parameters']['drop_path_rate']) == ('efficientnet_b0', 0.0, 0.0)
 
 
 @pytest.mark.parametrize('nb,params,name', [
@@ -82,12 +85,44 @@ def test_evaluate_on_a_joint_checkpoint(bench, tmp_path):
     ('uho.ipynb', dict(max_steps=-1), 'max_steps'),
     ('uho.ipynb', dict(n_tasks=0), 'n_tasks'),
     ('uho.ipynb', dict(checkpoint='/nonexistent/ckpt.safetensors'), 'checkpoint'),
+    ('meta_train.ipynb', dict(drop_path_rate=-0.1), 'drop_path_rate'),
+    ('evaluate.ipynb', dict(drop_path_rate=1.5), 'drop_path_rate'),
+    ('uho.ipynb', dict(drop_path_rate=1.0), 'drop_path_rate'),
 ])
 def test_parameters_checked_up_front(bench, tmp_path, nb, params, name):
     "In-process, through the runner the notebook calls with every parameter it declares: one ValueError, nothing written."
     with pytest.raises(ValueError, match=name):
         RUNNERS[nb](**{'data': str(bench), 'out_dir': str(tmp_path/'out'), **TINY, **params})
     assert not (tmp_path/'out').exists(), 'nothing is written before the parameters are checked'
+
+
+def test_drop_path_rate_reaches_the_checkpoint_and_the_results(bench, tmp_path):
+    """Stochastic depth: meta-training saves it (header, results.json); a checkpoint rebuilds with its own, whatever the
+    evaluation's parameter says; the baselines take the parameter; results.json names the encoder and rate the model was built with."""
+    from timm.layers import DropPath
+    from mliis_nb.inits import load_initialisation
+    from mliis_nb.distributed import arg_parser
+    meta = tmp_path/'meta'
+    r = run_meta_train(data=str(bench), out_dir=str(meta), drop_path_rate=0.2, progress=False,
+                       **{**META, 'meta_steps': 1, 'eval_every': 1, 'val_tasks': 1}, **TINY)
+    saved = json.loads((meta/'results.json').read_text())
+    assert r['model_kwargs']['drop_path_rate'] == saved['model_kwargs']['drop_path_rate'] == saved['drop_path_rate'] == 0.2
+    assert saved['encoder'] == saved['model_kwargs']['encoder'] == 'efficientnet_b0'
+    assert _header(meta/'checkpoint.safetensors')['model_kwargs']['drop_path_rate'] == 0.2
+    model = load_initialisation(str(meta))
+    assert model.drop_path_rate == 0.2 and model.encoder_name == 'efficientnet_b0'
+    assert max(m.drop_prob for m in model.modules() if isinstance(m, DropPath)) > 0  # the encoder's blocks really drop
+    ev = run_evaluate(data=str(bench), out_dir=str(tmp_path/'ev'), checkpoint=str(meta), progress=False,
+                      **EVAL, **{**TINY, 'encoder': 'tf_efficientnet_lite0'})  # the checkpoint's encoder and rate, not the parameters'
+    assert (ev['encoder'], ev['drop_path_rate']) == ('efficientnet_b0', 0.2)
+    assert json.loads((tmp_path/'ev'/'results.json').read_text())['drop_path_rate'] == 0.2
+    base = run_evaluate(data=str(bench), out_dir=str(tmp_path/'rnd'), checkpoint='random', drop_path_rate=0.1, progress=False, **EVAL, **TINY)
+    assert (base['encoder'], base['drop_path_rate']) == ('efficientnet_b0', 0.1)
+    with pytest.raises(ValueError, match='drop_path_rate'):
+        run_evaluate(data=str(bench), out_dir=str(tmp_path/'bad'), drop_path_rate=1.5, **EVAL, **TINY)
+    assert not (tmp_path/'bad').exists()
+    for run in RUNNERS.values():  # the `python -m mliis_nb.<module>` commands take it too
+        assert arg_parser(run, 'x').parse_args(['--drop-path-rate', '0.2']).drop_path_rate == 0.2
 
 
 @pytest.mark.parametrize('nb', sorted(RUNNERS))

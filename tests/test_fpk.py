@@ -42,6 +42,7 @@ def test_fpk_notebook(meta_ckpt, tmp_path):
     assert [f['variant'] for f in r['findings']] == ['fixed_p50', 'decay_p100']
     assert all(f['verdict'] in ('holds', 'does not hold', 'inconclusive') for f in r['findings'])
     assert r['parameters']['uho'] == {'meta': {'1': {'lr': 0.03, 'steps': 2}}} and (out/'fig4.png').stat().st_size > 0
+    assert (r['encoder'], r['drop_path_rate']) == ('efficientnet_b0', 0.0) and set(r['models']) == {'meta', 'random'}
     # a rerun computes nothing and gives the same file
     before = (out/'fpk.csv').read_bytes()
     run(tmp_path/'fpk2.ipynb', out_dir=str(out), checkpoints=f"meta={meta_ckpt},random", uho=f"meta:1:{uho}",

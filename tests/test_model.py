@@ -110,7 +110,7 @@ def test_bn_settings_survive_imagenet_weights():
     torch.testing.assert_close(bn.running_mean, 0.99 * old + 0.01 * seen[0], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("decoder", ["rsd", "deeplab"])
+@pytest.mark.parametrize("decoder", ["rsd", "deeplab_v3plus_running"])
 def test_bn_settings_survive_weights_file(tmp_path, decoder):
     "weights=PATH (timm's efficientnet_b0 builds BN at 0.1 / 1e-5): every BN of the model, encoder and decoder, ends at 0.01 / 1e-3"
     import timm
@@ -123,3 +123,37 @@ def test_bn_settings_survive_weights_file(tmp_path, decoder):
     assert all(torch.equal(v, csd[k]) for k, v in m.encoder.state_dict().items())
     assert _bn_settings(m) == {(0.01, 1e-3)}
     assert _bn_settings(m.decoder) == {(0.01, 1e-3)}
+
+
+def test_deeplab_is_the_originals_aspp_only_decoder():
+    "Table 1's 'Auto-DeepLab decoder' is the original's --spatial_pyramid_pooling alone: ASPP at stride 16, no skip decoder, no BN"
+    m = EfficientLab("efficientnet_b0", decoder="deeplab").eval()
+    assert type(m.decoder).__name__ == "ASPPDecoder" and m.decoder.out_ch == 112
+    assert not [n for n, mod in m.decoder.named_modules() if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad(): assert m(torch.rand(1, 3, 64, 64)).shape == (1, 2, 64, 64)
+    v3 = EfficientLab("efficientnet_b0", decoder="deeplab_v3plus")  # both flags: the skip decoder's BN on batch statistics
+    bns = [mod for mod in v3.decoder.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
+    assert bns and not any(b.track_running_stats for b in bns)
+    assert all(b.track_running_stats for b in EfficientLab("efficientnet_b0", decoder="deeplab_v3plus_running").decoder.modules()
+               if isinstance(b, torch.nn.BatchNorm2d))
+
+
+def test_drop_path_rate_is_the_originals_stochastic_depth():
+    "drop_path_rate=0.2 gives block i of B0's 16 the original's drop probability 0.2 * i / 16; a checkpoint header carries it"
+    m = EfficientLab("tf_efficientnet_b0", drop_path_rate=0.2)
+    rates = [float(getattr(b.drop_path, "drop_prob", 0.0)) for s in m.encoder.blocks for b in s]
+    assert rates == pytest.approx([0.2 * i / 16 for i in range(len(rates))])
+    assert m.drop_path_rate == 0.2
+    with pytest.raises(ValueError, match="drop_path_rate"): EfficientLab(drop_path_rate=-0.1)
+
+
+def test_imagenet_weights_for_b0_name_the_alternatives():
+    "weights='imagenet' for tf_efficientnet_b0: timm's hub (pinned to the TF port .in1k), else an error naming weights=PATH and the Lite encoders"
+    import huggingface_hub.constants as hfc
+    from mliis_nb.model import HUB_TAGS, PAPER_ENCODER
+    assert PAPER_ENCODER == "tf_efficientnet_b0" and HUB_TAGS[PAPER_ENCODER] == "in1k"
+    old, hfc.HF_HUB_OFFLINE = hfc.HF_HUB_OFFLINE, True
+    try:
+        with pytest.raises(ValueError, match=r"weights=PATH.*tf_efficientnet_lite0"):
+            EfficientLab("tf_efficientnet_b0", weights="imagenet")
+    finally: hfc.HF_HUB_OFFLINE = old

@@ -27,6 +27,7 @@ def test_uho_notebook_then_evaluate_with_its_omega(bench, tmp_path):
     assert r['omega']['lr'] == r['best']['lr'] and r['omega']['steps'] == r['best']['steps'] and r['omega']['batch'] == 2
     assert 0 <= r['best']['steps'] <= 3 and 5e-4 <= r['best']['lr'] <= 5e-2 and r['miou'] == max(t['miou'] for t in r['trials'])
     assert (r['kind'], r['shots'], r['n_tasks'], r['n_calls'], r['max_steps']) == ('random', 1, 3, 3, 3)
+    assert (r['encoder'], r['drop_path_rate']) == ('efficientnet_b0', 0.0)  # the model's, named in every results file
     for f in ('uho_fig3.png', 'convergence.png', 'uho_tables.md', 'uho_tables.csv', TRIALS_CSV):
         assert (out/f).stat().st_size > 0, f
     assert 'Table 4 analogue' in (out/'uho_tables.md').read_text()

@@ -37,8 +37,11 @@ def run(out_nb, **params): return run_nb(NB, out_nb, **params)
 def test_weight_distance_notebook(bench, ckpts, tmp_path):
     meta, joint = ckpts
     out = tmp_path/'wd'
-    run(tmp_path/'wd.ipynb', data=str(bench), out_dir=str(out), checkpoints=f"{meta},{joint},base=random", **U, **TINY)
+    run(tmp_path/'wd.ipynb', data=str(bench), out_dir=str(out), checkpoints=f"{meta},{joint},base=random", drop_path_rate=0.1, **U, **TINY)
     r = json.loads((out/'results.json').read_text())
+    # the encoder and stochastic depth each model was built with: the checkpoints' own, the parameter for the baseline
+    assert r['encoder'] == 'efficientnet_b0' and r['drop_path_rate'] == {'meta': 0.0, 'joint': 0.0, 'base': 0.1}
+    assert r['models']['base'] == {'encoder': 'efficientnet_b0', 'drop_path_rate': 0.1} and r['parameters']['drop_path_rate'] == 0.1
     assert list(r['initialisations']) == ['meta', 'joint', 'base'] and r['parameters']['kinds']['base'] == 'random'
     for lab, d in r['initialisations'].items():
         assert d['n'] == 4 and d['d1_mean'] > 0 and d['d1_ci95'] >= 0 and 0 <= d['miou'] <= 1
