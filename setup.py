@@ -33,7 +33,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['mliis_nb', 'mliis_nb.*']),
     include_package_data=True,
-    package_data={'mliis_nb': ['splits/*.txt', 'splits/*/*.txt', 'splits/pascal5i/*/*.txt']},
+    package_data={'mliis_nb': ['checkpoints/*.safetensors', 'checkpoints/*.json', 'splits/*.txt', 'splits/*/*.txt', 'splits/pascal5i/*/*.txt']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements + docs_requirements, 'docs': docs_requirements},
     python_requires='>=' + min_python,

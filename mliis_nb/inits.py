@@ -16,12 +16,14 @@ from .io import read_header, load_checkpoint, save_checkpoint
 from .meta import CHECKPOINT, FORMAT as META_FORMAT
 
 # %% auto #0
-__all__ = ['BASELINES', 'CHECKPOINT_FILES', 'imagenet_initialisation', 'find_checkpoint', 'checkpoint_kind',
-           'load_initialisation']
+__all__ = ['BASELINES', 'CHECKPOINT_FILES', 'SHIPPED', 'SHIPPED_DIR', 'imagenet_initialisation', 'find_checkpoint',
+           'checkpoint_kind', 'load_initialisation']
 
 # %% ../nbs/12_inits.ipynb #f9384f3a
 BASELINES = ('imagenet', 'random')
 CHECKPOINT_FILES = (CHECKPOINT, 'joint.safetensors')
+SHIPPED = {'shipped': 'photo_meta.safetensors'}  # checkpoints in the package (the wheel too), by name: the best measured on real photographs
+SHIPPED_DIR = Path(__file__).resolve().parent/'checkpoints' if '__file__' in globals() else Path('../mliis_nb/checkpoints').resolve()
 
 def imagenet_initialisation(encoder:str=DEFAULT_ENCODER, # an encoder with offline ImageNet weights (or pass `weights=` a file)
                             seed:int=0, # seeds the fresh decoder and head
@@ -35,14 +37,18 @@ def imagenet_initialisation(encoder:str=DEFAULT_ENCODER, # an encoder with offli
 
 # %% ../nbs/12_inits.ipynb #b8948c0d
 def find_checkpoint(checkpoint:str|Path) -> Path:
-    "The checkpoint file named by `checkpoint`: the file itself, or the checkpoint inside a run folder."
+    "The checkpoint file named by `checkpoint`: a shipped name (`SHIPPED`), the file itself, or the checkpoint inside a run folder."
+    if str(checkpoint) in SHIPPED:
+        p = SHIPPED_DIR/SHIPPED[str(checkpoint)]
+        if not p.is_file(): raise ValueError(f"checkpoint: the shipped checkpoint {str(checkpoint)!r} is missing from the installed package ({p})")
+        return p
     p = Path(checkpoint).expanduser()
     if p.is_dir():
         found = [p/n for n in CHECKPOINT_FILES if (p/n).is_file()]
         if not found: raise ValueError(f"checkpoint: no {' or '.join(CHECKPOINT_FILES)} in the folder {p}")
         return found[0]
     if not p.is_file():
-        raise ValueError(f"checkpoint: {str(checkpoint)!r} is not {' / '.join(map(repr, BASELINES))} or an existing checkpoint file or run folder")
+        raise ValueError(f"checkpoint: {str(checkpoint)!r} is not {' / '.join(map(repr, BASELINES + tuple(SHIPPED)))} or an existing checkpoint file or run folder")
     return p
 
 def checkpoint_kind(checkpoint:str|Path) -> str:

@@ -152,7 +152,7 @@ def check_segment(support, queries, checkpoint, omega, image_size, device, out_d
 # %% ../nbs/15_segment.ipynb #05020236
 def segment_folder(support:str|Path, # folder of image/mask pairs
                    queries:str|Path, # folder, glob or file of images to segment
-                   checkpoint:str|Path='imagenet', # meta or joint checkpoint (file or run folder), "imagenet" or "random"
+                   checkpoint:str|Path='shipped', # "shipped" (the best on real photographs), a meta or joint checkpoint, "imagenet" or "random"
                    omega:str|Path='', # a UHO results file, or "" for U's defaults
                    image_size:int=0, # network input size (0: the checkpoint's run's, else 224)
                    device:str='auto',
@@ -198,7 +198,7 @@ def main(argv:list[str]|None=None) -> int:
         allow_abbrev=False)  # a misspelt option is an error naming it, never read as another
     ap.add_argument('--support', required=True, help='folder of <name>.jpg + <name>.png (mask) pairs, extensions in any case, e.g. an FSS-1000 class folder')
     ap.add_argument('--queries', required=True, help='folder of images, a quoted glob ("photos/*.jpg") or one image; <name>.png beside <name>.jpg is scored as its mask')
-    ap.add_argument('--checkpoint', default='imagenet', help='meta or joint checkpoint (file or run folder), "imagenet" or "random"')
+    ap.add_argument('--checkpoint', default='shipped', help='"shipped" (the best measured on real photographs), a meta or joint checkpoint (file or run folder), "imagenet" or "random"')
     ap.add_argument('--omega', default='', help="a UHO results.json (tuned lr and steps); default: U's defaults")
     ap.add_argument('--image-size', type=int, default=0, help="network input size; 0: the checkpoint's run's size, else 224")
     ap.add_argument('--device', default='auto'); ap.add_argument('--out-dir', default='runs/segment')

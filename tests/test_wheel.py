@@ -43,6 +43,7 @@ def test_wheel_and_sdist_contents(dist):
     splits = sorted(n for n in names if n.startswith('mliis_nb/splits/'))
     assert {f'mliis_nb/splits/{s}.txt' for s in ('mliis_train', 'mliis_test', 'hsnet_trn', 'hsnet_val', 'hsnet_test', 'fpk')} <= set(splits)
     assert all(n.startswith(('mliis_nb/', 'mliis_nb-')) for n in names), [n for n in names if not n.startswith('mliis_nb')]
+    assert {'mliis_nb/checkpoints/photo_meta.safetensors', 'mliis_nb/checkpoints/photo_meta.json'} <= set(names), 'the shipped checkpoint is not in the wheel'
     di = f"mliis_nb-{c['version']}.dist-info"
     assert any(n.startswith(di) and n.endswith('LICENSE') for n in names), 'the licence text is not in the wheel'
     meta = email.message_from_bytes(zipfile.ZipFile(whl).read(f'{di}/METADATA'))
@@ -133,6 +134,8 @@ assert 0.0 <= miou <= 1.0, miou
 assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), 'U did not restore the model'
 init = load_initialisation(sys.argv[3])
 assert sum(p.numel() for p in init.parameters()) > 10**6
+shipped = load_initialisation('shipped')  # the checkpoint the wheel carries, by name
+assert shipped.freeze_encoder == 'all' and Path(mliis_nb.inits.find_checkpoint('shipped')).is_relative_to(Path(sys.prefix).resolve())
 print(json.dumps({'modules': len(mods), 'splits': sizes, 'miou_after_2_steps': round(float(miou), 4),
                   'checkpoint': Path(sys.argv[3]).name, 'torch': torch.__version__}))
 '''
