@@ -8,7 +8,7 @@ STAMP := $(VENV)/.mliis_installed
 # (tests/test_notebooks.py runs each notebook as nbdev_test does), so the workers share them out with the rest.
 TEST_WORKERS ?= 2
 
-.PHONY: install test demo bench export clean-nbs lint-nbs docs docs-serve
+.PHONY: install test demo devset bench export clean-nbs lint-nbs docs docs-serve
 
 $(STAMP): setup.py settings.ini constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -50,6 +50,12 @@ bench: $(STAMP)
 		-k python3 --no-progress-bar --log-output -p out_dir $(BENCH_DIR) $(BENCH_ARGS)
 	@ln -sfn $(notdir $(BENCH_DIR)) runs/bench-latest
 	@echo; cat $(BENCH_DIR)/table.txt; echo "(run folder: $(BENCH_DIR))"
+
+# The 8-class real-photo development set (tools/make_devset.sh; needs ../shared/realdata, the development machines' real
+# image/mask sets). `make demo DEMO_ARGS="-p photo_data .devset/data -p photo_split .devset/split"` then also meta-tests the
+# demo's, the shipped real-photo and the ImageNet initialisations on it (about 11 more minutes on 2 CPU cores).
+devset:
+	bash tools/make_devset.sh .devset
 
 clean-nbs: $(STAMP)
 	$(VENV)/bin/nbdev_clean

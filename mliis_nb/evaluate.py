@@ -24,7 +24,7 @@ from .model import DEFAULT_ENCODER
 from .distributed import shard, gather_items, is_main, world_size
 
 # %% auto #0
-__all__ = ['EvalResult', 'save_results', 'evaluate', 'show_predictions', 'run_evaluate', 'main']
+__all__ = ['EvalResult', 'save_results', 'evaluate', 'show_predictions', 'all_foreground_iou', 'run_evaluate', 'main']
 
 # %% ../nbs/08_evaluate.ipynb #e8bb191d
 @dataclass
@@ -130,6 +130,17 @@ def show_predictions(examples:list[dict], fname:str|Path|None=None, n:int=6, tit
     fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=80); plt.close(fig)
     return fig
+
+# %% ../nbs/08_evaluate.ipynb #703aeee4
+def all_foreground_iou(data:ClassData, # the data the task-splits were drawn from, opened at the size they were scored at
+                       per_task:Sequence[dict], # `EvalResult.per_task` (or a results.json's): each split's class and query indices
+                      ) -> list[float]:
+    "IoU of the trivial predictor that marks every pixel foreground, per task-split: the mean over its queries."
+    out = []
+    for p in per_task:
+        y = torch.as_tensor(np.asarray(data.examples(p['class'])[1])[np.asarray(p['query'])] > 0).long()
+        out.append(float(iou_per_image(torch.ones_like(y), y).mean()))
+    return out
 
 # %% ../nbs/08_evaluate.ipynb #7618c369
 def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout

@@ -67,7 +67,8 @@ SLOW_FIRST = ('test_paper.py::test_paper_notebook_smoke_and_stage_cache', 'test_
               'test_uho.py::test_search_killed', 'test_bench.py::test_benchmark_notebook', 'test_distributed.py',
               'test_resume.py', 'test_uho.py::test_uho_notebook', 'test_fpk.py::test_fpk_notebook', 'test_notebook[11_joint.ipynb]',
               'test_notebook[14_uho.ipynb]', 'test_fpk.py::test_sigkill', 'test_experiments.py::test_meta_train_then_evaluate',
-              'test_wheel.py', 'test_own_data.py::test_meta_train', 'test_segment.py::test_notebook_on', 'test_pascal.py::test_pascal5i_notebook')
+              'test_wheel.py', 'test_own_data.py::test_meta_train', 'test_segment.py::test_notebook_on', 'test_pascal.py::test_pascal5i_notebook',
+              'test_experiments.py::test_demo_end_to_end')
 
 
 # Modules whose tests share a costly module-scoped fixture (the docs site's build, the torchrun launch): kept together,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import papermill as pm
 from safetensors import safe_open
-from conftest import run_nb, NBS
+from conftest import run_nb, notebook_error, NBS
 from mliis_nb.params import notebook_parameters
 from mliis_nb.meta import run_meta_train
 from mliis_nb.evaluate import run_evaluate
@@ -181,3 +181,29 @@ def test_commands_refuse_a_misspelt_option(module, argv, wrong, capsys):
     import importlib
     with pytest.raises(SystemExit) as e: importlib.import_module(f'mliis_nb.{module}').main(argv)
     assert e.value.code == 2 and wrong in capsys.readouterr().err
+
+
+def test_demo_end_to_end_with_its_real_photo_rows(bench, tmp_path):
+    """`make demo`'s notebook at a tiny budget: meta-training, the joint baseline, the four embedded rows (the shipped real-photo
+    initialisation among them), and the photo section on a data folder (the tiny benchmark stands in for photographs)."""
+    out = tmp_path/'demo'
+    run_nb('demo.ipynb', tmp_path/'demo.ipynb', cwd=NBS.parents[1], data=str(bench), out_dir=str(out), image_size=32, device='cpu',
+           meta_budget_s=1, use_shipped=False, joint_epochs=1, joint_budget_s=1, shots=1, test_steps=1,
+           photo_data=str(bench), photo_splits_per_class=1, photo_image_size=32, photo_steps=1)
+    res = json.loads((out/'results.json').read_text())
+    assert [r['initialisation'] for r in res['table']] == ['FOMAML* (meta-learned)', 'joint-trained', 'ImageNet encoder',
+                                                           'real-photo init (shipped)']
+    ph = res['photos']
+    assert [r['initialisation'] for r in ph['table']] == ['FOMAML* (meta-learned, this demo)', 'real-photo init', 'ImageNet encoder']
+    n = ph['table'][-1]['n']
+    assert n > 1 and all(r['n'] == n for r in ph['table']) and ph['all_foreground']['n'] == n
+    assert all(r['vs_imagenet']['paired'] for r in ph['table'][:2]) and ph['table'][-1]['vs_imagenet'] is None
+    assert 0 < ph['all_foreground']['miou'] < 1 and ph['parameters']['image_size'] == 32
+    assert 'all foreground (trivial)' in (out/'results.md').read_text() and (out/'demo_results.png').stat().st_size > 0
+
+
+def test_demo_refuses_photo_parameters_without_photo_data(tmp_path):
+    "A real-photo parameter given without `photo_data` would be read by nothing: the demo stops before writing anything."
+    e, n = notebook_error('demo.ipynb', out_dir=str(tmp_path/'out'), photo_steps=3, photo_shots=5)
+    assert isinstance(e, ValueError) and 'photo_shots, photo_steps' in str(e) and 'photo_data' in str(e), e
+    assert not (tmp_path/'out').exists()

@@ -4,7 +4,8 @@ side by side; the same command runs on a CPU (slowly). Every result is appended 
 
 Usage:
   python tools/photo_candidates.py train NAME OUT DEVICE SECONDS     (one candidate of CANDIDATES; checkpoint in OUT/NAME)
-  python tools/photo_candidates.py score INIT LABEL OUT DEVICE        (INIT: "imagenet" or a checkpoint; on the dev set)
+  python tools/photo_candidates.py score INIT LABEL OUT DEVICE [UHO1 UHO5]  (INIT: "imagenet", "shipped" or a checkpoint; on the
+                                                                      dev set; UHO1/UHO5: UHO results.json whose omega is U at 1/5 shots)
 Data: PHOTO_TASKS (python -m mliis_nb.photo_tasks PHOTOS DIR) and DEVSET (bash ../shared/realdata/make_photo_devset.sh DIR,
 plus DIR/split5 listing the classes with enough examples for 5 shots) from the environment, defaults .photo_tasks, .devset.
 """
@@ -17,6 +18,7 @@ from mliis_nb.model import EfficientLab
 from mliis_nb.adapt import Omega
 from mliis_nb.evaluate import evaluate
 from mliis_nb.inits import load_initialisation
+from mliis_nb.uho import omega_from_results
 
 PHOTO_TASKS = Path(os.environ.get('PHOTO_TASKS', '.photo_tasks'))
 DEVSET = Path(os.environ.get('DEVSET', '.devset'))
@@ -53,22 +55,25 @@ def train(name, out, device, seconds):
                validation=[(r['step'], r['val_miou']) for r in hist if r['val_miou'] != ''], config=BASE, model=MODEL)
     append(out, rec); print(json.dumps(rec), flush=True)
 
-def score(init, label, out, device, bns=('running', 'batch')):
+def score(init, label, out, device, bns=('running', 'batch'), uho=None):
+    "`uho`: {shots: UHO results.json}; U is then that search's best omega (the default U otherwise)."
     for shots, split in ((1, 'split'), (5, 'split5')):
+        om = omega_from_results(uho[shots]) if uho else Omega()
         root, splits = resolve_data(str(DEVSET/'data'), str(DEVSET/split), need=('test',))
         ds = open_data(root, classes=splits['test'], size=64 if SMOKE else 224).preload()
         for bn in bns:
             model = load_initialisation(init, seed=0, device=device)
             t0 = time.time()
-            r = evaluate(model, ds, splits['test'], shots=shots, splits_per_class=1 if SMOKE else 5, omega=Omega(bn=bn), queries=4, seed=0,
+            r = evaluate(model, ds, splits['test'], shots=shots, splits_per_class=1 if SMOKE else 5, omega=om.replace(bn=bn), queries=4, seed=0,
                          progress=False, strategy='sequential').to_dict()
             rec = dict(kind='score', label=label, init=str(init), shots=shots, bn=bn, miou=r['miou'], ci95=r['ci95'], n=r['n'],
                        per_task=[{k: t[k] for k in ('class', 'support', 'query', 'miou')} for t in r['per_task']],
-                       seconds=round(time.time() - t0, 1), device=str(device))
+                       seconds=round(time.time() - t0, 1), device=str(device), omega=dict(lr=om.lr, steps=om.steps, batch=om.batch),
+                       omega_source=str(uho[shots]) if uho else 'default U')
             append(out, rec); print(label, shots, bn, round(100 * r['miou'], 1), round(100 * r['ci95'], 1), flush=True)
 
 if __name__ == '__main__':
     what, *a = sys.argv[1:]
     if what == 'train': train(a[0], a[1], torch.device(a[2]), float(a[3]))
-    elif what == 'score': score(a[0], a[1], a[2], torch.device(a[3]))
+    elif what == 'score': score(a[0], a[1], a[2], torch.device(a[3]), uho={1: a[4], 5: a[5]} if len(a) > 4 else None)
     else: sys.exit(__doc__)
