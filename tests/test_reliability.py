@@ -1,7 +1,7 @@
 """Reliability: bad input gives a clear error naming the thing at fault and the expectation (through the library and,
 for a representative subset, through the papermill notebooks); faults (a full disk, a read-only folder) leave earlier
 files intact; U leaks nothing from one task into the next; the same seed gives the same results.
-The README's "Reliability" table lists every case with the test that checks it."""
+The table of the "Reliability" docs page (nbs/guide_reliability.ipynb) lists every case with the test that checks it."""
 import copy, errno, json, os, pickle, shutil, subprocess, sys
 from pathlib import Path
 

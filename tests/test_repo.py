@@ -10,6 +10,19 @@ def test_readme_is_made_from_index_notebook():
     assert r.returncode == 0, r.stderr
 
 
+README_MAX_WORDS = 1500
+
+
+def test_readme_is_one_screen_to_a_first_result():
+    "The README stays short: what the project is, the commands, the headline results, the map; the rest lives on the docs pages."
+    lines = (REPO/'README.md').read_text(encoding='utf-8').splitlines()
+    text = '\n'.join(l for l in lines if not l.startswith('<!-- made from nbs/index.ipynb'))
+    n = len(text.split())
+    assert n <= README_MAX_WORDS, (
+        f'README.md has {n} words, more than {README_MAX_WORDS}: move the detail from nbs/index.ipynb to a docs page '
+        f'(nbs/guide_*.ipynb, listed in nbs/sidebar.yml) and link it from "Where to read on", then run `python tools/make_readme.py`')
+
+
 def test_library_imports_without_jupyter():
     code = ("import sys; sys.modules.update({m: None for m in ('IPython', 'ipykernel', 'jupyter_client', 'nbformat', 'papermill', 'nbdev')});"
             "import importlib, pkgutil, mliis_nb; [importlib.import_module(m.name) for m in pkgutil.iter_modules(mliis_nb.__path__, 'mliis_nb.')]")

@@ -9,7 +9,8 @@
 2. A converter turns the processed notebooks into pages for mkdocs-jupyter (`.docs_build/src/`):
    front matter -> `# Title` + description, `#| echo: false` -> a `remove_input` tag, other `#|`
    lines and Quarto-only link attributes (`{target=...}`) removed, absolute `doc_host` links made
-   relative with anchors that exist on this site, the experiment notebooks' parameters as a table,
+   relative with anchors that exist on this site, links to notebooks (`nbs/guide_speed.ipynb`, as GitHub follows
+   them) pointed at their pages, the `guide_*` notebooks a section of their own, the experiment notebooks' parameters as a table,
    an API index of every exported name, `figures/` and MathJax 3 (from npm, into an ignored folder).
 3. `mkdocs build` (mkdocs-material + mkdocs-jupyter, `execute: false`) writes the site to `_docs/`.
 
@@ -259,9 +260,16 @@ class Converter:
     def rel_url(self, target: str, here: Path) -> str:
         return os.path.relpath(target, here.parent.as_posix() or '.') if here.parent != Path('.') else target
 
-    def fix_link(self, url: str, here: Path, text: str) -> str | None:
+    def fix_link(self, url: str, here: Path, text: str, nb_src: Path | None = None) -> str | None:
         "A site-relative url for `url`, or None when it points at an anchor this site does not have"
         if url.startswith(self.doc_base): url = url[len(self.doc_base):]
+        elif nb_src is not None and re.match(r'^[^:#]+\.ipynb(#|$)', url):   # a notebook, as GitHub and Jupyter link it
+            path, _, frag = url.partition('#')
+            for base in (nb_src.parent, ROOT):   # relative to the notebook, or (as in the README) to the repository
+                f = (base / path).resolve()
+                if f.is_file() and f.is_relative_to(ROOT / 'nbs') and (rel := f.relative_to(ROOT / 'nbs')) in self.pages:
+                    url = str(self.pages[rel]['page'].with_suffix('.html')) + ('#' + frag if frag else '')
+                    break
         elif re.match(r'^[a-z]+:|^//', url) or url.startswith('#'):
             if url.startswith('#'):
                 p = self.by_html.get(str(here.with_suffix('.html')))
@@ -290,7 +298,7 @@ class Converter:
             def link(m):
                 bang, text, url = m.group(1), m.group(2), m.group(3)
                 if bang: return f'![{text}]({self.fix_image(url, here, nb_src)})'
-                new = self.fix_link(url, here, text)
+                new = self.fix_link(url, here, text, nb_src)
                 if new is None:
                     self.unlinked.append((str(here), text, url)); return text
                 return f'[{text}]({new})'
@@ -466,6 +474,23 @@ def mathjax(dest: Path):
 def nav_entry(p): return {p['title']: p['page'].as_posix()}
 
 
+GUIDE_PREFIX = 'guide_'   # nbs/guide_*.ipynb: markdown pages (what the README points to), a section of their own
+
+
+def sidebar_order() -> dict[str, int]:
+    "The position of each notebook in nbs/sidebar.yml (Quarto's sidebar), so both sites list the guides alike"
+    import yaml
+    f = ROOT / 'nbs' / 'sidebar.yml'
+    if not f.exists(): return {}
+    names = []
+    def walk(x):
+        if isinstance(x, str): names.append(Path(x).name)
+        elif isinstance(x, list): [walk(i) for i in x]
+        elif isinstance(x, dict): [walk(v) for k, v in x.items() if k in ('contents', 'sidebar', 'website')]
+    walk(yaml.safe_load(f.read_text(encoding='utf-8')))
+    return {n: i for i, n in enumerate(names)}
+
+
 def build(site: Path = SITE):
     t0 = time.time()
     WORK.mkdir(exist_ok=True)
@@ -482,9 +507,13 @@ def build(site: Path = SITE):
     pages = sorted(conv.pages.values(), key=lambda p: str(p['src']))
     home = [p for p in pages if p['src'].name == conv_readme_nb()]
     exps = [p for p in pages if p['page'].parts[0] == 'experiments']
-    lib = [p for p in pages if p not in home and p not in exps]
+    order = sidebar_order()
+    guides = sorted([p for p in pages if p['src'].parent == ROOT / 'nbs' and p['src'].name.startswith(GUIDE_PREFIX)],
+                    key=lambda p: (order.get(p['src'].name, len(order)), p['src'].name))
+    lib = [p for p in pages if p not in home and p not in exps and p not in guides]
     (SRC / 'api.md').write_text('\n'.join(conv.api_page()) + '\n', encoding='utf-8')
     nav = [{'Home': home[0]['page'].as_posix()}] if home else []
+    if guides: nav.append({'Guides': [nav_entry(p) for p in guides]})
     nav += [{'Notebooks': [nav_entry(p) for p in lib]}, {'API index': 'api.md'}]
     if exps:
         (SRC / 'experiments' / 'index.md').write_text('\n'.join(conv.experiments_page(exps)) + '\n', encoding='utf-8')
