@@ -4,8 +4,8 @@ side by side; the same command runs on a CPU (slowly). Every result is appended 
 
 Usage:
   python tools/photo_candidates.py train NAME OUT DEVICE SECONDS     (one candidate of CANDIDATES; checkpoint in OUT/NAME)
-  python tools/photo_candidates.py score INIT LABEL OUT DEVICE [UHO1 UHO5]  (INIT: "imagenet", "shipped" or a checkpoint; on the
-                                                                      dev set; UHO1/UHO5: UHO results.json whose omega is U at 1/5 shots)
+  python tools/photo_candidates.py score INIT LABEL OUT DEVICE [UHO1 [UHO5]]  (INIT: "imagenet", "shipped" or a checkpoint; on
+                                   the dev set; UHO1/UHO5: UHO results.json whose omega is U at 1/5 shots; only those shots are scored)
 Data: PHOTO_TASKS (python -m mliis_nb.photo_tasks PHOTOS DIR) and DEVSET (bash ../shared/realdata/make_photo_devset.sh DIR,
 plus DIR/split5 listing the classes with enough examples for 5 shots) from the environment, defaults .photo_tasks, .devset.
 """
@@ -56,8 +56,9 @@ def train(name, out, device, seconds):
     append(out, rec); print(json.dumps(rec), flush=True)
 
 def score(init, label, out, device, bns=('running', 'batch'), uho=None):
-    "`uho`: {shots: UHO results.json}; U is then that search's best omega (the default U otherwise)."
+    "`uho`: {shots: UHO results.json}; U is then that search's best omega, at those shots only (the default U otherwise)."
     for shots, split in ((1, 'split'), (5, 'split5')):
+        if uho and shots not in uho: continue
         om = omega_from_results(uho[shots]) if uho else Omega()
         root, splits = resolve_data(str(DEVSET/'data'), str(DEVSET/split), need=('test',))
         ds = open_data(root, classes=splits['test'], size=64 if SMOKE else 224).preload()
@@ -75,5 +76,5 @@ def score(init, label, out, device, bns=('running', 'batch'), uho=None):
 if __name__ == '__main__':
     what, *a = sys.argv[1:]
     if what == 'train': train(a[0], a[1], torch.device(a[2]), float(a[3]))
-    elif what == 'score': score(a[0], a[1], a[2], torch.device(a[3]), uho={1: a[4], 5: a[5]} if len(a) > 4 else None)
+    elif what == 'score': score(a[0], a[1], a[2], torch.device(a[3]), uho=dict(zip((1, 5), a[4:6])) or None)
     else: sys.exit(__doc__)
