@@ -10,7 +10,7 @@ _API = {
     'Task': 'episodes', 'EpisodeSampler': 'episodes', 'eval_tasks': 'episodes',
     'augment_pair': 'augment', 'augment_batch': 'augment',
     'seg_loss': 'losses', 'iou_per_image': 'losses', 'mean_ci95': 'losses', 'ClasswiseIoU': 'losses',
-    'Omega': 'adapt', 'adapt': 'adapt', 'AdaptResult': 'adapt', 'resolve_device': 'adapt',
+    'Omega': 'adapt', 'adapt': 'adapt', 'AdaptResult': 'adapt', 'resolve_device': 'device',
     'evaluate': 'evaluate', 'EvalResult': 'evaluate',
     'MetaConfig': 'meta', 'meta_train': 'meta', 'meta_step': 'meta',
     'joint_train': 'joint', 'load_joint_initialisation': 'joint',

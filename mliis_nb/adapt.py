@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib, math
 from dataclasses import dataclass, field, asdict, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn, Tensor
@@ -17,8 +17,8 @@ from .losses import seg_loss, iou_per_image
 from .model import snapshot_state, restore_state
 
 # %% auto #0
-__all__ = ['OPTIMISERS', 'BN_MODES', 'Omega', 'head_dropout', 'adapting', 'query_bn', 'predict', 'resolve_device', 'minibatches',
-           'AdaptResult', 'NonFiniteLoss', 'check_adapt', 'default_loss', 'adapt']
+__all__ = ['OPTIMISERS', 'BN_MODES', 'Omega', 'head_dropout', 'adapting', 'query_bn', 'predict', 'minibatches', 'AdaptResult',
+           'NonFiniteLoss', 'early_stop_step', 'check_adapt', 'default_loss', 'adapt']
 
 # %% ../nbs/07_adapt.ipynb #8403a75f
 OPTIMISERS = ('sgd', 'adam')
@@ -97,15 +97,6 @@ def predict(model:nn.Module, x:Tensor, batch:int=16,
             return torch.cat([model(x[i:i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)])
     finally: model.train(was)
 
-# %% ../nbs/07_adapt.ipynb #3baeae09
-def resolve_device(device:str|torch.device='auto') -> torch.device:
-    "'auto' -> cuda if available else cpu; otherwise the named device, checked."
-    if isinstance(device, str) and device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError): raise ValueError(f"device: unknown device {device!r} (expected 'auto', 'cpu', 'cuda' or 'cuda:N')") from None
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"device: {device!r} requested but CUDA is not available")
-    return d
-
 # %% ../nbs/07_adapt.ipynb #790d30e7
 def minibatches(n:int, batch:int, steps:int, generator:torch.Generator) -> list[Tensor]:
     "`steps` index tensors of size `batch`, cycling through reshuffled permutations of range(n)."
@@ -133,12 +124,27 @@ class AdaptResult:
 class NonFiniteLoss(FloatingPointError):
     "Raised by U when a training loss is NaN or infinite."
 
-# %% ../nbs/07_adapt.ipynb #c1e9caee
-def _stalled(curve:list[float], patience:int) -> bool:
-    "True once the last `patience` + 1 steps brought no strict improvement on the best IoU after step 1 or later."
-    best = 1 + max(range(len(curve) - 1), key=lambda i: (curve[i + 1], -i)) if len(curve) > 1 else 0
-    return len(curve) - 1 - best > patience
+# %% ../nbs/07_adapt.ipynb #c1d6cf4e
+def early_stop_step(curve:Sequence[float], # IoU after 0, 1, ..., max_steps steps (U's `step_iou`)
+                    patience:int=50, # stop after this many steps without a strict improvement
+                    min_steps:int=0, # steps that are taken before any can be chosen (the original's `min_steps`)
+                   ) -> int:
+    "The original's early stopper on a recorded curve: the first step with the strictly highest IoU."
+    last = len(curve) - 1
+    if last < 1: return 0
+    best, wait = min(max(1, min_steps), last), 0
+    for j in range(best + 1, last + 1):
+        if curve[j] > curve[best]: best, wait = j, 0
+        else:
+            wait += 1
+            if wait > patience: break
+    return best
 
+def _stalled(curve:list[float], patience:int) -> bool:
+    "U's stop, asked after every step: True once `early_stop_step` stops scanning the curve recorded so far (its best step, 1 or later, is more than `patience` steps back)."
+    return len(curve) - 1 - early_stop_step(curve, patience) > patience
+
+# %% ../nbs/07_adapt.ipynb #c1e9caee
 def _seed_from(generator:torch.Generator) -> int:
     return int(torch.randint(0, 2**62, (1,), generator=generator))
 

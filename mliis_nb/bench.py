@@ -526,7 +526,7 @@ def bench_table(res:dict) -> str:
 # %% ../nbs/19_bench.ipynb #d97de566
 def plot_bench(res:dict, fname:str|Path|None=None):
     "Bar chart of images/s per row and model, the ceiling as a dashed line; saved to `fname` if given."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     names = list(dict.fromkeys(r['model'] for r in res['rows']))
     fig, axs = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.2), squeeze=False)
     for ax, name in zip(axs[0], names):

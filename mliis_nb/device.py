@@ -11,12 +11,20 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn, Tensor
 
-from .adapt import resolve_device
 from .episodes import Task
 
 # %% auto #0
-__all__ = ['MMAP_THRESHOLD', 'TRIM_THRESHOLD', 'MALLOC_ENV', 'DeviceSettings', 'device_settings', 'prepare_model', 'to_device',
-           'autocast', 'set_malloc_thresholds']
+__all__ = ['MMAP_THRESHOLD', 'TRIM_THRESHOLD', 'MALLOC_ENV', 'resolve_device', 'DeviceSettings', 'device_settings',
+           'prepare_model', 'to_device', 'autocast', 'set_malloc_thresholds']
+
+# %% ../nbs/18_device.ipynb #3baeae09
+def resolve_device(device:str|torch.device='auto') -> torch.device:
+    "'auto' -> cuda if available else cpu; otherwise the named device, checked."
+    if isinstance(device, str) and device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError): raise ValueError(f"device: unknown device {device!r} (expected 'auto', 'cpu', 'cuda' or 'cuda:N')") from None
+    if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"device: {device!r} requested but CUDA is not available")
+    return d
 
 # %% ../nbs/18_device.ipynb #20dd6121
 @dataclass(frozen=True)

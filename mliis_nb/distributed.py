@@ -11,7 +11,10 @@ from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
+from fastcore.docments import docments
 from torch import Tensor
+
+from .device import resolve_device
 
 # %% auto #0
 __all__ = ['launched', 'is_distributed', 'rank', 'world_size', 'is_main', 'local_rank', 'rank_device', 'init_distributed',
@@ -46,7 +49,6 @@ def local_rank() -> int:
 # %% ../nbs/21_distributed.ipynb #1f59a825
 def rank_device(device:str|torch.device='auto') -> torch.device:
     "This process's device: `resolve_device(device)`, with 'auto'/'cuda' the GPU of its local rank under torchrun."
-    from mliis_nb.adapt import resolve_device  # here: `adapt` imports the model, and nothing below needs it
     dev = resolve_device(device)
     if dev.type == 'cuda' and dev.index is None and launched(): dev = torch.device('cuda', local_rank())
     return dev
@@ -178,7 +180,6 @@ def arg_parser(fn:Callable, # a function whose parameters all have defaults and 
               ) -> argparse.ArgumentParser:
     "An argparse parser with one option per parameter of `fn`: its annotation's type, its default, its docments comment as help."
     import inspect
-    from fastcore.docments import docments
     try: helps = docments(fn)
     except (OSError, TypeError): helps = {}  # no source to read the comments from
     ap = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -5,7 +5,7 @@
 # %% ../nbs/08_evaluate.ipynb #e05e2099
 from __future__ import annotations
 
-import sys, time
+import sys
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Sequence
@@ -16,15 +16,14 @@ from torch import nn
 
 from .adapt import Omega, adapt
 from .parallel import adapt_many, resolve_strategy
-from .data import ClassData, SPLIT_LISTS
+from .data import ClassData
 from .episodes import eval_tasks, make_task
-from .losses import mean_ci95, ClasswiseIoU
+from .losses import mean_ci95, ClasswiseIoU, iou_per_image
 from .io import write_json
-from .model import DEFAULT_ENCODER
-from .distributed import shard, gather_items, is_main, world_size
+from .distributed import shard, gather_items, is_main
 
 # %% auto #0
-__all__ = ['EvalResult', 'save_results', 'evaluate', 'show_predictions', 'all_foreground_iou', 'run_evaluate', 'main']
+__all__ = ['EvalResult', 'save_results', 'evaluate', 'show_predictions', 'all_foreground_iou']
 
 # %% ../nbs/08_evaluate.ipynb #e8bb191d
 @dataclass
@@ -100,7 +99,7 @@ def evaluate(model:nn.Module, # the initialisation (left unchanged)
     n = chunk if resolve_strategy(strategy, model) == 'parallel' else 1
     it = range(0, len(idx), n)
     if progress and is_main():
-        from fastprogress.fastprogress import progress_bar
+        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
         it = progress_bar(it)
     try:
         for c in it: mine.update(_score_splits(model, data, splits, idx[c:c + n], omega, seed, show, strategy))
@@ -116,7 +115,7 @@ def evaluate(model:nn.Module, # the initialisation (left unchanged)
 # %% ../nbs/08_evaluate.ipynb #22f6ee9f
 def show_predictions(examples:list[dict], fname:str|Path|None=None, n:int=6, title:str|None=None):
     "Rows of (query, ground truth, prediction) overlays for kept task-splits of `evaluate`."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     rows = [(e['class'], e['x'][j], e['y'][j], e['logits'][j]) for e in examples for j in range(len(e['x']))][:n]
     fig, axs = plt.subplots(len(rows), 3, figsize=(6, 2 * len(rows)), squeeze=False)
     def overlay(img, m):
@@ -142,109 +141,20 @@ def all_foreground_iou(data:ClassData, # the data the task-splits were drawn fro
         out.append(float(iou_per_image(torch.ones_like(y), y).mean()))
     return out
 
-# %% ../nbs/08_evaluate.ipynb #7618c369
-def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
-                 split:str='auto', # "auto", "paper" or "hsnet": which class lists (the test classes are the same 240 in both)
-                 out_dir:str='runs/eval', # results.json and predictions.png go here
-                 seed:int=0, # the task-splits, U's randomness and a fresh decoder's initialisation
-                 image_size:int=0, # 0: 224 on a data folder, 64 on the embedded benchmark
-                 encoder:str=DEFAULT_ENCODER, # for checkpoint "imagenet" / "random"
-                 device:str='auto', # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
-                 checkpoint:str='imagenet', # a checkpoint file or run folder, or "imagenet" / "random" for the baselines
-                 rsd_stages:list[int]=(3,), # for checkpoint "imagenet" / "random"
-                 joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
-                 drop_path_rate:float=0.0, # "imagenet"/"random": encoder stochastic depth, block i of n dropped with p = rate*i/n (the original: 0.2); a checkpoint: its own
-                 classes:str='test', # which classes of the split: "test", "val" or "trn"
-                 max_classes:int=0, # evaluate only the first N classes (0: all)
-                 shots:int=5, # k
-                 splits_per_class:int=2, # random support/query splits per class (shared out over the processes)
-                 queries:int|str=5, # query images per task-split (the original: 5), or "all"
-                 omega:str='', # "": U from lr, steps, batch, ... below; or a UHO results.json whose best omega (steps included) is U
-                 lr:float=0.005, # U's test-time learning rate
-                 steps:int=5, # U's steps
-                 batch:int=8, # U's minibatch size
-                 optimiser:str='sgd', # U's optimiser: "sgd" or "adam"
-                 dropout:float=0.2, # the head's dropout while adapting
-                 aug_rate:float=0.5, # augmentation rate
-                 l2:float=5e-4, # L2 weight
-                 bn:str='running', # predicting the queries: BN on running statistics (the paper's) or 'batch' (the query batch's)
-                 label:str='', # a name for this initialisation in tables (default: from checkpoint)
-                 synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
-                 synthetic_examples:int=10, # examples per class of the embedded benchmark
-                 synthetic_size:int=128, # image side of the embedded benchmark
-                 progress:bool=True, # a progress bar (rank 0)
-                 strategy:str='auto', # U's execution: 'sequential', 'parallel' (task-splits side by side) or 'auto' (parallel on a GPU)
-                ) -> dict:
-    "`nbs/experiments/evaluate.ipynb` as a function: check the parameters, meta-test, write `out_dir`; return results.json's contents."
-    from mliis_nb.params import Checks, check_common, resolve_image_size  # here: params needs inits, which needs this module
-    from mliis_nb.adapt import OPTIMISERS, BN_MODES
-    from mliis_nb.synthetic import resolve_data, open_data
-    from mliis_nb.inits import load_initialisation, find_checkpoint, BASELINES
-    from mliis_nb.uho import read_uho, omega_from_results
-    from mliis_nb.distributed import rank_device, main_first
-    scored = (classes,) if isinstance(classes, str) and classes in SPLIT_LISTS else SPLIT_LISTS  # the one list read (a bad `classes` is named below)
-    c = Checks()
-    check_common(c, data, split, out_dir, seed, image_size, encoder, device, need=scored)
-    c.choice('classes', classes, ('test', 'val', 'trn'))
-    c.integer('max_classes', max_classes, 0); c.integer('shots', shots, 1); c.integer('splits_per_class', splits_per_class, 1)
-    c.add(queries == 'all' or (isinstance(queries, int) and not isinstance(queries, bool) and queries >= 1), 'queries', queries, "expected an integer >= 1 or 'all'")
-    c.number('lr', lr, positive=True); c.integer('steps', steps, 0); c.integer('batch', batch, 1)
-    c.choice('optimiser', optimiser, OPTIMISERS); c.number('dropout', dropout, 0, 1, hi_open=True)
-    c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0); c.choice('joint_head', joint_head, ('fresh', 'mean'))
-    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True); c.choice('bn', bn, BN_MODES)
-    if str(checkpoint) not in BASELINES:
-        try: find_checkpoint(checkpoint)
-        except ValueError as e: c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
-    if c.add(isinstance(omega, str), 'omega', omega, 'expected "" or the path of a UHO results.json') and omega:
-        try: read_uho(omega)
-        except ValueError as e: c.add(False, 'omega', omega, str(e).removeprefix('omega: '))
-    from mliis_nb.parallel import STRATEGIES
-    c.choice('strategy', strategy, STRATEGIES)
-    c.done()
-    omega_source = omega or 'parameters'
-    om = (omega_from_results(omega) if omega else Omega(lr=lr, steps=steps, batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)).replace(bn=bn)
-    dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
-    with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
-        root, splits = resolve_data(data, split, need=scored, **syn_kw)
-        test_classes = splits[classes][:max_classes or None]
-        ds = open_data(root, classes=test_classes, size=size)
-        need = shots + (1 if queries == 'all' else queries)
-        short = [cl for cl in test_classes if ds.n_examples(cl) < need]
-        if short:
-            raise ValueError(f"shots={shots}: {shots} shots plus {queries} queries need {need} examples, but {len(short)} classes have fewer: "
-                             + ', '.join(f'{cl} ({ds.n_examples(cl)})' for cl in short[:5]))
-        ds.preload()
-    model = load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed, joint_head=joint_head,
-                                drop_path_rate=drop_path_rate, device=dev)  # channels_last: `make bench`
-    name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
-    if is_main():
-        print(f"{name}: {len(test_classes)} {classes} classes x {splits_per_class} splits, {shots}-shot, {queries} queries, "
-              f"{size} px, U = {om}, {world_size()} process(es), device {dev}", flush=True)
-    t0 = time.time()
-    res = evaluate(model, ds, test_classes, shots=shots, splits_per_class=splits_per_class, omega=om, queries=queries, seed=seed, progress=progress,
-                   strategy=strategy)
-    seconds = time.time() - t0
-    extra = dict(label=name, checkpoint=str(checkpoint), joint_head=joint_head,
-                 encoder=getattr(model, 'encoder_name', encoder),  # the model's own: a checkpoint's encoder overrides `encoder`
-                 drop_path_rate=float(getattr(model, 'drop_path_rate', 0.0)), data=str(root), split=split, splits=splits, classes=classes,
-                 image_size=size, seconds=round(seconds, 1), device=str(dev), omega_source=omega_source, world_size=world_size())
-    if not is_main(): return res.to_dict() | extra
-    out = Path(out_dir).expanduser(); out.mkdir(parents=True, exist_ok=True)
-    summary = save_results(res, out/'results.json', **extra)
-    show_predictions(res.examples, out/'predictions.png', n=6, title=f"{name}, {shots}-shot")
-    return summary
+# %% ../nbs/08_evaluate.ipynb #94382c20
+_MOVED = {'run_evaluate': 'run_evaluate', 'main': 'evaluate_main'}  # moved to `mliis_nb.runners`: old name here -> name there
 
-# %% ../nbs/08_evaluate.ipynb #a2753a28
-def main(argv:list[str]|None=None) -> int:
-    "The `python -m mliis_nb.evaluate` command line (under `torchrun --nproc_per_node N`: N processes share the task-splits)."
-    from mliis_nb.distributed import cli
-    return cli(run_evaluate, 'python -m mliis_nb.evaluate', "Meta-test an initialisation with the paper's protocol; "
-               'the options are the parameters of nbs/experiments/evaluate.ipynb.',
-               lambda r, a: f"{r['label']}: task-mean IoU {100 * r['miou']:.2f} +- {100 * r['ci95']:.2f} % (95% CI, n={r['n']} task-splits); "
-                            f"class-wise mIoU {100 * r['classwise_miou']:.2f} %; {r['seconds']:.0f} s on {r['world_size']} process(es); "
-                            f"results.json and predictions.png in {a.out_dir}", argv)
+def __getattr__(name):
+    "The old paths of what moved to `mliis_nb.runners`, for one release: the new object, with a `DeprecationWarning`."
+    if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
+    from mliis_nb import runners  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
+    warnings.warn(f"mliis_nb.evaluate.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
+                  DeprecationWarning, stacklevel=2)
+    return getattr(runners, _MOVED[name])
 
 # %% ../nbs/08_evaluate.ipynb #9c77fb9f
 #| eval: false
-if __name__ == '__main__' and 'ipykernel' not in sys.modules: sys.exit(main())  # not when a notebook kernel runs this cell
+if __name__ == '__main__' and 'ipykernel' not in sys.modules:  # `python -m mliis_nb.evaluate` (not when a notebook kernel runs this cell)
+    from mliis_nb.runners import evaluate_main  # the entry point's back-reference: runs only when this module is the program, never on import
+    sys.exit(evaluate_main())

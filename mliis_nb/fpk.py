@@ -19,8 +19,7 @@ from .data import ClassData, FSSDataset, FPK_CONCEPTS, fpk_dataset, read_split
 from .synthetic import make_fpk_concepts
 from .episodes import make_task
 from .losses import mean_ci95
-from .adapt import Omega, adapt, NonFiniteLoss
-from .uho import early_stop_step
+from .adapt import Omega, adapt, NonFiniteLoss, early_stop_step
 
 # %% auto #0
 __all__ = ['FPK_KS', 'N_TEST', 'SMALL_K', 'MAX_STEPS', 'VARIANTS', 'FIELDS', 'FPKVariant', 'step_decay', 'check_ks', 'fpk_draw',
@@ -134,7 +133,7 @@ def fpk_run(model:nn.Module, # the initialisation (left unchanged)
             if (init, c, r, k, v) not in done]
     it = todo
     if progress and todo:
-        from fastprogress.fastprogress import progress_bar
+        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
         it = progress_bar(todo)
     for c, r, k, v in it:
         om = small[k] if k < SMALL_K else omega
@@ -161,7 +160,7 @@ def fpk_summary(rows:Sequence[dict]) -> list[dict]:
 
 def plot_fpk(summary:Sequence[dict], fname:str|Path|None=None, title:str|None=None):
     "Figure 4: mean IoU against k (log axis), a line per initialisation with its 95% CI band, a panel per variant."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     variants = list(dict.fromkeys(s['variant'] for s in summary)); inits = list(dict.fromkeys(s['init'] for s in summary))
     width = max(6.0, 4.2 * len(variants))
     fig, axs = plt.subplots(1, len(variants), figsize=(width, 3.6), sharey=True, squeeze=False)

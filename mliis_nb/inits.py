@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from .model import EfficientLab, DEFAULT_ENCODER
-from .io import read_header, load_checkpoint, save_checkpoint
-from .meta import CHECKPOINT, FORMAT as META_FORMAT
+from .io import read_header, load_checkpoint, save_checkpoint, META_FORMAT, JOINT_FORMAT, META_CHECKPOINT
+from .device import device_settings, prepare_model
 
 # %% auto #0
 __all__ = ['BASELINES', 'CHECKPOINT_FILES', 'SHIPPED', 'SHIPPED_DIR', 'imagenet_initialisation', 'find_checkpoint',
@@ -21,7 +21,7 @@ __all__ = ['BASELINES', 'CHECKPOINT_FILES', 'SHIPPED', 'SHIPPED_DIR', 'imagenet_
 
 # %% ../nbs/12_inits.ipynb #f9384f3a
 BASELINES = ('imagenet', 'random')
-CHECKPOINT_FILES = (CHECKPOINT, 'joint.safetensors')
+CHECKPOINT_FILES = (META_CHECKPOINT, 'joint.safetensors')
 SHIPPED = {'shipped': 'photo_meta.safetensors'}  # checkpoints in the package (the wheel too), by name: the best measured on real photographs
 SHIPPED_DIR = Path(__file__).resolve().parent/'checkpoints' if '__file__' in globals() else Path('../mliis_nb/checkpoints').resolve()
 
@@ -56,7 +56,6 @@ def checkpoint_kind(checkpoint:str|Path) -> str:
     if str(checkpoint) in BASELINES: return str(checkpoint)
     fmt = read_header(find_checkpoint(checkpoint))['format']
     if fmt.startswith(META_FORMAT.split('/')[0]): return 'meta'
-    from mliis_nb.joint import FORMAT as JOINT_FORMAT  # here, not at the top: `joint` imports fastai (seconds), needed for joint checkpoints only
     if fmt.startswith(JOINT_FORMAT.split('/')[0]): return 'joint'
     raise ValueError(f"checkpoint: {checkpoint} has format {fmt!r}, neither a meta-training nor a joint-training checkpoint")
 
@@ -73,7 +72,6 @@ def load_initialisation(checkpoint:str|Path, # "imagenet", "random", a checkpoin
     "Build the EfficientLab initialisation named by `checkpoint` (on `device`, laid out as everything that adapts it there)."
     model = _build_initialisation(checkpoint, encoder, rsd_stages, dropout, seed, joint_head, **model_kwargs)
     if device is None: return model
-    from mliis_nb.device import device_settings, prepare_model  # the one place that decides the device and memory format
     return prepare_model(model, device_settings(device))
 
 def _build_initialisation(checkpoint, encoder, rsd_stages, dropout, seed, joint_head, **model_kwargs) -> nn.Module:

@@ -16,8 +16,9 @@ from safetensors import safe_open
 from safetensors.torch import save as _st_save, load as _st_load
 
 # %% auto #0
-__all__ = ['TMP_INFIX', 'HEADER_KEY', 'default_cache_dir', 'atomic_write_bytes', 'stale_temp_files', 'remove_stale_temp_files',
-           'atomic_savez', 'write_json', 'write_csv', 'read_csv', 'save_checkpoint', 'read_header', 'load_checkpoint']
+__all__ = ['TMP_INFIX', 'HEADER_KEY', 'META_FORMAT', 'JOINT_FORMAT', 'META_CHECKPOINT', 'default_cache_dir', 'atomic_write_bytes',
+           'stale_temp_files', 'remove_stale_temp_files', 'atomic_savez', 'write_json', 'write_csv', 'read_csv',
+           'save_checkpoint', 'read_header', 'load_checkpoint']
 
 # %% ../nbs/00_io.ipynb #b805b489
 def default_cache_dir() -> Path:
@@ -141,3 +142,8 @@ def load_checkpoint(path:str|Path, # a checkpoint written by `save_checkpoint`
     except Exception as e:
         raise ValueError(f"checkpoint {path} is damaged ({type(e).__name__}: {e})") from None
     return {k: v.to(device) for k, v in state.items()}, header
+
+# %% ../nbs/00_io.ipynb #db3691cb
+META_FORMAT = 'mliis_nb.meta_train/1'  # meta-training checkpoints (`mliis_nb.meta`)
+JOINT_FORMAT = 'mliis_nb.joint/1'  # joint-training checkpoints (`mliis_nb.joint`)
+META_CHECKPOINT = 'checkpoint.safetensors'  # the checkpoint file of a meta-training run folder

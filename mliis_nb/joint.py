@@ -24,8 +24,8 @@ from fastai.data.core import DataLoaders
 from fastai.optimizer import SGD
 
 from .data import ClassData
-from .io import save_checkpoint, read_header, load_checkpoint
-from .adapt import resolve_device
+from .io import save_checkpoint, read_header, load_checkpoint, JOINT_FORMAT
+from .device import resolve_device
 from .model import EfficientLab, SegHead
 from .augment import augment_pair
 from .losses import iou_per_image
@@ -139,7 +139,7 @@ def fg_iou(pred: Tensor, targ: Tensor) -> Tensor:
     return iou_per_image(pred.argmax(1) != 0, targ != 0).float().mean()
 
 # %% ../nbs/11_joint.ipynb #1dcc73a5
-FORMAT = "mliis_nb.joint/1"
+FORMAT = JOINT_FORMAT  # named in `mliis_nb.io`, where checkpoint readers find it
 
 def _json_kwargs(kw: dict) -> dict:
     out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()}

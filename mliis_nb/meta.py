@@ -5,7 +5,7 @@
 # %% ../nbs/09_meta.ipynb #46eaa61e
 from __future__ import annotations
 
-import json, sys, time
+import sys, time
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,15 +19,15 @@ from .adapt import Omega, adapt, NonFiniteLoss
 from .parallel import adapt_many
 from .data import ClassData
 from .episodes import EpisodeSampler, Task, eval_tasks
-from .model import snapshot_state, restore_state, DEFAULT_ENCODER
+from .model import snapshot_state, restore_state
 from .evaluate import evaluate
-from .io import save_checkpoint, load_checkpoint, write_csv, read_csv, remove_stale_temp_files
+from .io import save_checkpoint, load_checkpoint, write_csv, read_csv, remove_stale_temp_files, META_FORMAT, META_CHECKPOINT
 from .distributed import (world_size, is_main, shard, gather_items, exchange, on_main, broadcast_object,
                                   broadcast_module_)
 
 # %% auto #0
 __all__ = ['ALGORITHMS', 'CHECKPOINT', 'FORMAT', 'METRICS_FIELDS', 'MetaConfig', 'meta_lr_at', 'task_seed', 'task_directions',
-           'task_direction', 'MetaStepResult', 'meta_step', 'meta_train', 'plot_history', 'run_meta_train', 'main']
+           'task_direction', 'MetaStepResult', 'meta_step', 'meta_train', 'plot_history']
 
 # %% ../nbs/09_meta.ipynb #d0323554
 ALGORITHMS = ('reptile', 'fomaml', 'fomaml_star')
@@ -165,8 +165,8 @@ def meta_step(model:nn.Module, tasks:Sequence[Task], cfg:MetaConfig, step:int, s
     return MetaStepResult(eps, float(np.mean(losses)) if losses else float('nan'))
 
 # %% ../nbs/09_meta.ipynb #db0a9742
-CHECKPOINT = 'checkpoint.safetensors'
-FORMAT = 'mliis_nb.meta_train/1'
+CHECKPOINT = META_CHECKPOINT  # the run folder's checkpoint file and its header's format, named in `mliis_nb.io`
+FORMAT = META_FORMAT
 METRICS_FIELDS = ['step', 'meta_lr', 'train_loss', 'val_miou', 'val_ci95', 'seconds']
 
 def _validation_splits(data:ClassData, classes, cfg:MetaConfig, n:int, seed:int) -> list:
@@ -233,7 +233,7 @@ def meta_train(model:nn.Module, # the initialisation to meta-learn (updated in p
     t0 = time.monotonic()
     steps = range(start, cfg.meta_steps)
     if progress and is_main():
-        from fastprogress.fastprogress import progress_bar
+        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
         steps = progress_bar(steps, total=cfg.meta_steps - start)
     for step in steps:
         tasks = [sampler.sample() for _ in range(cfg.meta_batch)]
@@ -263,7 +263,7 @@ def meta_train(model:nn.Module, # the initialisation to meta-learn (updated in p
 # %% ../nbs/09_meta.ipynb #cfab1333
 def plot_history(history:list[dict]|str|Path, fname:str|Path|None=None):
     "Inner training loss and validation mIoU (with 95% CI) against meta-step, from a history or metrics.csv."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     if isinstance(history, (str, Path)): history = read_csv(history)
     if not history: raise ValueError("plot_history: no rows to plot")
     step = np.array([float(r['step']) for r in history])
@@ -282,121 +282,20 @@ def plot_history(history:list[dict]|str|Path, fname:str|Path|None=None):
     if fname is not None: fig.savefig(fname, dpi=80); plt.close(fig)
     return fig
 
-# %% ../nbs/09_meta.ipynb #d6be39af
-def run_meta_train(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
-                   split:str='auto', # "auto", "paper" (760/240, validation from the training classes) or "hsnet" (520/240/240)
-                   out_dir:str='runs/meta', # everything is written here
-                   seed:int=0, # the model's initialisation and every task's randomness
-                   image_size:int=0, # 0: 224 on a data folder (the paper's), 64 on the embedded benchmark
-                   encoder:str=DEFAULT_ENCODER, # any timm encoder with features_only
-                   device:str='auto', # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
-                   algorithm:str='fomaml_star', # "reptile", "fomaml" (disjoint D_tr/D_val) or "fomaml_star"
-                   meta_steps:int=50000, # meta-steps T
-                   meta_batch:int=5, # tasks per meta-step M (shared out over the processes)
-                   inner_steps:int=5, # FOMAML(*): inner_steps - 1 steps on D_tr, then 1 on D_val (as the original)
-                   inner_batch:int=8, # U's minibatch size
-                   inner_lr:float=0.005, # U's learning rate
-                   meta_lr:float=0.1, # the meta step size at the first meta-step
-                   meta_lr_final:float=1e-5, # ... and at the last
-                   train_shots:int=5, # |D_tr|
-                   val_shots:int=5, # |D_val| (FOMAML, FOMAML*)
-                   dropout:float=0.2, # the head's dropout while adapting
-                   aug_rate:float=0.5, # augmentation rate on D_tr
-                   l2:float=5e-4, # L2 weight in the inner loss
-                   rsd_stages:list[int]=(3,), # 3: EfficientLab-3; 6 3: EfficientLab-6-3
-                   decoder:str='rsd', # "rsd", "rsd_noresidual", "deeplab", "deeplab_v3plus", "deeplab_v3plus_running"
-                   pool_conv:bool=False, # RSD pooled branch: plain pooling (the paper's) or with a 1x1 conv
-                   drop_path_rate:float=0.0, # encoder stochastic depth: block i of n dropped with p = rate*i/n (the original: 0.2)
-                   freeze_encoder:str='none', # 'none' (the paper), 'bn' (encoder BN keeps its ImageNet statistics) or 'all' (and its weights)
-                   weights:str='imagenet', # encoder initialisation: "imagenet" (offline for tf_efficientnet_lite0/1/2, else timm's hub), "none" or a file
-                   resume:bool=False, # continue the run in out_dir from its checkpoint (with any number of processes)
-                   stop_at:int=0, # stop (with a checkpoint) after this meta-step, to continue later; 0: run to meta_steps
-                   eval_every:int=100, # validate every this many meta-steps
-                   val_tasks:int=20, # validation task-splits (shared out over the processes)
-                   checkpoint_every:int=100, # checkpoint every this many meta-steps
-                   time_budget:float=0, # seconds; 0: no limit (a budgeted run stops with a checkpoint and can be resumed)
-                   synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
-                   synthetic_examples:int=10, # examples per class of the embedded benchmark
-                   synthetic_size:int=128, # image side of the embedded benchmark
-                   progress:bool=True, # a progress bar (rank 0)
-                   strategy:str='auto', # U's execution: 'sequential', 'parallel' (the tasks side by side) or 'auto' (parallel on a GPU)
-                  ) -> dict:
-    "`nbs/experiments/meta_train.ipynb` as a function: check the parameters, meta-train, write `out_dir`; return results.json's contents."
-    from mliis_nb.params import Checks, check_common, resolve_image_size  # here: params needs inits, which needs this module
-    from mliis_nb.model import EfficientLab, param_count, PAPER_STAGE_STRIDE, DECODERS, FREEZE
-    from mliis_nb.synthetic import resolve_data, open_data
-    from mliis_nb.io import write_json, read_header
-    from mliis_nb.distributed import rank_device, main_first
-    c = Checks()
-    check_common(c, data, split, out_dir, seed, image_size, encoder, device)
-    c.choice('algorithm', algorithm, ALGORITHMS)
-    for name in ('meta_steps', 'meta_batch', 'inner_batch', 'train_shots', 'val_shots', 'eval_every', 'val_tasks', 'checkpoint_every'):
-        c.integer(name, locals()[name], 1)
-    c.integer('inner_steps', inner_steps, 1 if algorithm == 'reptile' else 2)
-    c.integer('stop_at', stop_at, 0)
-    c.number('inner_lr', inner_lr, positive=True)
-    c.number('meta_lr', meta_lr, 0, 1); c.number('meta_lr_final', meta_lr_final, 0, 1)
-    c.number('dropout', dropout, 0, 1, hi_open=True); c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0)
-    c.number('time_budget', time_budget, 0)
-    c.add(isinstance(rsd_stages, (list, tuple)) and len(rsd_stages) > 0 and all(s in PAPER_STAGE_STRIDE for s in rsd_stages)
-          and list(rsd_stages) == sorted(set(rsd_stages), reverse=True), 'rsd_stages', rsd_stages,
-          f"expected distinct paper stages from {sorted(PAPER_STAGE_STRIDE)}, deep to shallow, e.g. [3] or [6, 3]")
-    c.choice('decoder', decoder, DECODERS); c.choice('pool_conv', pool_conv, (True, False))
-    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True); c.choice('freeze_encoder', freeze_encoder, FREEZE)
-    enc_weights = None if weights is None or str(weights).lower() in ('none', 'random', '') else weights
-    c.add(enc_weights in (None, 'imagenet') or Path(enc_weights).is_file(), 'weights', weights, "expected 'imagenet', 'none' or an existing file")
-    out = Path(out_dir).expanduser()
-    c.add(resume or not (out/CHECKPOINT).exists(), 'out_dir', out_dir, "already holds a checkpoint: set resume=True to continue it or choose another out_dir")
-    from mliis_nb.parallel import STRATEGIES
-    c.choice('strategy', strategy, STRATEGIES)
-    c.done()
-    cfg = MetaConfig(algorithm=algorithm, meta_steps=meta_steps, meta_batch=meta_batch, inner_steps=inner_steps,
-                     inner_batch=inner_batch, inner_lr=inner_lr, meta_lr=meta_lr, meta_lr_final=meta_lr_final,
-                     train_shots=train_shots, val_shots=val_shots, dropout=dropout, aug_rate=aug_rate, l2=l2)
-    dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)  # one benchmark for every run seed
-    with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
-        root, splits = resolve_data(data, split, **syn_kw)
-        ds = open_data(root, classes=list(dict.fromkeys(splits['trn'] + splits['val'])), size=size)
-        ds.require(train_shots + (0 if algorithm == 'reptile' else val_shots), splits['trn'])
-        ds.preload()
-    model_kwargs = dict(encoder=encoder, rsd_stages=tuple(rsd_stages), dropout=dropout, decoder=decoder, pool_conv=pool_conv,
-                        drop_path_rate=float(drop_path_rate), freeze_encoder=freeze_encoder)  # in the checkpoint's header: a loaded checkpoint rebuilds with its own
-    torch.manual_seed(seed)
-    from mliis_nb.device import device_settings, prepare_model
-    model = prepare_model(EfficientLab(**model_kwargs, weights=enc_weights), device_settings(dev))  # channels_last: `make bench`
-    if is_main():
-        print(f"data: {root} ({len(splits['trn'])} train classes, validation from {len(splits['val'])} classes, split {split!r}), "
-              f"{size} px; EfficientLab-{'-'.join(map(str, rsd_stages))} on {encoder}: {param_count(model):,} parameters; "
-              f"{world_size()} process(es), device {dev}", flush=True)
-    start_step = on_main(lambda: read_header(out/CHECKPOINT)['step'] if resume and (out/CHECKPOINT).exists() else 0)
-    t0 = time.time()
-    history = meta_train(model, ds, cfg, out, classes=splits['trn'], val_data=ds, val_classes=splits['val'],
-                         val_tasks=val_tasks, eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed,
-                         resume=resume, time_budget=time_budget or None, stop_at=stop_at or None,
-                         model_kwargs={**model_kwargs, 'rsd_stages': list(rsd_stages)}, progress=progress, strategy=strategy)
-    seconds = time.time() - t0
-    vals = [r for r in history if r['val_miou'] != '']
-    steps_run = history[-1]['step'] if history else 0
-    results = {'algorithm': algorithm, 'steps': steps_run, 'meta_steps': meta_steps, 'seconds_this_run': round(seconds, 1),
-               'seconds_per_meta_step': round(seconds / max(1, steps_run - start_step), 4),  # validation included
-               'final_val_miou': vals[-1]['val_miou'] if vals else None, 'final_val_ci95': vals[-1]['val_ci95'] if vals else None,
-               'checkpoint': str(out/CHECKPOINT), 'config': asdict(cfg), 'model_kwargs': {**model_kwargs, 'rsd_stages': list(rsd_stages)},
-               'encoder': encoder, 'drop_path_rate': float(drop_path_rate),
-               'data': str(root), 'split': split, 'splits': splits, 'image_size': size, 'seed': seed, 'device': str(dev),
-               'world_size': world_size()}
-    if is_main(): write_json(out/'results.json', results)
-    return results
+# %% ../nbs/09_meta.ipynb #33020575
+_MOVED = {'run_meta_train': 'run_meta_train', 'main': 'meta_train_main'}  # moved to `mliis_nb.runners`: old name here -> name there
 
-# %% ../nbs/09_meta.ipynb #63866561
-def main(argv:list[str]|None=None) -> int:
-    "The `python -m mliis_nb.meta` command line (under `torchrun --nproc_per_node N`: N processes share each meta-batch)."
-    from mliis_nb.distributed import cli
-    return cli(run_meta_train, 'python -m mliis_nb.meta', 'Meta-train an initialisation (Reptile, FOMAML, FOMAML*) on '
-               'the embedded benchmark or an FSS-1000 folder; the options are the parameters of nbs/experiments/meta_train.ipynb.',
-               lambda r, a: json.dumps({k: r[k] for k in ('steps', 'seconds_this_run', 'seconds_per_meta_step', 'final_val_miou',
-                                                          'final_val_ci95', 'world_size')}), argv)
+def __getattr__(name):
+    "The old paths of what moved to `mliis_nb.runners`, for one release: the new object, with a `DeprecationWarning`."
+    if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
+    from mliis_nb import runners  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
+    warnings.warn(f"mliis_nb.meta.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
+                  DeprecationWarning, stacklevel=2)
+    return getattr(runners, _MOVED[name])
 
 # %% ../nbs/09_meta.ipynb #3a42392e
 #| eval: false
-if __name__ == '__main__' and 'ipykernel' not in sys.modules: sys.exit(main())  # not when a notebook kernel runs this cell
+if __name__ == '__main__' and 'ipykernel' not in sys.modules:  # `python -m mliis_nb.meta` (not when a notebook kernel runs this cell)
+    from mliis_nb.runners import meta_train_main  # the entry point's back-reference: runs only when this module is the program, never on import
+    sys.exit(meta_train_main())

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from safetensors.torch import load_file
 
 # %% auto #0
 __all__ = ['PAPER_STAGE_STRIDE', 'DEEP_STRIDE', 'LITE_PACKAGES', 'PAPER_ENCODER', 'HUB_TAGS', 'BN_MOMENTUM', 'BN_EPS', 'DECODERS',
@@ -301,7 +302,6 @@ def _read_state_dict(path: Path, what: str) -> dict:
     "Tensors of a `.safetensors` file, or of a torch file read with `weights_only=True`: never a pickle that can run code"
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
             sd = load_file(str(path))
         else: sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:

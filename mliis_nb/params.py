@@ -14,11 +14,10 @@ from typing import Iterable, Sequence
 import timm
 import torch
 
-from .adapt import resolve_device
-from .model import DEEP_STRIDE
+from .device import resolve_device
+from .model import DEEP_STRIDE, DEFAULT_ENCODER
 from .data import SPLIT_LISTS
 from .synthetic import DATA_SPLITS, parse_data, split_form, resolve_data
-from .inits import DEFAULT_ENCODER
 
 # %% auto #0
 __all__ = ['PAPER_IMAGE_SIZE', 'SYNTHETIC_IMAGE_SIZE', 'PAPERMILL_HEADER', 'PAPERMILL_OWN', 'Checks', 'resolve_image_size',

@@ -293,7 +293,7 @@ def pascal_meta_test(model:torch.nn.Module, # the initialisation (left unchanged
     acc, per, kept = ClasswiseIoU(), [], []
     it = range(len(eps))
     if progress:
-        from fastprogress.fastprogress import progress_bar
+        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
         it = progress_bar(it)
     for e in it:
         c, sup, qry = eps[e]

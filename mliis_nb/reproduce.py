@@ -11,6 +11,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+import mliis_nb  # the package itself: `code_version` hashes its modules
+
 from .io import write_json
 from .losses import mean_ci95
 from .params import check_known, notebook_parameters
@@ -39,7 +41,6 @@ def code_version(notebook:str|Path, # the experiment notebook: its code cells ar
                 ) -> str:
     "A hash of the code a stage runs: every module of the installed `mliis_nb` package and the notebook's code cells."
     if package is None:
-        import mliis_nb
         package = Path(mliis_nb.__file__).parent
     if not Path(package).is_dir(): raise ValueError(f"code_version: package={str(package)!r} is not a folder of modules")
     h = hashlib.sha1()
@@ -60,7 +61,7 @@ def stage_state(folder:str|Path) -> dict|None:
 
 # %% ../nbs/22_reproduce.ipynb #e6514d8b
 def _papermill(notebook:Path, out_nb:Path, params:dict):
-    import papermill as pm
+    import papermill as pm  # here: papermill (Jupyter's machinery) only runs a stage; the library imports without Jupyter
     pm.execute_notebook(str(notebook), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)
 
 def _adoptable(run_nb:Path, notebook:str, params:dict) -> Path|None:

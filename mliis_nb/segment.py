@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .adapt import Omega, adapt, predict, resolve_device
+from .adapt import Omega, adapt, predict
+from .device import resolve_device
 from .data import load_pair, write_fss_folder, _open_image, _masks_by_stem, _mask_of
 from .episodes import to_tensors
 from .io import write_json, atomic_write_bytes
@@ -101,7 +102,7 @@ def mask_iou(pred:np.ndarray, mask:np.ndarray, eps:float=1e-7) -> float:
 
 def overlay_figure(items:list[dict], fname:str|Path, max_images:int=48, title:str|None=None):
     "A grid of query images with their predicted masks in red (and the IoU where a ground truth exists)."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     items = items[:max_images]; cols = min(6, len(items)); rows = -(-len(items) // cols)
     fig, axs = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.3 * rows), squeeze=False)
     for ax in axs.flat: ax.axis('off')

@@ -62,7 +62,7 @@ def _hsv_to_rgb(hsv:np.ndarray) -> np.ndarray:
 
 def _background_bank() -> list[np.ndarray]:
     "Natural photographs and textures shipped with scikit-image, as float RGB in [0, 1]."
-    import skimage.data as skd
+    import skimage.data as skd  # here: scikit-image is slow to import, and only the embedded benchmark's photographs need it
     bank = []
     for n in _BANK_NAMES:
         try: a = getattr(skd, n)()
@@ -333,7 +333,7 @@ def resolve_data(data:str|Path, # "synthetic", a folder of class folders, or "pa
     if kind == 'pascal5i' or form == 'fold':
         if kind != 'pascal5i': raise ValueError(f"split: {split!r} is a PASCAL-5i fold: use it with data='{PASCAL_PREFIX}<VOC2012 folder>'")
         if form != 'fold': raise ValueError(f"split: {split!r}: PASCAL-5i data takes split 'fold0'..'fold3' (the fold whose 5 classes are held out)")
-        from .pascal import Pascal5iFold
+        from .pascal import Pascal5iFold  # only PASCAL-5i data needs it (it imports torch)
         root = Pascal5iFold(path, PASCAL_FOLDS.index(split)).check()
         splits = root.splits()
     else:
@@ -346,7 +346,7 @@ def resolve_data(data:str|Path, # "synthetic", a folder of class folders, or "pa
 # %% ../nbs/04_synthetic.ipynb #5291e53b
 def show_tasks(data:ClassData, classes:Sequence[str], n:int=4, fname:str|Path|None=None, title:str|None=None):
     "Grid of `n` examples for each class, mask overlaid in red; saved to `fname` if given."
-    import matplotlib; import matplotlib.pyplot as plt
+    import matplotlib; import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     fig, axs = plt.subplots(len(classes), n, figsize=(1.6 * n, 1.6 * len(classes)), squeeze=False)
     for r, c in enumerate(classes):
         imgs, masks = data.examples(c)

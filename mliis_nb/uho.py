@@ -14,22 +14,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from .adapt import Omega, adapt, NonFiniteLoss
+from .adapt import Omega, adapt, NonFiniteLoss, early_stop_step
 from .parallel import adapt_many, resolve_strategy
 from .data import ClassData
 from .episodes import eval_tasks, make_task
 from .losses import mean_ci95
 from .io import atomic_write_bytes, write_json, write_csv, read_csv, remove_stale_temp_files
-from .model import DEFAULT_ENCODER
-from .distributed import shard, gather_items, all_gather_objects, on_main, is_main, world_size
+from .distributed import shard, gather_items, all_gather_objects, on_main, is_main
 
 # %% auto #0
 __all__ = ['LR_SPACE', 'EXTENDED_SPACE', 'SPACES', 'MAX_STEPS', 'PRIORS', 'TRIALS_CSV', 'UHO_FORMAT', 'PAPER_TABLE4',
-           'PAPER_TABLE5', 'PAPER_INITS', 'validation_tasks', 'early_stop_step', 'Trial', 'run_trial', 'search_space',
-           'skopt_dimensions', 'make_optimizer', 'params_of', 'space_signature', 'setup_key', 'trial_fields',
-           'read_trials', 'recorded_search', 'replay', 'UHOResult', 'uho', 'save_uho', 'read_uho', 'omega_from_results',
-           'plot_uho', 'plot_uho_convergence', 'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table',
-           'run_uho', 'main']
+           'PAPER_TABLE5', 'PAPER_INITS', 'validation_tasks', 'Trial', 'run_trial', 'search_space', 'skopt_dimensions',
+           'make_optimizer', 'params_of', 'space_signature', 'setup_key', 'trial_fields', 'read_trials',
+           'recorded_search', 'replay', 'UHOResult', 'uho', 'save_uho', 'read_uho', 'omega_from_results', 'plot_uho',
+           'plot_uho_convergence', 'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table']
 
 # %% ../nbs/14_uho.ipynb #350dd351
 def validation_tasks(data:ClassData, # the validation data
@@ -48,22 +46,6 @@ def validation_tasks(data:ClassData, # the validation data
     reps = -(-n_tasks // len(classes))  # ceil: each class once before any repeats
     order = np.concatenate([rng.permutation(len(classes)) for _ in range(reps)])[:n_tasks]
     return eval_tasks(data, [classes[i] for i in order], shots, 1, queries, seed)
-
-# %% ../nbs/14_uho.ipynb #c1d6cf4e
-def early_stop_step(curve:Sequence[float], # IoU after 0, 1, ..., max_steps steps (U's `step_iou`)
-                    patience:int=50, # stop after this many steps without a strict improvement
-                    min_steps:int=0, # steps that are taken before any can be chosen (the original's `min_steps`)
-                   ) -> int:
-    "The original's early stopper on a recorded curve: the first step with the strictly highest IoU."
-    last = len(curve) - 1
-    if last < 1: return 0
-    best, wait = min(max(1, min_steps), last), 0
-    for j in range(best + 1, last + 1):
-        if curve[j] > curve[best]: best, wait = j, 0
-        else:
-            wait += 1
-            if wait > patience: break
-    return best
 
 # %% ../nbs/14_uho.ipynb #677316e0
 @dataclass
@@ -174,7 +156,7 @@ def skopt_dimensions(spec:dict) -> list:
 
 def make_optimizer(spec:dict, n_calls:int, seed:int=0, n_initial_points:int|None=None):
     "The paper's (and the original's) optimiser: GP surrogate, expected improvement, the first `n_initial_points` asks random (None: half the calls)."
-    from skopt import Optimizer
+    from skopt import Optimizer  # here: scikit-optimize imports scikit-learn (seconds), and only a search needs it
     return Optimizer(skopt_dimensions(spec), 'GP', acq_func='EI', acq_optimizer='lbfgs',
                      n_initial_points=n_calls // 2 if n_initial_points is None else n_initial_points, random_state=seed)
 
@@ -403,7 +385,7 @@ def omega_from_results(results:str|Path|dict) -> Omega:
 # %% ../nbs/14_uho.ipynb #7c51c05a
 def plot_uho(res:UHOResult, fname:str|Path|None=None, dim:str='lr', title:str|None=None):
     "Figure 3: mean IoU on T_val against `dim` with the GP posterior mean and 95% band, trials coloured by median early-stopping step."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     kind, lo, hi, prior = res.space[dim]
     grid = np.geomspace(lo, hi, 200) if prior == 'log-uniform' else np.linspace(lo, hi, 200)
     if kind == 'integer': grid = np.unique(np.round(grid)).astype(int)
@@ -427,8 +409,8 @@ def plot_uho(res:UHOResult, fname:str|Path|None=None, dim:str='lr', title:str|No
 # %% ../nbs/14_uho.ipynb #bda5deaf
 def plot_uho_convergence(res:UHOResult, fname:str|Path|None=None):
     "skopt's convergence plot of the search (best -mean IoU after n trials)."
-    import matplotlib.pyplot as plt
-    from skopt.plots import plot_convergence
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
+    from skopt.plots import plot_convergence  # scikit-optimize (scikit-learn): only this figure needs it
     ax = plot_convergence(res.optimizer.get_result())
     ax.set_ylabel('best $-$mean IoU on $T_{val}$ so far'); ax.set_title('UHO convergence (skopt minimises $-$mean IoU)', fontsize=10)
     fig = ax.figure; fig.set_size_inches(5.5, 3.4); fig.tight_layout()
@@ -437,8 +419,8 @@ def plot_uho_convergence(res:UHOResult, fname:str|Path|None=None):
 
 def plot_uho_objective(res:UHOResult, fname:str|Path|None=None):
     "skopt's `plot_objective`: the GP's partial dependence of -mean IoU on each searched field and pair."
-    import matplotlib.pyplot as plt
-    from skopt.plots import plot_objective
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
+    from skopt.plots import plot_objective  # scikit-optimize (scikit-learn): only this figure needs it
     axes = plot_objective(res.optimizer.get_result(), n_points=20, n_samples=100, dimensions=list(res.space), size=2.8)
     fig = np.atleast_1d(axes).ravel()[0].figure
     fig.suptitle('UHO: partial dependence of $-$mean IoU (GP)', fontsize=9)
@@ -517,107 +499,20 @@ def plus_uho_table(pairs:dict[str, tuple]) -> str:
                       f"{100 * r['miou']:.2f} ± {100 * r['ci95']:.2f} | {dl} |")
     return '\n'.join(md)
 
-# %% ../nbs/14_uho.ipynb #4d36dc35
-def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
-            split:str='auto', # "auto", "paper" (T_val from the training list, as the original) or "hsnet" (the 240 validation classes)
-            out_dir:str='runs/uho', # trials.csv (resumed from), results.json and the figures go here
-            seed:int=0, # T_val, the optimiser's random state, U's randomness, a fresh decoder's initialisation
-            image_size:int=0, # 0: 224 on a data folder, 64 on the embedded benchmark
-            encoder:str=DEFAULT_ENCODER, # for checkpoint "imagenet" / "random"
-            device:str='auto', # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
-            checkpoint:str='imagenet', # a meta or joint checkpoint (file or run folder), or "imagenet" / "random"
-            rsd_stages:list[int]=(3,), # for checkpoint "imagenet" / "random"
-            joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
-            drop_path_rate:float=0.0, # "imagenet"/"random": encoder stochastic depth, block i of n dropped with p = rate*i/n (the original: 0.2); a checkpoint: its own
-            label:str='', # a name for this initialisation in tables (default: from checkpoint)
-            shots:int=5, # k: 1 or 5 in the paper
-            n_tasks:int=200, # validation tasks in T_val (shared out over the processes)
-            queries:int=5, # query images per task, scored after every step
-            n_calls:int=30, # trials (the first half random); a larger n_calls extends a finished search in out_dir
-            space:str='lr', # "lr" (Table 4) or "extended" (lr, dropout, aug_rate, batch: Table 5)
-            max_steps:int=0, # early-stopping horizon; 0: 20 for "lr", 80 for "extended"
-            patience:int=50, # early-stopping patience (the original's)
-            batch:int=8, # U's minibatch size when not searched (Table 3)
-            optimiser:str='sgd', # U's optimiser
-            dropout:float=0.2, # the head's dropout while adapting, when not searched
-            aug_rate:float=0.5, # augmentation rate, when not searched
-            l2:float=5e-4, # L2 weight
-            synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
-            synthetic_examples:int=10, # examples per class of the embedded benchmark
-            synthetic_size:int=128, # image side of the embedded benchmark
-            progress:bool=True, # a line per trial (rank 0)
-            strategy:str='auto', # U's execution in each trial: 'sequential', 'parallel' (tasks side by side) or 'auto' (parallel on a GPU)
-           ) -> dict:
-    "`nbs/experiments/uho.ipynb` as a function: check the parameters, search, write `out_dir`; return results.json's contents."
-    from mliis_nb.params import Checks, check_common, resolve_image_size
-    from mliis_nb.adapt import OPTIMISERS
-    from mliis_nb.synthetic import resolve_data, open_data
-    from mliis_nb.inits import load_initialisation, find_checkpoint, checkpoint_kind, BASELINES
-    from mliis_nb.distributed import rank_device, main_first
-    c = Checks()
-    check_common(c, data, split, out_dir, seed, image_size, encoder, device)
-    c.integer('shots', shots, 1); c.integer('n_tasks', n_tasks, 1); c.integer('queries', queries, 1)
-    c.integer('n_calls', n_calls, 2); c.choice('space', space, list(SPACES))
-    c.integer('max_steps', max_steps, 0); c.integer('patience', patience, 0)
-    c.integer('batch', batch, 1); c.choice('optimiser', optimiser, OPTIMISERS); c.number('dropout', dropout, 0, 1, hi_open=True)
-    c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0); c.choice('joint_head', joint_head, ('fresh', 'mean'))
-    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True)
-    if str(checkpoint) not in BASELINES:
-        try: find_checkpoint(checkpoint)
-        except ValueError as e: c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
-    from mliis_nb.parallel import STRATEGIES
-    c.choice('strategy', strategy, STRATEGIES)
-    c.done()
-    out = Path(out_dir).expanduser()
-    on_main(read_trials, out/TRIALS_CSV, search_space(space))  # a trials.csv of another search space is refused now
-    base = Omega(batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
-    steps_max = max_steps or MAX_STEPS[space]
-    dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
-    with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
-        root, splits = resolve_data(data, split, **syn_kw)
-        ds = open_data(root, classes=splits['val'], size=size)
-        tasks = validation_tasks(ds, splits['val'], shots=shots, n_tasks=n_tasks, queries=queries, seed=seed)
-        ds.preload(sorted({c_ for c_, _, _ in tasks}))
-    model = load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed, joint_head=joint_head,
-                                drop_path_rate=drop_path_rate, device=dev)  # channels_last: `make bench`
-    kind = checkpoint_kind(checkpoint)
-    name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
-    if is_main():
-        print(f"{name} ({kind}): T_val = {len(tasks)} tasks, {shots}-shot, {queries} queries, {size} px; {n_calls} trials over "
-              f"{SPACES[space]}, up to {steps_max} steps; fixed U fields {base}; {world_size()} process(es), device {dev}", flush=True)
-        out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='The objective has been evaluated')
-        res = uho(model, ds, tasks, space=space, n_calls=n_calls, max_steps=steps_max, base=base, out_dir=out, seed=seed,
-                  patience=patience, progress=progress, strategy=strategy)
-    seconds = time.time() - t0
-    search_seconds = sum(t.seconds + t.opt_seconds for t in res.trials)  # every trial's, also those of earlier (resumed) runs
-    extra = dict(label=name, kind=kind, checkpoint=str(checkpoint),
-                 encoder=getattr(model, 'encoder_name', encoder),  # the model's own: a checkpoint's encoder overrides `encoder`
-                 drop_path_rate=float(getattr(model, 'drop_path_rate', 0.0)), shots=shots, queries=queries, data=str(root), split=split,
-                 splits=splits, image_size=size, device=str(dev), search_seconds=round(search_seconds, 1), run_seconds=round(seconds, 1),
-                 world_size=world_size())
-    if not is_main(): return {'format': UHO_FORMAT, **res.to_dict(), **extra}
-    summary = save_uho(res, out/'results.json', **extra)
-    plot_uho(res, out/'uho_fig3.png', title=f"UHO for {name}, {shots}-shot: {len(res.trials)} trials on {len(tasks)} validation tasks, up to {steps_max} steps")
-    plot_uho_convergence(res, out/'convergence.png')
-    if len(res.space) > 1: plot_uho_objective(res, out/'objective.png')
-    uho_tables([out/'results.json'], out)
-    return summary
+# %% ../nbs/14_uho.ipynb #de167f01
+_MOVED = {'run_uho': 'run_uho', 'main': 'uho_main'}  # moved to `mliis_nb.runners`: old name here -> name there
 
-# %% ../nbs/14_uho.ipynb #c469cd38
-def main(argv:list[str]|None=None) -> int:
-    "The `python -m mliis_nb.uho` command line (under `torchrun --nproc_per_node N`: N processes share each trial's tasks)."
-    from mliis_nb.distributed import cli
-    def report(r, a):
-        b = ', '.join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r['best'].items())
-        return (f"{r['label']}: best of {len(r['trials'])} trials: {b}; mean IoU on T_val {100 * r['miou']:.2f} +- "
-                f"{100 * r['ci95']:.2f} %; {r['run_seconds']:.0f} s on {r['world_size']} process(es); results.json in {a.out_dir}")
-    return cli(run_uho, 'python -m mliis_nb.uho', "Tune U's hyperparameters for an initialisation on held-out validation "
-               'tasks (UHO); the options are the parameters of nbs/experiments/uho.ipynb.', report, argv)
+def __getattr__(name):
+    "The old paths of what moved to `mliis_nb.runners`, for one release: the new object, with a `DeprecationWarning`."
+    if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
+    from mliis_nb import runners  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
+    warnings.warn(f"mliis_nb.uho.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
+                  DeprecationWarning, stacklevel=2)
+    return getattr(runners, _MOVED[name])
 
 # %% ../nbs/14_uho.ipynb #51d9a1df
 #| eval: false
-if __name__ == '__main__' and 'ipykernel' not in sys.modules: sys.exit(main())  # not when a notebook kernel runs this cell
+if __name__ == '__main__' and 'ipykernel' not in sys.modules:  # `python -m mliis_nb.uho` (not when a notebook kernel runs this cell)
+    from mliis_nb.runners import uho_main  # the entry point's back-reference: runs only when this module is the program, never on import
+    sys.exit(uho_main())

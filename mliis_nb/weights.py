@@ -185,7 +185,7 @@ def weight_analysis(model:nn.Module, # the initialisation theta (left unchanged)
     ds, per_task = [], []
     it = range(len(splits))
     if progress:
-        from fastprogress.fastprogress import progress_bar
+        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
         it = progress_bar(it)
     for i in it:
         t = make_task(data, splits[i])
@@ -266,7 +266,7 @@ def depth_extremes(res:WeightAnalysis,
 # %% ../nbs/17_weights.ipynb #6d6f0b40
 def plot_d1(results:Sequence[WeightAnalysis], fname:str|Path|None=None, title:str|None=None, log:bool|None=None):
     "The paper's Figure 6: mean d1 with 95% CI per initialisation, and the distributions of d1 (violins)."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     labels, x = [r.label for r in results], np.arange(len(results))
     means = [r.d1_mean_ci() for r in results]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={'width_ratios': [1, 1.4]})
@@ -289,7 +289,7 @@ def plot_d1(results:Sequence[WeightAnalysis], fname:str|Path|None=None, title:st
 
 def plot_blocks(results:Sequence[WeightAnalysis], fname:str|Path|None=None, title:str|None=None):
     "The paper's Figure 7: per-block d1, d2, d3 along depth, one line (mean, 95% CI band) per initialisation."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     fig, axs = plt.subplots(1, 3, figsize=(15, 4.6))
     names = [b.name for b in results[0].blocks]
     same = all([b.name for b in r.blocks] == names for r in results)

@@ -5,7 +5,7 @@ or prints.
 One torchrun launch (process start-up dominates the time) runs a driver that runs `python -m mliis_nb.meta`,
 `python -m mliis_nb.evaluate` and `python -m mliis_nb.uho` as modules (runpy, as `-m` does) in one process group and
 logs every file each rank writes; the 1-process references run in this process."""
-import importlib, json, os, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 import torch
@@ -70,9 +70,7 @@ def _close(a: dict, b: dict):
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-    from mliis_nb.meta import run_meta_train
-    from mliis_nb.uho import run_uho
-    run_evaluate = importlib.import_module('mliis_nb.evaluate').run_evaluate  # `mliis_nb.evaluate` is the function
+    from mliis_nb.runners import run_meta_train, run_evaluate, run_uho
     tmp = tmp_path_factory.mktemp('dist')
     bench = make_synthetic(tmp/'syn', n_classes=10, n_per_class=8, size=32, seed=0, workers=1)
     threads = torch.get_num_threads()

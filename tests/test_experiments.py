@@ -7,9 +7,7 @@ import papermill as pm
 from safetensors import safe_open
 from conftest import run_nb, notebook_error, NBS
 from mliis_nb.params import notebook_parameters
-from mliis_nb.meta import run_meta_train
-from mliis_nb.evaluate import run_evaluate
-from mliis_nb.uho import run_uho
+from mliis_nb.runners import run_meta_train, run_evaluate, run_uho
 
 TINY = dict(image_size=32, encoder='efficientnet_b0', device='cpu', seed=0)
 META = dict(meta_steps=2, meta_batch=2, inner_steps=2, inner_batch=2, train_shots=2, val_shots=2, eval_every=2, val_tasks=2,
@@ -176,10 +174,15 @@ def test_unknown_parameter_refused(tmp_path, nb, kernel):
 @pytest.mark.parametrize('module,argv,wrong', [
     ('meta', ['--inner-step', '3'], '--inner-step'), ('evaluate', ['--shot', '1'], '--shot'), ('uho', ['--n-call', '40'], '--n-call'),
     ('bench', ['--repeat', '2'], '--repeat'), ('segment', ['--support', 'x', '--querie', 'y'], '--querie')])
-def test_commands_refuse_a_misspelt_option(module, argv, wrong, capsys):
-    "`python -m mliis_nb.<module>`: an unknown option (also a prefix of a real one) exits with status 2 naming it."
-    import importlib
-    with pytest.raises(SystemExit) as e: importlib.import_module(f'mliis_nb.{module}').main(argv)
+def test_commands_refuse_a_misspelt_option(module, argv, wrong, capsys, monkeypatch):
+    """`python -m mliis_nb.<module>`, run as `-m` runs it (runpy: the module's `__main__` block; meta, evaluate and uho hand
+    over to `mliis_nb.runners`): an unknown option (also a prefix of a real one) exits with status 2 naming it."""
+    import builtins, runpy, sys, warnings
+    monkeypatch.setattr(sys, 'argv', [f'mliis_nb.{module}', *argv])
+    monkeypatch.delitem(sys.modules, 'ipykernel', raising=False); monkeypatch.delattr(builtins, '__IPYTHON__', raising=False)  # as outside a notebook
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as e:
+        warnings.simplefilter('ignore', RuntimeWarning)  # "'mliis_nb.evaluate' found in sys.modules ...": the package binds `evaluate`
+        runpy.run_module(f'mliis_nb.{module}', run_name='__main__', alter_sys=True)
     assert e.value.code == 2 and wrong in capsys.readouterr().err
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from PIL import Image
 from mliis_nb.data import FSSDataset, class_folders, read_split_lists
 from mliis_nb.synthetic import resolve_data, open_data
-from mliis_nb.evaluate import run_evaluate
+from mliis_nb.runners import run_evaluate
 from conftest import run_nb, notebook_error
 
 TINY = dict(image_size=32, encoder='efficientnet_b0', device='cpu', seed=0)
@@ -116,8 +116,7 @@ def test_split_forms(own, tmp_path):
 
 def test_evaluate_with_a_test_only_split_meta_train_refuses_it(own, tmp_path):
     "Evaluation needs only the list it scores: a split folder with test.txt alone, or a [test]-only file; meta-training still needs train lists."
-    from mliis_nb.evaluate import run_evaluate
-    from mliis_nb.meta import run_meta_train
+    from mliis_nb.runners import run_evaluate, run_meta_train
     folder = tmp_path/'test_only'; folder.mkdir(); (folder/'test.txt').write_text('chip\nbubble\n')
     sections = tmp_path/'test_only.txt'; sections.write_text('# my test classes\n[test]\nchip\n')
     ev = dict(data=str(own), checkpoint='random', shots=2, queries=3, splits_per_class=1, steps=1, batch=2, progress=False, **TINY)

@@ -458,7 +458,7 @@ def test_notebook_names_a_corrupt_jpeg(folder, tmp_path):
 
 def test_notebook_same_seed_same_results(bench, tmp_path):
     "Once through papermill, once through `run_evaluate` (what the notebook runs) in this process: the same results file."
-    from mliis_nb.evaluate import run_evaluate
+    from mliis_nb.runners import run_evaluate
     run('evaluate.ipynb', tmp_path/'a.ipynb', data=str(bench), out_dir=str(tmp_path/'a'), checkpoint='random', **EVAL, **TINY)
     run_evaluate(data=str(bench), out_dir=str(tmp_path/'b'), checkpoint='random', **EVAL, **TINY)
     a, b = (json.loads((tmp_path/n/'results.json').read_text()) for n in ('a', 'b'))

@@ -104,3 +104,74 @@ def test_top_level_api_unknown_name():
         mliis_nb.EfficientLabb
     with pytest.raises(ImportError, match="cannot import name 'no_such_name' from 'mliis_nb'"):
         from mliis_nb import no_such_name  # noqa: F401
+
+
+# The references from a module to one above it that the import graph allows, each a shim that never runs on import:
+# (module, module it names, where). `__getattr__`: a module's PEP 562 hook for the old paths of what moved to
+# `mliis_nb.runners` (deprecated, for one release; nbs/25_runners.ipynb); `__main__`: the block `python -m mliis_nb.<module>`
+# runs, handing over to the runner's command (it runs only when the module is the program).
+SHIMS = {(m, 'runners', where) for m in ('meta', 'evaluate', 'uho') for where in ('__getattr__', '__main__')}
+
+
+def _imports_of(node, mods: set) -> set:
+    "The mliis_nb modules named by every import statement under `node` (relative or absolute, at any depth)."
+    import ast
+    out = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.ImportFrom):
+            name = ('mliis_nb.' + (n.module or '')).rstrip('.') if n.level == 1 else (n.module or '')
+            if n.level > 1: raise AssertionError(f'an import two packages up: {ast.dump(n)}')
+            if name == 'mliis_nb': out |= {a.name if a.name in mods else '__init__' for a in n.names}
+            elif name.startswith('mliis_nb.'): out.add(name.split('.')[1])
+        elif isinstance(n, ast.Import):
+            for a in n.names:
+                if a.name == 'mliis_nb': out.add('__init__')
+                elif a.name.startswith('mliis_nb.'): out.add(a.name.split('.')[1])
+    return out
+
+
+def _shim(node) -> str | None:
+    "'__getattr__' or '__main__' for a top-level statement that is one of the allowed kinds of shim, else None."
+    import ast
+    if isinstance(node, ast.FunctionDef) and node.name == '__getattr__': return '__getattr__'
+    if isinstance(node, ast.If) and "__name__ == '__main__'" in ast.unparse(node.test): return '__main__'
+    return None
+
+
+def import_graph() -> tuple[dict, set]:
+    """mliis_nb's import graph {module: {modules it imports}} from every import statement anywhere in each module (those
+    inside functions included), less the shims, which come back on their own: {(module, module it names, where)}."""
+    import ast
+    files = {p.stem: p for p in (REPO/'mliis_nb').glob('*.py') if p.stem != '_modidx'}
+    graph, shims = {}, set()
+    for m, p in files.items():
+        tree = ast.parse(p.read_text(), str(p))
+        shims |= {(m, t, _shim(n)) for n in tree.body if _shim(n) for t in _imports_of(n, set(files))}
+        rest = ast.Module(body=[n for n in tree.body if not _shim(n)], type_ignores=[])
+        graph[m] = _imports_of(rest, set(files)) - {m}
+    return graph, shims
+
+
+def _cycle(graph: dict) -> list | None:
+    "A cycle of `graph` as [a, b, ..., a], or None."
+    state, stack = {}, []
+    def visit(v):
+        state[v] = 'open'; stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if state.get(w) == 'open': return stack[stack.index(w):] + [w]
+            if w not in state and (c := visit(w)): return c
+        state[v] = 'done'; stack.pop()
+    for v in sorted(graph):
+        if v not in state and (c := visit(v)): return c
+    return None
+
+
+def test_imports_run_one_way():
+    """The library's import graph, function-level imports included, has no cycle: a module never imports one that imports
+    it back, not even inside a function. Only the shims in SHIMS are left out, and they must be exactly those."""
+    graph, shims = import_graph()
+    assert shims == SHIMS, f'shims referring up the graph: {sorted(shims)}; allowed: {sorted(SHIMS)}'
+    cycle = _cycle(graph)
+    assert cycle is None, 'import cycle: ' + ' -> '.join(cycle)
+    assert 'inits' in graph['runners'] and 'runners' not in graph['meta'] and graph['io'] == set()  # the graph is read at all
+    assert _cycle({'a': {'b'}, 'b': {'c'}, 'c': {'a'}}) == ['a', 'b', 'c', 'a'] and _cycle({'a': {'b'}, 'b': set()}) is None

@@ -6,8 +6,8 @@ import torch
 from conftest import run_nb, notebook_error
 from mliis_nb.synthetic import make_synthetic
 from mliis_nb.io import read_csv, write_csv
-from mliis_nb.uho import search_space, read_trials, trial_fields, space_signature, uho, validation_tasks, run_uho, TRIALS_CSV
-from mliis_nb.evaluate import run_evaluate
+from mliis_nb.uho import search_space, read_trials, trial_fields, space_signature, uho, validation_tasks, TRIALS_CSV
+from mliis_nb.runners import run_uho, run_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(image_size=32, encoder='efficientnet_b0', device='cpu', seed=0)
