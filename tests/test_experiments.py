@@ -186,9 +186,11 @@ def test_commands_refuse_a_misspelt_option(module, argv, wrong, capsys, monkeypa
     assert e.value.code == 2 and wrong in capsys.readouterr().err
 
 
-def test_demo_end_to_end_with_its_real_photo_rows(bench, tmp_path):
+def test_demo_end_to_end_with_its_real_photo_rows(tmp_path):
     """`make demo`'s notebook at a tiny budget: meta-training, the joint baseline, the four embedded rows (the shipped real-photo
-    initialisation among them), and the photo section on a data folder (the tiny benchmark stands in for photographs)."""
+    initialisation among them), and the photo section on a data folder (a tiny benchmark stands in for photographs)."""
+    from mliis_nb.synthetic import make_synthetic
+    bench = make_synthetic(tmp_path/'syn', n_classes=12, n_per_class=10, size=32, seed=0, workers=1)  # meta-training's 5 + 5 shots
     out = tmp_path/'demo'
     run_nb('demo.ipynb', tmp_path/'demo.ipynb', cwd=NBS.parents[1], data=str(bench), out_dir=str(out), image_size=32, device='cpu',
            meta_budget_s=1, use_shipped=False, joint_epochs=1, joint_budget_s=1, shots=1, test_steps=1,
