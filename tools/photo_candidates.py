@@ -6,6 +6,7 @@ Usage:
   python tools/photo_candidates.py train NAME OUT DEVICE SECONDS     (one candidate of CANDIDATES; checkpoint in OUT/NAME)
   python tools/photo_candidates.py score INIT LABEL OUT DEVICE [UHO1 [UHO5]]  (INIT: "imagenet", "shipped" or a checkpoint; on
                                    the dev set; UHO1/UHO5: UHO results.json whose omega is U at 1/5 shots; only those shots are scored)
+BNS (default "running,batch"): the test-time BatchNorm modes scored.
 Data: PHOTO_TASKS (python -m mliis_nb.photo_tasks PHOTOS DIR) and DEVSET (bash ../shared/realdata/make_photo_devset.sh DIR,
 plus DIR/split5 listing the classes with enough examples for 5 shots) from the environment, defaults .photo_tasks, .devset.
 """
@@ -76,5 +77,6 @@ def score(init, label, out, device, bns=('running', 'batch'), uho=None):
 if __name__ == '__main__':
     what, *a = sys.argv[1:]
     if what == 'train': train(a[0], a[1], torch.device(a[2]), float(a[3]))
-    elif what == 'score': score(a[0], a[1], a[2], torch.device(a[3]), uho=dict(zip((1, 5), a[4:6])) or None)
+    elif what == 'score': score(a[0], a[1], a[2], torch.device(a[3]), bns=tuple(os.environ.get('BNS', 'running,batch').split(',')),
+                                uho=dict(zip((1, 5), a[4:6])) or None)
     else: sys.exit(__doc__)
