@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse, builtins, contextlib, copy, json, os, platform, resource, subprocess, sys, time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ from .meta import MetaConfig, meta_step, meta_lr_at, task_seed, meta_train
 from .model import EfficientLab, DEFAULT_ENCODER, DEEP_STRIDE, set_bn, snapshot_state, restore_state
 from .synthetic import make_synthetic, synthetic_splits
 from .io import write_json
+from .distributed import cli
 from .device import (DeviceSettings, device_settings, prepare_model, to_device, autocast, MALLOC_ENV,
                              set_malloc_thresholds)
 
@@ -32,7 +34,7 @@ __all__ = ['MODELS', 'PAPER_META_STEPS', 'ROW_LABELS', 'MALLOC_MODES', 'SECTIONS
            'inner_images', 'task_examples', 'projected_hours', 'time_rounds', 'supervised_fn', 'sample_batches',
            'meta_fn', 'full_encoder', 'naive_adapt', 'naive_meta_step', 'bench_evaluate', 'bench_loader',
            'peak_memory_mb', 'build_rows', 'bench_malloc', 'run_benchmark', 'bench_table', 'plot_bench', 'short_run',
-           'bf16_verdict', 'report', 'main']
+           'bf16_verdict', 'bench_command', 'report', 'main']
 
 # %% ../nbs/19_bench.ipynb #e4d4eb55
 MODELS = {'efficientlab-3': (3,), 'efficientlab-6-3': (6, 3)}  # name -> rsd_stages
@@ -585,29 +587,68 @@ def bf16_verdict(fp32:dict, bf16:dict) -> dict:
             'matches': gap <= max(fp32['ci95'], bf16['ci95']), 'speedup': fp32['seconds_per_meta_step'] / bf16['seconds_per_meta_step']}
 
 # %% ../nbs/19_bench.ipynb #5c2a4122
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='python -m mliis_nb.bench', description='mliis_nb benchmark: meta-learning throughput against plain training',
-                                allow_abbrev=False)  # a misspelt option is an error naming it
-    a = p.add_argument
-    a('--image-size', type=int, default=0, help='0: 96 on the CPU, 224 on CUDA'); a('--device', default='auto')
-    a('--models', nargs='+', default=list(MODELS), choices=list(MODELS)); a('--model', default='efficientlab-3', choices=list(MODELS))
-    a('--algorithms', nargs='+', default=['reptile', 'fomaml_star'], choices=['reptile', 'fomaml', 'fomaml_star'])
-    a('--repeats', type=int, default=2); a('--warmup', type=int, default=1)
-    a('--meta-batch', type=int, default=5); a('--inner-steps', type=int, default=5); a('--inner-batch', type=int, default=8)
-    a('--encoder', default=DEFAULT_ENCODER); a('--sections', nargs='*', default=list(SECTIONS), choices=list(SECTIONS))
-    a('--bf16', choices=['auto', 'on', 'off'], default='auto', help='bf16 autocast rows (auto: on CUDA)')
-    a('--basis', choices=['auto', 'cpu', 'wall'], default='auto', help='ratios on CPU time or wall clock (auto: CPU time on the CPU)')
-    a('--eval-splits', type=int, default=3); a('--synthetic-classes', type=int, default=30); a('--seed', type=int, default=0)
-    a('--threads', type=int, default=0, help='torch CPU threads (0: leave as is)')
-    a('--data', default='', help='an embedded benchmark folder (default: build one with --synthetic-classes classes)')
-    a('--out-dir', default='', help='write results.json and benchmark.png here')
-    a('--short-run', type=int, default=0, help='also meta-train this many meta-steps with meta_train, then evaluate')
-    a('--bf16-check', action='store_true', help='run --short-run in float32 and in bf16 and compare the mean IoU')
-    a('--short-eval-splits', type=int, default=40); a('--short-synthetic-classes', type=int, default=100)
-    a('--no-bench', action='store_true', help='skip the benchmark (only --short-run)')
-    a('--summary', nargs='+', metavar='RESULTS_JSON', help='print the report of results.json files (merged) and exit')
-    a('--child', choices=list(MALLOC_MODES), help=argparse.SUPPRESS)
-    return p
+def bench_command(image_size:int=0, # 0: 96 on the CPU, 224 on CUDA
+                  device:str='auto', # "auto", "cpu", "cuda", "cuda:N"
+                  models:list[str]=tuple(MODELS), # the models of the benchmark's rows
+                  model:str='efficientlab-3', # the model of --short-run
+                  algorithms:list[str]=('reptile', 'fomaml_star'), # the meta-learning rows
+                  repeats:int=2, # timed rounds per row
+                  warmup:int=1, # untimed rounds before them
+                  meta_batch:int=5, # tasks per meta-step
+                  inner_steps:int=5, # U's steps per task
+                  inner_batch:int=8, # images per inner step
+                  encoder:str=DEFAULT_ENCODER, # timm encoder
+                  sections:list[str]=SECTIONS, # the optional parts to run (`--sections` alone: none of them)
+                  bf16:str='auto', # bf16 autocast rows (auto: on CUDA)
+                  basis:str='auto', # ratios on CPU time or wall clock (auto: CPU time on the CPU)
+                  eval_splits:int=3, # task-splits of the meta-testing section
+                  synthetic_classes:int=30, # classes of the embedded benchmark it builds
+                  seed:int=0,
+                  threads:int=0, # torch CPU threads (0: leave as is)
+                  data:str='', # an embedded benchmark folder (default: build one with --synthetic-classes classes)
+                  out_dir:str='', # write results.json and benchmark.png here
+                  short_run:int=0, # also meta-train this many meta-steps with meta_train, then evaluate
+                  bf16_check:bool=False, # run --short-run in float32 and in bf16 and compare the mean IoU
+                  short_eval_splits:int=40, # task-splits of --short-run's meta-test
+                  short_synthetic_classes:int=100, # classes of --short-run's embedded benchmark
+                  bench:bool=True, # run the benchmark (--no-bench: only --short-run)
+                  summary:list[str]=(), # print the report of results.json files (merged) and exit
+                  child:str='', # the allocator child process of `bench_malloc` (MODE: one of MALLOC_MODES)
+                 ) -> dict:
+    """`python -m mliis_nb.bench`: run the benchmark (and optionally a short meta-training run) and write the results;
+    `report` is what the command prints of them."""
+    a = SimpleNamespace(**locals())  # the options by name, as `_child` reads them
+    if a.threads: torch.set_num_threads(a.threads)
+    if a.child: return _child(a)
+    if a.summary:
+        res = {}
+        for f in a.summary:
+            if Path(f).is_file(): res.update(json.loads(Path(f).read_text()))
+            else: print(f"(no {f}: that part did not finish)")
+        return res
+    out = Path(a.out_dir) if a.out_dir else None
+    def save(r):  # after every part, so a run stopped by a time limit keeps what it measured
+        if out: write_json(out/'results.json', r)
+    res = {} if not a.bench else run_benchmark(
+        a.image_size, a.device, a.models, a.algorithms, a.repeats, a.warmup, a.meta_batch, a.inner_steps, a.inner_batch, a.encoder,
+        a.sections, {'auto': None, 'on': True, 'off': False}[a.bf16], a.eval_splits, a.synthetic_classes, a.seed, a.data or None,
+        on_part=save, basis=a.basis)
+    if a.short_run:
+        import tempfile
+        kw = dict(steps=a.short_run, image_size=a.image_size, device=a.device, model=a.model, encoder=a.encoder,
+                  eval_splits=a.short_eval_splits, meta_batch=a.meta_batch, inner_steps=a.inner_steps, inner_batch=a.inner_batch,
+                  synthetic_classes=a.short_synthetic_classes, seed=a.seed, data=a.data or None)
+        base = out or Path(tempfile.mkdtemp())
+        res['short_run'] = runs = {'fp32': short_run(base/'short_fp32', **kw)}
+        save(res)
+        if a.bf16_check:
+            runs['bf16'] = short_run(base/'short_bf16', bf16=True, **kw)
+            runs['bf16_verdict'] = bf16_verdict(runs['fp32'], runs['bf16'])
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out/'results.json', res)
+        if res.get('rows'): plot_bench(res, out/'benchmark.png')
+    return res
 
 def report(res:dict) -> str:
     "The benchmark's table (when it ran) and the short runs' lines (when they ran): what `main` and `scripts/gpu_check.sh` print."
@@ -645,42 +686,22 @@ def _own_peak_rss_mb() -> float:
     try: return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')) / 2**10
     except (OSError, StopIteration): return peak_memory_mb('cpu')
 
-def main(argv:Sequence[str]|None=None) -> dict:
-    "The command line: run the benchmark (and optionally a short meta-training run), print the table, write the results."
-    a = _parser().parse_args(argv)
-    if a.threads: torch.set_num_threads(a.threads)
-    if a.child:
-        out = _child(a); print(json.dumps(out)); return out
-    if a.summary:
-        res = {}
-        for f in a.summary:
-            if Path(f).is_file(): res.update(json.loads(Path(f).read_text()))
-            else: print(f"(no {f}: that part did not finish)")
-        print(report(res)); return res
-    out = Path(a.out_dir) if a.out_dir else None
-    def save(r):  # after every part, so a run stopped by a time limit keeps what it measured
-        if out: write_json(out/'results.json', r)
-    res = {} if a.no_bench else run_benchmark(
-        a.image_size, a.device, a.models, a.algorithms, a.repeats, a.warmup, a.meta_batch, a.inner_steps, a.inner_batch, a.encoder,
-        a.sections, {'auto': None, 'on': True, 'off': False}[a.bf16], a.eval_splits, a.synthetic_classes, a.seed, a.data or None,
-        on_part=save, basis=a.basis)
-    if a.short_run:
-        import tempfile
-        kw = dict(steps=a.short_run, image_size=a.image_size, device=a.device, model=a.model, encoder=a.encoder,
-                  eval_splits=a.short_eval_splits, meta_batch=a.meta_batch, inner_steps=a.inner_steps, inner_batch=a.inner_batch,
-                  synthetic_classes=a.short_synthetic_classes, seed=a.seed, data=a.data or None)
-        base = out or Path(tempfile.mkdtemp())
-        res['short_run'] = runs = {'fp32': short_run(base/'short_fp32', **kw)}
-        save(res)
-        if a.bf16_check:
-            runs['bf16'] = short_run(base/'short_bf16', bf16=True, **kw)
-            runs['bf16_verdict'] = bf16_verdict(runs['fp32'], runs['bf16'])
-    print(report(res))
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out/'results.json', res)
-        if res.get('rows'): plot_bench(res, out/'benchmark.png')
-        print(f"results in {out}/results.json" + (f" and {out}/benchmark.png" if res.get('rows') else ''))
-    return res
+def _command_report(res:dict, a) -> str:
+    "What the command prints: the allocator child's JSON line, or `report` (and where the results were written)."
+    if a.child: return json.dumps(res)
+    if a.summary or not a.out_dir: return report(res)
+    out = Path(a.out_dir)
+    return report(res) + f"\nresults in {out}/results.json" + (f" and {out}/benchmark.png" if res.get('rows') else '')
 
-if __name__ == '__main__' and not hasattr(builtins, '__IPYTHON__'): main()
+_CLI_OPTIONS = {'models': dict(choices=list(MODELS)), 'model': dict(choices=list(MODELS)),
+               'algorithms': dict(choices=['reptile', 'fomaml', 'fomaml_star']), 'sections': dict(nargs='*', choices=list(SECTIONS)),
+               'bf16': dict(choices=['auto', 'on', 'off']), 'basis': dict(choices=['auto', 'cpu', 'wall']),
+               'summary': dict(metavar='RESULTS_JSON'), 'child': dict(choices=list(MALLOC_MODES), help=argparse.SUPPRESS)}
+
+def main(argv:Sequence[str]|None=None) -> int:
+    "The command line (`distributed.cli` of `bench_command`): run the benchmark, print the table, write the results."
+    return cli(bench_command, 'python -m mliis_nb.bench', 'mliis_nb benchmark: meta-learning throughput against plain training',
+               _command_report, argv, options=_CLI_OPTIONS)
+
+if __name__ == '__main__' and not hasattr(builtins, '__IPYTHON__'): sys.exit(main())
+

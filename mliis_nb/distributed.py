@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse, contextlib, os, pickle
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -174,26 +174,34 @@ def _int_or_str(v:str): return int(v) if v.lstrip('-').isdigit() else v
 
 _TYPES = {'int': int, 'float': float, 'str': str, 'int|str': _int_or_str, 'str|int': _int_or_str}
 
-def arg_parser(fn:Callable, # a function whose parameters all have defaults and simple annotations
+def arg_parser(fn:Callable, # a function whose parameters all have simple annotations
                prog:str, # the command, e.g. 'python -m mliis_nb.meta'
                description:str='', # what the command does
+               options:dict|None=None, # {parameter: argparse keywords} added to what its signature gives (choices, nargs, metavar, help)
+               positional:Sequence[str]=(), # the parameters that are positional arguments instead of options
               ) -> argparse.ArgumentParser:
-    "An argparse parser with one option per parameter of `fn`: its annotation's type, its default, its docments comment as help."
+    """An argparse parser with one option per parameter of `fn`: its annotation's type, its default, its docments comment as help.
+    A parameter without a default is a required option; one named in `positional` a positional argument."""
     import inspect
     try: helps = docments(fn)
     except (OSError, TypeError): helps = {}  # no source to read the comments from
+    params, options = inspect.signature(fn).parameters, options or {}
+    if unknown := (set(options) | set(positional)) - set(params):
+        raise TypeError(f"options or positional name parameters {fn.__name__} does not take: {sorted(unknown)}")
     ap = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                  allow_abbrev=False)  # --shot is an error naming it, never read as --shots
-    for name, p in inspect.signature(fn).parameters.items():
+    for name, p in params.items():
         a = p.annotation
         ann = (a if isinstance(a, str) else a.__name__ if isinstance(a, type) else str(a)).replace(' ', '')
-        flags = [f"--{name.replace('_', '-')}"] + ([f'--{name}'] if '_' in name else [])
-        kw = dict(dest=name, default=p.default, help=helps.get(name) or ' ')
+        pos = name in positional
+        flags = [name] if pos else [f"--{name.replace('_', '-')}"] + ([f'--{name}'] if '_' in name else [])
+        kw = dict(help=helps.get(name) or ' ') | ({} if pos else dict(dest=name))
+        if p.default is not p.empty: kw['default'] = list(p.default) if isinstance(p.default, tuple) else p.default
+        elif not pos: kw.update(required=True, default=argparse.SUPPRESS)  # no "(default: None)" in --help
         if ann == 'bool': kw['action'], flags = argparse.BooleanOptionalAction, flags[:1]  # --flag/--no-flag
         elif ann.startswith(('list[', 'tuple[')): kw.update(nargs='+', type=_TYPES.get(ann[ann.index('[') + 1:].split(',')[0].rstrip(']'), str))
         else: kw['type'] = _TYPES.get(ann, str)
-        if isinstance(kw['default'], tuple): kw['default'] = list(kw['default'])
-        ap.add_argument(*flags, **kw)
+        ap.add_argument(*flags, **kw | options.get(name, {}))
     return ap
 
 def cli(run:Callable, # a `run_*` function: its parameters become the options
@@ -201,12 +209,15 @@ def cli(run:Callable, # a `run_*` function: its parameters become the options
         description:str, # what the command does
         report:Callable, # report(results, args) -> the line rank 0 prints at the end
         argv:list[str]|None=None,
+        options:dict|None=None, # `arg_parser`'s per-parameter argparse keywords
+        positional:Sequence[str]=(), # `arg_parser`'s positional arguments
        ) -> int:
-    "A `python -m` command for `run`, torchrun-aware: rank 0 prints `report`; a bad option or parameter exits with status 2."
-    import sys
-    a = arg_parser(run, prog, description).parse_args(argv)
+    """A `python -m` command for `run` (torchrun-aware when `run` takes a `device`): rank 0 prints `report`;
+    a bad option or parameter exits with status 2."""
+    import inspect, sys
+    a = arg_parser(run, prog, description, options, positional).parse_args(argv)
     try:
-        with distributed_session(a.device):
+        with distributed_session(a.device) if 'device' in inspect.signature(run).parameters else contextlib.nullcontext():
             r = run(**vars(a))
             if is_main(): print(report(r, a), flush=True)
     except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2

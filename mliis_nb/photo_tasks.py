@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 from skimage.segmentation import slic
 from .io import write_json
+from .distributed import cli
 
 # %% auto #0
 __all__ = ['PHOTO_EXTS', 'photo_files', 'region_mask', 'random_view', 'make_photo_tasks', 'main']
@@ -115,18 +116,14 @@ def make_photo_tasks(photos:str|Path|Sequence, # folder(s) of unlabelled photogr
 
 # %% ../nbs/24_photo_tasks.ipynb #1c1ae756
 def main(argv:list[str]|None=None) -> int:
-    "`python -m mliis_nb.photo_tasks PHOTOS OUT`: build the photo tasks."
-    import argparse
-    p = argparse.ArgumentParser('python -m mliis_nb.photo_tasks', allow_abbrev=False,
-                                description='Self-supervised few-shot tasks (superpixel pseudo-masks) from a folder of unlabelled photographs.')
-    p.add_argument('photos', nargs='+', help='folder(s) of photographs'); p.add_argument('out', help='output folder (data/ and split/)')
-    p.add_argument('--size', type=int, default=160); p.add_argument('--regions', type=int, default=6)
-    p.add_argument('--views', type=int, default=12); p.add_argument('--val-photos', type=float, default=0.1)
-    p.add_argument('--seed', type=int, default=0)
-    a = p.parse_args(argv)
-    out = make_photo_tasks(a.photos, a.out, a.size, a.regions, a.views, a.val_photos, a.seed)
-    print(json.dumps({k: v for k, v in json.loads((out/'SOURCES.json').read_text()).items() if k != 'photos'}))
-    return 0
+    "`python -m mliis_nb.photo_tasks PHOTOS... OUT`: build the photo tasks (`make_photo_tasks`'s other parameters are the options)."
+    return cli(make_photo_tasks, 'python -m mliis_nb.photo_tasks', 'Self-supervised few-shot tasks (superpixel pseudo-masks) from a '
+               'folder of unlabelled photographs.', _report, argv,
+               options={'photos': dict(nargs='+')}, positional=('photos', 'out'))
+
+def _report(out:Path, a) -> str:
+    "The command's line: what SOURCES.json says, less the list of photographs."
+    return json.dumps({k: v for k, v in json.loads((out/'SOURCES.json').read_text()).items() if k != 'photos'})
 
 # %% ../nbs/24_photo_tasks.ipynb #bf29d3a3
 #| eval: false

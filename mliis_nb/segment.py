@@ -5,7 +5,7 @@
 # %% ../nbs/15_segment.ipynb #e4838d08
 from __future__ import annotations
 
-import argparse, glob, io, json, os, sys, time
+import glob, io, json, os, sys, time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from .inits import load_initialisation, find_checkpoint, checkpoint_kind, BASELI
 from .losses import mean_ci95
 from .params import Checks, PAPER_IMAGE_SIZE
 from .uho import read_uho, omega_from_results
+from .distributed import cli
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'find_support', 'find_queries', 'load_image', 'load_support', 'predict_queries', 'write_mask',
@@ -151,13 +152,13 @@ def check_segment(support, queries, checkpoint, omega, image_size, device, out_d
     return found[0], found[1]
 
 # %% ../nbs/15_segment.ipynb #05020236
-def segment_folder(support:str|Path, # folder of image/mask pairs
-                   queries:str|Path, # folder, glob or file of images to segment
-                   checkpoint:str|Path='shipped', # "shipped" (the best on real photographs), a meta or joint checkpoint, "imagenet" or "random"
-                   omega:str|Path='', # a UHO results file, or "" for U's defaults
+def segment_folder(support:str|Path, # folder of <name>.jpg + <name>.png (mask) pairs, extensions in any case, e.g. an FSS-1000 class folder
+                   queries:str|Path, # folder of images, a quoted glob ("photos/*.jpg") or one image; <name>.png beside <name>.jpg is scored as its mask
+                   checkpoint:str|Path='shipped', # "shipped" (the best on real photographs), a meta or joint checkpoint (file or run folder), "imagenet" or "random"
+                   omega:str|Path='', # a UHO results.json (tuned lr and steps), or "" for U's defaults
                    image_size:int=0, # network input size (0: the checkpoint's run's, else 224)
-                   device:str='auto',
-                   out_dir:str|Path='runs/segment',
+                   device:str='auto', # "auto", "cpu", "cuda", "cuda:N"
+                   out_dir:str|Path='runs/segment', # masks/, overlay.png and results.json go here
                    seed:int=0, # U's randomness and a fresh decoder's initialisation
                    encoder:str=DEFAULT_ENCODER, # for "imagenet" / "random"
                    max_overlay:int=48, # images shown in overlay.png
@@ -193,25 +194,15 @@ def segment_folder(support:str|Path, # folder of image/mask pairs
 
 # %% ../nbs/15_segment.ipynb #f77171a3
 def main(argv:list[str]|None=None) -> int:
-    "The `python -m mliis_nb.segment` command line."
-    ap = argparse.ArgumentParser(prog='python -m mliis_nb.segment', description=(
-        'Adapt an initialisation once to a few annotated examples (the support) and segment many images (the queries).'),
-        allow_abbrev=False)  # a misspelt option is an error naming it, never read as another
-    ap.add_argument('--support', required=True, help='folder of <name>.jpg + <name>.png (mask) pairs, extensions in any case, e.g. an FSS-1000 class folder')
-    ap.add_argument('--queries', required=True, help='folder of images, a quoted glob ("photos/*.jpg") or one image; <name>.png beside <name>.jpg is scored as its mask')
-    ap.add_argument('--checkpoint', default='shipped', help='"shipped" (the best measured on real photographs), a meta or joint checkpoint (file or run folder), "imagenet" or "random"')
-    ap.add_argument('--omega', default='', help="a UHO results.json (tuned lr and steps); default: U's defaults")
-    ap.add_argument('--image-size', type=int, default=0, help="network input size; 0: the checkpoint's run's size, else 224")
-    ap.add_argument('--device', default='auto'); ap.add_argument('--out-dir', default='runs/segment')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--encoder', default=DEFAULT_ENCODER, help='timm encoder for "imagenet" / "random"')
-    a = ap.parse_args(argv)
-    try: r = segment_folder(a.support, a.queries, a.checkpoint, a.omega, a.image_size, a.device, a.out_dir, a.seed, a.encoder)
-    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
+    "The `python -m mliis_nb.segment` command line: `segment_folder`'s parameters are its options (`--support` and `--queries` required)."
+    return cli(segment_folder, 'python -m mliis_nb.segment', 'Adapt an initialisation once to a few annotated examples (the support) '
+               'and segment many images (the queries).', _report, argv)
+
+def _report(r:dict, a) -> str:
+    "The command's last line: where the masks are, and the mean IoU of the queries that have masks."
     score = f"; mean IoU {100 * r['miou']:.1f}% over {sum('iou' in i for i in r['images'])} queries with masks" if 'miou' in r else ''
-    print(f"{r['n_queries']} masks written to {Path(a.out_dir) / 'masks'} ({r['n_support']}-shot, "
-          f"{r['seconds']['total']:.1f} s){score}; overlay.png and results.json beside")
-    return 0
+    return (f"{r['n_queries']} masks written to {Path(a.out_dir) / 'masks'} ({r['n_support']}-shot, "
+            f"{r['seconds']['total']:.1f} s){score}; overlay.png and results.json beside")
 
 # %% ../nbs/15_segment.ipynb #694ab84f
 #| eval: false
