@@ -243,8 +243,7 @@ def adapt(
     start: dict[str, Tensor] | None = None,  # adapt from this state instead of the model's own
     loss_fn: Callable | None = None,  # loss(logits, y, model); default: the paper's `seg_loss`
     metric_fn: Callable | None = None,  # per-query score(logits, y); default: `iou_per_image`
-    patience: int
-    | None = None,  # with `track`: stop once the tracked IoU has not strictly improved for more than this many steps
+    patience: int | None = None,  # with `track`: stop once the tracked IoU has not risen for more than this many steps
     lr_at: Callable[[int], float] | None = None,  # learning rate of step j (0-based); default omega.lr throughout
 ) -> AdaptResult:
     "The update routine U: adapt to the support set with omega, score the queries, restore the model."

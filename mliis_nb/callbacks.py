@@ -125,8 +125,7 @@ class SafetensorsCheckpoint(TrackerCallback):
         min_delta: float = 0.0,  # minimum improvement
         fname: str = "model",  # files are `{fname}_best.safetensors` and `{fname}_last.safetensors`
         meta: dict | None = None,  # extra JSON stored in every file
-        save: Callable[[Path, nn.Module, dict], Path]
-        | None = None,  # writer (default: state dict + header via `save_checkpoint`)
+        save: Callable[[Path, nn.Module, dict], Path] | None = None,  # writer (default: `save_checkpoint`)
         format: str = CHECKPOINT_FORMAT,  # header format of the default writer
     ):
         super().__init__(monitor=monitor, comp=comp, min_delta=min_delta)

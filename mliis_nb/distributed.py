@@ -228,8 +228,7 @@ def arg_parser(
     fn: Callable,  # a function whose parameters all have simple annotations
     prog: str,  # the command, e.g. 'python -m mliis_nb.meta'
     description: str = '',  # what the command does
-    options: dict
-    | None = None,  # {parameter: argparse keywords} added to what its signature gives (choices, nargs, metavar, help)
+    options: dict | None = None,  # {parameter: argparse keywords} beyond the signature's (choices, nargs, help)
     positional: Sequence[str] = (),  # the parameters that are positional arguments instead of options
 ) -> argparse.ArgumentParser:
     """An argparse parser with one option per parameter of `fn`: its annotation's type, its default, its docments comment as help.

@@ -308,8 +308,7 @@ def fpk_data(
     data: str | Path,  # "synthetic", or an FSS-1000-layout folder holding the concepts' classes
     voc: str | Path | None = None,  # a VOC 2012 folder whose classes are pooled in (FSS-1000 data only)
     size: int | tuple = 224,
-    concepts: Sequence[str]
-    | None = None,  # class names in `data` (default: the five of the paper, or the synthetic ones)
+    concepts: Sequence[str] | None = None,  # class names in `data` (default: the paper's five, or the synthetic ones)
     masks: str = 'auto',  # VOC masks: 'auto' (SegmentationClassAug if present), 'SegmentationClassAug' or 'SegmentationClass'
     need: int = 0,  # examples each concept must have (k max + test); 0: no check
     synthetic_kw: dict | None = None,  # `make_fpk_concepts` arguments for "synthetic"

@@ -87,9 +87,7 @@ def load_initialisation(
     dropout: float = 0.2,  # for "imagenet"/"random"
     seed: int = 0,  # seeds the fresh decoder and head of "imagenet"/"random", and a joint model's fresh head
     joint_head: str = 'fresh',  # joint checkpoints: "fresh" 2-class head (the original) or "mean" of the class rows
-    device: str
-    | torch.device
-    | None = None,  # put it there in `device_settings`' memory format, as meta-training runs it; None: as built (CPU, NCHW)
+    device: str | torch.device | None = None,  # put there as meta-training runs it (`device_settings`); None: CPU, NCHW
     **model_kwargs,  # other `EfficientLab` arguments for "imagenet"/"random" (decoder, pool_conv)
 ) -> nn.Module:
     "Build the EfficientLab initialisation named by `checkpoint` (on `device`, laid out as everything that adapts it there)."

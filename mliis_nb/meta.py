@@ -305,8 +305,7 @@ def meta_train(
     checkpoint_every: int = 100,  # checkpoint every this many meta-steps (and at the end)
     seed: int = 0,
     resume: bool = False,  # continue from out_dir's checkpoint
-    time_budget: float
-    | None = None,  # stop (with a checkpoint) after the meta-step that ends this many seconds in (0: after the first)
+    time_budget: float | None = None,  # stop (checkpointed) at the meta-step ending this many seconds in (0: the first)
     stop_at: int | None = None,  # stop (with a checkpoint) after this meta-step, to resume later: long runs in pieces
     model_kwargs: dict | None = None,  # how to rebuild the model (stored in the checkpoint)
     loss_fn: Callable | None = None,  # inner-loop loss (default: the paper's seg_loss)

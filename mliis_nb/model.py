@@ -466,9 +466,7 @@ class EfficientLab(nn.Module):
     def __init__(
         self,
         encoder: str = DEFAULT_ENCODER,  # timm model name (any with `features_only`); the paper's is "tf_efficientnet_b0"
-        rsd_stages: Sequence[int] = (
-            3,
-        ),  # paper stages of the skips, deep to shallow: (3,) = EfficientLab-3, (6, 3) = EfficientLab-6-3
+        rsd_stages: Sequence[int] = (3,),  # skip stages, deep to shallow: (3,) EfficientLab-3, (6, 3) EfficientLab-6-3
         weights=None,  # None (random), "imagenet" (offline for tf_efficientnet_lite0/1/2, else timm's hub) or a state dict path
         dropout: float = 0.2,  # dropout probability in the head (`head.drop`)
         decoder: str = "rsd",  # "rsd", "rsd_noresidual", "deeplab" (Table 1's ablations), "deeplab_v3plus"(_running)

@@ -352,9 +352,7 @@ def adapt_many(
     seeds: Sequence[int] | None = None,  # each task's `adapt` seed (default 0, 1, 2, ...)
     track: bool = False,  # also score the queries before the first and after every step
     return_weights: bool = False,  # return each task's adapted state
-    start: dict
-    | Sequence[dict | None]
-    | None = None,  # adapt from this state (or one per task) instead of the model's own
+    start: dict | Sequence[dict | None] | None = None,  # adapt from this state (or one per task), not the model's own
     loss_fn: Callable | None = None,  # loss(logits, y, model); default: the paper's `seg_loss`
     metric_fn: Callable | None = None,  # per-query score(logits, y); default: `iou_per_image`
     patience: int | None = None,  # with `track`: each task stops early as in `adapt`

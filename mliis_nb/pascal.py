@@ -327,9 +327,7 @@ class Pascal5iResult:
     fold: int
     shots: int
     episodes: int
-    classwise_miou: (
-        float  # the literature's mIoU: mean over the fold's classes of the accumulated foreground IoU (void ignored)
-    )
+    classwise_miou: float  # the literature's mIoU: the fold's classes' mean accumulated foreground IoU (void ignored)
     fb_iou: float  # the literature's FB-IoU (void ignored)
     per_class: dict  # foreground IoU of each class
     miou: float  # the paper's number: mean over episodes of the query's IoU (void ignored)

@@ -48,9 +48,7 @@ def stage_key(notebook: str, params: dict, after: Sequence[str] = ()) -> str:
 
 def code_version(
     notebook: str | Path,  # the experiment notebook: its code cells are hashed, not its prose or outputs
-    package: str
-    | Path
-    | None = None,  # the folder whose modules (`*.py`) are hashed; default: the installed `mliis_nb`
+    package: str | Path | None = None,  # the folder whose `*.py` modules are hashed; default: the installed `mliis_nb`
 ) -> str:
     "A hash of the code a stage runs: every module of the installed `mliis_nb` package and the notebook's code cells."
     if package is None:
@@ -106,8 +104,7 @@ def run_stage(
     root: str | Path,  # the run's folder
     after: Sequence[str | Path] = (),  # stage folders this one reads: their keys enter this one's
     adopt: Sequence[str | Path] = (),  # earlier papermill output notebooks that may be this very run
-    resume_param: str
-    | None = None,  # a boolean parameter set True when continuing a killed stage (meta_train: "resume")
+    resume_param: str | None = None,  # a boolean parameter set True to continue a killed stage (meta_train: "resume")
     runner: Callable | None = None,
     log: Callable = print,
 ) -> Path:
@@ -253,9 +250,7 @@ def _counts(verdicts: Sequence[str]) -> dict:
 
 
 def finding_verdict(
-    verdicts: Sequence[
-        str
-    ],  # the verdicts of a finding's comparisons: 'holds', 'does not hold', 'inconclusive' or 'not tested'
+    verdicts: Sequence[str],  # its comparisons' verdicts: 'holds', 'does not hold', 'inconclusive', 'not tested'
 ) -> str:
     """One verdict for a finding made of several comparisons, each counted as it is (none upgraded):
     'holds' when every comparison holds; 'does not hold' when any comparison is significantly reversed (its verdict

@@ -216,12 +216,9 @@ def check_segment(
 
 # %% ../nbs/15_segment.ipynb #05020236
 def segment_folder(
-    support: str
-    | Path,  # folder of <name>.jpg + <name>.png (mask) pairs, extensions in any case, e.g. an FSS-1000 class folder
-    queries: str
-    | Path,  # folder of images, a quoted glob ("photos/*.jpg") or one image; <name>.png beside <name>.jpg is scored as its mask
-    checkpoint: str
-    | Path = 'shipped',  # "shipped" (the best on real photographs), a meta or joint checkpoint (file or run folder), "imagenet" or "random"
+    support: str | Path,  # folder of <name>.jpg + <name>.png (mask) pairs (any case), e.g. an FSS-1000 class folder
+    queries: str | Path,  # folder of images, a quoted glob ("photos/*.jpg") or an image; <name>.png beside is its mask
+    checkpoint: str | Path = 'shipped',  # "shipped", a meta/joint checkpoint (file or run folder), "imagenet", "random"
     omega: str | Path = '',  # a UHO results.json (tuned lr and steps), or "" for U's defaults
     image_size: int = 0,  # network input size (0: the checkpoint's run's, else 224)
     device: str = 'auto',  # "auto", "cpu", "cuda", "cuda:N"

@@ -480,10 +480,7 @@ def resolve_data(
     split: str | Path = 'auto',  # see the table above
     min_examples: int | dict = 0,  # examples every listed class needs ({'trn': n, ...}: per list); 0: no check
     skip_small: bool = False,  # leave out (and print) classes with fewer than `min_examples` instead of stopping
-    need: str
-    | Sequence[
-        str
-    ] = SPLIT_LISTS,  # the lists the caller reads (evaluation: the one it scores); the others may be missing
+    need: str | Sequence[str] = SPLIT_LISTS,  # the lists read (evaluation: the one it scores); others may be missing
     **synthetic_kw,  # `make_synthetic` arguments, used when data == "synthetic"
 ) -> tuple[Path, dict[str, list[str]]]:
     "`data` and `split` parameters of the experiment notebooks -> (root, {'trn','val','test': classes}); open the root with `open_data`."

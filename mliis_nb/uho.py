@@ -465,18 +465,14 @@ def replay(opt, trials: list[Trial], spec: dict, path=None):
 class UHOResult:
     "A finished search: the best omega (steps included), its mean IoU on T_val with CI, every trial."
 
-    omega: (
-        Omega  # U's hyperparameters: the fixed fields, the best trial's searched fields, its median early-stopping step
-    )
+    omega: Omega  # U's hyperparameters: the fixed fields, the best trial's searched ones, its median early stop
     best: dict  # the searched fields and `steps` of the best trial
     miou: float  # the best trial's task-mean IoU on T_val
     ci95: float  # its 95% CI half-width
     trials: list[Trial]  # every trial, in order
     space: dict  # the checked search space
     settings: dict  # n_calls, n_initial_points, max_steps, patience, min_steps, seed, n_tasks
-    optimizer: object = field(
-        default=None, repr=False
-    )  # the skopt Optimizer after the last trial (its GP models draw the figures)
+    optimizer: object = field(default=None, repr=False)  # the skopt Optimizer after the last trial (for the GP figures)
 
     def to_dict(self) -> dict:
         "JSON-ready: everything but the optimiser."
@@ -518,8 +514,7 @@ def uho(
     tasks: list,  # T_val (`validation_tasks`)
     space: str | dict = 'lr',  # "lr", "extended" or {Omega field: bounds} (`search_space`)
     n_calls: int = 30,  # trials; a larger n_calls than out_dir's finished search extends it
-    n_initial_points: int
-    | None = None,  # random trials before expected improvement; None: out_dir's recorded number, else n_calls // 2
+    n_initial_points: int | None = None,  # random trials first (None: out_dir's recorded number, else n_calls // 2)
     max_steps: int | None = None,  # early-stopping horizon (None: 20 for "lr", 80 for "extended", else 20)
     base: Omega = Omega(),  # the fields that are not searched (the paper: Table 3's)
     out_dir: str | Path | None = None,  # where trials.csv lives; a rerun resumes from it

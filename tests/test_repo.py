@@ -266,3 +266,31 @@ def test_code_is_ruff_formatted():
     assert not any(s.startswith('nbs/experiments/') for s in seen)
     r = subprocess.run([*ruff, 'format', '--check', '--no-cache', '.'], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, f'not in ruff format (run `make format`):\n{r.stdout[-3000:]}{r.stderr[-3000:]}'
+
+
+def test_parameter_comments_stay_on_their_line():
+    """docments reads a parameter's help (the command lines' --help, the docs' tables) from the comment on its line: a
+    parameter (or dataclass field) whose annotation or default the formatter split over lines would get the next one's.
+    Shorten the comment until the line fits in ruff.toml's 120 columns."""
+    import ast
+
+    split = []
+    for p in sorted((REPO / 'mliis_nb').glob('*.py')):
+        for n in ast.walk(ast.parse(p.read_text(), str(p))):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = n.args
+                pos = a.posonlyargs + a.args
+                ends = {x.arg: x.end_lineno for x in pos + a.kwonlyargs}
+                for x, d in [*zip(pos[::-1], a.defaults[::-1]), *zip(a.kwonlyargs, a.kw_defaults)]:
+                    if d is not None:
+                        ends[x.arg] = d.end_lineno
+                split += [
+                    f'{p.name}:{x.lineno} {n.name}({x.arg})' for x in pos + a.kwonlyargs if ends[x.arg] != x.lineno
+                ]
+            elif isinstance(n, ast.ClassDef):
+                split += [
+                    f'{p.name}:{s.lineno} {n.name}'
+                    for s in n.body
+                    if isinstance(s, ast.AnnAssign) and s.end_lineno != s.lineno
+                ]
+    assert not split, split
