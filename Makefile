@@ -8,7 +8,7 @@ STAMP := $(VENV)/.mliis_installed
 # (tests/test_notebooks.py runs each notebook as nbdev_test does), so the workers share them out with the rest.
 TEST_WORKERS ?= 2
 
-.PHONY: install test demo devset bench export clean-nbs lint-nbs docs docs-serve
+.PHONY: install test demo devset bench export clean-nbs lint-nbs format docs docs-serve
 
 $(STAMP): setup.py settings.ini constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -58,6 +58,13 @@ devset:
 	bash tools/make_devset.sh .devset
 
 clean-nbs: $(STAMP)
+	$(VENV)/bin/nbdev_clean
+
+# One code format (ruff.toml): ruff formats the notebooks' code cells, tests/ and tools/; then mliis_nb/ is exported
+# again and the notebooks cleaned (tests/test_repo.py checks all three).
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/nbdev_export
 	$(VENV)/bin/nbdev_clean
 
 # The docs site, offline and without Quarto (tools/build_docs.py: nbdev's notebook processing, then

@@ -22,161 +22,230 @@ __all__ = ['OPTIMISERS', 'BN_MODES', 'Omega', 'head_dropout', 'adapting', 'query
 
 # %% ../nbs/07_adapt.ipynb #8403a75f
 OPTIMISERS = ('sgd', 'adam')
-BN_MODES = ('running', 'batch')  # how BatchNorm normalises the queries: running statistics (the paper's) or the query batch's
+BN_MODES = (
+    'running',
+    'batch',
+)  # how BatchNorm normalises the queries: running statistics (the paper's) or the query batch's
+
 
 @dataclass(frozen=True)
 class Omega:
     "Hyperparameters of the update routine U."
-    lr: float = 0.005 # learning rate
-    steps: int = 5 # gradient steps
-    batch: int = 8 # minibatch size (examples are cycled, reshuffled every pass)
-    optimiser: str = 'sgd' # 'sgd' or 'adam'
-    dropout: float|None = 0.2 # dropout rate of the head while adapting (None: leave the model's)
-    aug_rate: float = 0.5 # probability of augmenting an example
-    l2: float = 5e-4 # L2 weight on non-BatchNorm parameters
-    l2_half: bool = False # the original code's 1/2 factor on the L2 term
-    bn: str = 'running' # predicting the queries: BN on running statistics (the paper's) or on the query batch's ('batch', transductive)
+
+    lr: float = 0.005  # learning rate
+    steps: int = 5  # gradient steps
+    batch: int = 8  # minibatch size (examples are cycled, reshuffled every pass)
+    optimiser: str = 'sgd'  # 'sgd' or 'adam'
+    dropout: float | None = 0.2  # dropout rate of the head while adapting (None: leave the model's)
+    aug_rate: float = 0.5  # probability of augmenting an example
+    l2: float = 5e-4  # L2 weight on non-BatchNorm parameters
+    l2_half: bool = False  # the original code's 1/2 factor on the L2 term
+    bn: str = 'running'  # predicting the queries: BN on running statistics (the paper's) or on the query batch's ('batch', transductive)
 
     def __post_init__(self):
-        if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and self.lr > 0 and math.isfinite(self.lr)):
+        if not (
+            isinstance(self.lr, (int, float))
+            and not isinstance(self.lr, bool)
+            and self.lr > 0
+            and math.isfinite(self.lr)
+        ):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not (isinstance(self.steps, int) and not isinstance(self.steps, bool) and self.steps >= 0): raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
-        if not (isinstance(self.batch, int) and self.batch >= 1): raise ValueError(f"batch must be an integer >= 1, got {self.batch!r}")
-        if self.optimiser not in OPTIMISERS: raise ValueError(f"optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
-        if self.dropout is not None and not 0 <= self.dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not 0 <= self.aug_rate <= 1: raise ValueError(f"aug_rate must be in [0, 1], got {self.aug_rate!r}")
-        if self.l2 < 0: raise ValueError(f"l2 must be >= 0, got {self.l2!r}")
-        if self.bn not in BN_MODES: raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
+        if not (isinstance(self.steps, int) and not isinstance(self.steps, bool) and self.steps >= 0):
+            raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
+        if not (isinstance(self.batch, int) and self.batch >= 1):
+            raise ValueError(f"batch must be an integer >= 1, got {self.batch!r}")
+        if self.optimiser not in OPTIMISERS:
+            raise ValueError(f"optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0 <= self.aug_rate <= 1:
+            raise ValueError(f"aug_rate must be in [0, 1], got {self.aug_rate!r}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2!r}")
+        if self.bn not in BN_MODES:
+            raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
 
-    def replace(self, **kw) -> 'Omega': return replace(self, **kw)
+    def replace(self, **kw) -> 'Omega':
+        return replace(self, **kw)
 
 # %% ../nbs/07_adapt.ipynb #e92ce319
-def head_dropout(model:nn.Module) -> nn.Dropout|None:
+def head_dropout(model: nn.Module) -> nn.Dropout | None:
     "The dropout layer of the model's segmentation head (`model.head.drop`), the only dropout U's omega sets; None if there is none."
     d = getattr(getattr(model, 'head', None), 'drop', None)
     return d if isinstance(d, nn.Dropout) else None
 
+
 @contextlib.contextmanager
-def adapting(model:nn.Module, dropout:float|None=None):
+def adapting(model: nn.Module, dropout: float | None = None):
     "Train mode (batch-statistics BN, active dropout; the head's dropout at rate `dropout`) inside; the previous mode and rate after."
     was_training, drop = model.training, head_dropout(model)
     rate = None if drop is None else drop.p
     try:
-        if dropout is not None and drop is not None: drop.p = dropout
+        if dropout is not None and drop is not None:
+            drop.p = dropout
         model.train()
         yield model
     finally:
-        if drop is not None: drop.p = rate
+        if drop is not None:
+            drop.p = rate
         model.train(was_training)
 
+
 @contextlib.contextmanager
-def query_bn(model:nn.Module, bn:str='running'):
+def query_bn(model: nn.Module, bn: str = 'running'):
     """Inside (with the model in eval mode): 'running' leaves BN alone; 'batch' makes every BN layer U trains normalise with the
     batch's statistics (a frozen encoder's keep their running ones), without moving the running statistics. Restored after."""
-    if bn not in BN_MODES: raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
+    if bn not in BN_MODES:
+        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
     frozen = getattr(model, 'encoder', None) if getattr(model, 'freeze_encoder', 'none') != 'none' else None
     skip = set(frozen.modules()) if frozen is not None else set()
-    layers = [] if bn == 'running' else [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-                                         and m.track_running_stats and m not in skip]
+    layers = (
+        []
+        if bn == 'running'
+        else [
+            m
+            for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m not in skip
+        ]
+    )
     saved = [(m, m.training, m.momentum, m.num_batches_tracked.clone()) for m in layers]
     try:
-        for m in layers: m.train(); m.momentum = 0.0  # batch statistics; running = 1 * running + 0 * batch: unmoved
+        for m in layers:
+            m.train()
+            m.momentum = 0.0  # batch statistics; running = 1 * running + 0 * batch: unmoved
         yield model
     finally:
-        for m, was, mom, nbt in saved: m.train(was); m.momentum = mom; m.num_batches_tracked.copy_(nbt)
+        for m, was, mom, nbt in saved:
+            m.train(was)
+            m.momentum = mom
+            m.num_batches_tracked.copy_(nbt)
+
 
 @torch.no_grad()
-def predict(model:nn.Module, x:Tensor, batch:int=16,
-            bn:str='running', # BN on running statistics (the paper's) or on each batch's ('batch', transductive)
-           ) -> Tensor:
+def predict(
+    model: nn.Module,
+    x: Tensor,
+    batch: int = 16,
+    bn: str = 'running',  # BN on running statistics (the paper's) or on each batch's ('batch', transductive)
+) -> Tensor:
     "Logits for `x` in eval mode (BN running averages unless `bn='batch'`, no dropout), in batches; the mode is restored."
-    was = model.training; model.eval()
+    was = model.training
+    model.eval()
     try:
         dev = next(model.parameters()).device
         with query_bn(model, bn):
-            return torch.cat([model(x[i:i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)])
-    finally: model.train(was)
+            return torch.cat([model(x[i : i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)])
+    finally:
+        model.train(was)
 
 # %% ../nbs/07_adapt.ipynb #790d30e7
-def minibatches(n:int, batch:int, steps:int, generator:torch.Generator) -> list[Tensor]:
+def minibatches(n: int, batch: int, steps: int, generator: torch.Generator) -> list[Tensor]:
     "`steps` index tensors of size `batch`, cycling through reshuffled permutations of range(n)."
-    if n < 1: raise ValueError("the support set is empty")
+    if n < 1:
+        raise ValueError("the support set is empty")
     out, pool = [], torch.empty(0, dtype=torch.long)
     for _ in range(steps):
-        while len(pool) < batch: pool = torch.cat([pool, torch.randperm(n, generator=generator)])
-        out.append(pool[:batch]); pool = pool[batch:]
+        while len(pool) < batch:
+            pool = torch.cat([pool, torch.randperm(n, generator=generator)])
+        out.append(pool[:batch])
+        pool = pool[batch:]
     return out
 
 # %% ../nbs/07_adapt.ipynb #9662707f
 @dataclass
 class AdaptResult:
     "What U returns: query scores, and optionally the learning curve and the adapted weights."
-    query_iou: Tensor|None = None # IoU per query image after adaptation (`iou_per_image`)
-    query_logits: Tensor|None = None # N x 2 x H x W logits on the queries after adaptation
-    step_iou: list[float]|None = None # mean query IoU after 0, 1, ..., steps steps (`track=True`)
-    losses: list[float] = field(default_factory=list) # training loss of every step
-    weights: dict[str, Tensor]|None = None # adapted state (parameters and buffers), `return_weights=True`
+
+    query_iou: Tensor | None = None  # IoU per query image after adaptation (`iou_per_image`)
+    query_logits: Tensor | None = None  # N x 2 x H x W logits on the queries after adaptation
+    step_iou: list[float] | None = None  # mean query IoU after 0, 1, ..., steps steps (`track=True`)
+    losses: list[float] = field(default_factory=list)  # training loss of every step
+    weights: dict[str, Tensor] | None = None  # adapted state (parameters and buffers), `return_weights=True`
+
     @property
     def miou(self) -> float:
         "Mean query IoU of this task (the task's score)."
         return float(self.query_iou.mean())
 
+
 class NonFiniteLoss(FloatingPointError):
     "Raised by U when a training loss is NaN or infinite."
 
 # %% ../nbs/07_adapt.ipynb #c1d6cf4e
-def early_stop_step(curve:Sequence[float], # IoU after 0, 1, ..., max_steps steps (U's `step_iou`)
-                    patience:int=50, # stop after this many steps without a strict improvement
-                    min_steps:int=0, # steps that are taken before any can be chosen (the original's `min_steps`)
-                   ) -> int:
+def early_stop_step(
+    curve: Sequence[float],  # IoU after 0, 1, ..., max_steps steps (U's `step_iou`)
+    patience: int = 50,  # stop after this many steps without a strict improvement
+    min_steps: int = 0,  # steps that are taken before any can be chosen (the original's `min_steps`)
+) -> int:
     "The original's early stopper on a recorded curve: the first step with the strictly highest IoU."
     last = len(curve) - 1
-    if last < 1: return 0
+    if last < 1:
+        return 0
     best, wait = min(max(1, min_steps), last), 0
     for j in range(best + 1, last + 1):
-        if curve[j] > curve[best]: best, wait = j, 0
+        if curve[j] > curve[best]:
+            best, wait = j, 0
         else:
             wait += 1
-            if wait > patience: break
+            if wait > patience:
+                break
     return best
 
-def _stalled(curve:list[float], patience:int) -> bool:
+
+def _stalled(curve: list[float], patience: int) -> bool:
     "U's stop, asked after every step: True once `early_stop_step` stops scanning the curve recorded so far (its best step, 1 or later, is more than `patience` steps back)."
     return len(curve) - 1 - early_stop_step(curve, patience) > patience
 
 # %% ../nbs/07_adapt.ipynb #c1e9caee
-def _seed_from(generator:torch.Generator) -> int:
+def _seed_from(generator: torch.Generator) -> int:
     return int(torch.randint(0, 2**62, (1,), generator=generator))
 
-def check_adapt(support_x:Tensor, support_y:Tensor, query_x:Tensor|None, query_y:Tensor|None, track:bool, patience:int|None,
-                where:str='') -> None:
-    "U's argument checks, before any work (`adapt`, and `adapt_many` for every task); `where` prefixes the message."
-    if len(support_x) != len(support_y): raise ValueError(f"{where}support_x has {len(support_x)} images but support_y {len(support_y)} masks")
-    if len(support_x) < 1: raise ValueError(f"{where}the support set is empty")
-    if query_y is not None and query_x is None: raise ValueError(f"{where}query_y was given without query_x")
-    if track and query_y is None: raise ValueError(f"{where}track=True needs query_x and query_y to score")
-    if patience is not None and not track: raise ValueError("patience (early stopping) needs track=True")
-    if patience is not None and not (isinstance(patience, int) and patience >= 0): raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
 
-def default_loss(omega:Omega) -> Callable:
+def check_adapt(
+    support_x: Tensor,
+    support_y: Tensor,
+    query_x: Tensor | None,
+    query_y: Tensor | None,
+    track: bool,
+    patience: int | None,
+    where: str = '',
+) -> None:
+    "U's argument checks, before any work (`adapt`, and `adapt_many` for every task); `where` prefixes the message."
+    if len(support_x) != len(support_y):
+        raise ValueError(f"{where}support_x has {len(support_x)} images but support_y {len(support_y)} masks")
+    if len(support_x) < 1:
+        raise ValueError(f"{where}the support set is empty")
+    if query_y is not None and query_x is None:
+        raise ValueError(f"{where}query_y was given without query_x")
+    if track and query_y is None:
+        raise ValueError(f"{where}track=True needs query_x and query_y to score")
+    if patience is not None and not track:
+        raise ValueError("patience (early stopping) needs track=True")
+    if patience is not None and not (isinstance(patience, int) and patience >= 0):
+        raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
+
+
+def default_loss(omega: Omega) -> Callable:
     "U's loss when none is given: the paper's `seg_loss` with omega's L2 weight."
     return lambda logits, y, m: seg_loss(logits, y, model=m, l2=omega.l2, l2_half=omega.l2_half)
 
-def adapt(model:nn.Module, # the initialisation theta (left unchanged by the call)
-          support_x:Tensor, # N x 3 x H x W images in [0, 1]
-          support_y:Tensor, # N x H x W masks in {0, 1}
-          omega:Omega=Omega(), # U's hyperparameters
-          query_x:Tensor|None=None, # queries to predict after adaptation
-          query_y:Tensor|None=None, # their masks, to score
-          seed:int=0, # all randomness of the call (minibatches, augmentation, dropout)
-          track:bool=False, # also score the queries before the first and after every step
-          return_weights:bool=False, # return the adapted state (a copy)
-          start:dict[str, Tensor]|None=None, # adapt from this state instead of the model's own
-          loss_fn:Callable|None=None, # loss(logits, y, model); default: the paper's `seg_loss`
-          metric_fn:Callable|None=None, # per-query score(logits, y); default: `iou_per_image`
-          patience:int|None=None, # with `track`: stop once the tracked IoU has not strictly improved for more than this many steps
-          lr_at:Callable[[int], float]|None=None, # learning rate of step j (0-based); default omega.lr throughout
-         ) -> AdaptResult:
+
+def adapt(
+    model: nn.Module,  # the initialisation theta (left unchanged by the call)
+    support_x: Tensor,  # N x 3 x H x W images in [0, 1]
+    support_y: Tensor,  # N x H x W masks in {0, 1}
+    omega: Omega = Omega(),  # U's hyperparameters
+    query_x: Tensor | None = None,  # queries to predict after adaptation
+    query_y: Tensor | None = None,  # their masks, to score
+    seed: int = 0,  # all randomness of the call (minibatches, augmentation, dropout)
+    track: bool = False,  # also score the queries before the first and after every step
+    return_weights: bool = False,  # return the adapted state (a copy)
+    start: dict[str, Tensor] | None = None,  # adapt from this state instead of the model's own
+    loss_fn: Callable | None = None,  # loss(logits, y, model); default: the paper's `seg_loss`
+    metric_fn: Callable | None = None,  # per-query score(logits, y); default: `iou_per_image`
+    patience: int | None = None,  # with `track`: stop once the tracked IoU has not risen for more than this many steps
+    lr_at: Callable[[int], float] | None = None,  # learning rate of step j (0-based); default omega.lr throughout
+) -> AdaptResult:
     "The update routine U: adapt to the support set with omega, score the queries, restore the model."
     check_adapt(support_x, support_y, query_x, query_y, track, patience)
     loss_fn = loss_fn or default_loss(omega)
@@ -185,32 +254,48 @@ def adapt(model:nn.Module, # the initialisation theta (left unchanged by the cal
     g = torch.Generator().manual_seed(seed)
     init = snapshot_state(model)
     res = AdaptResult(step_iou=[] if track else None)
+
     def score():
         return float(metric_fn(predict(model, query_x, bn=omega.bn), query_y).mean())
+
     try:
-        if start is not None: restore_state(model, start)
+        if start is not None:
+            restore_state(model, start)
         params = [p for p in model.parameters() if p.requires_grad]
-        opt = (torch.optim.SGD(params, lr=omega.lr) if omega.optimiser == 'sgd' else torch.optim.Adam(params, lr=omega.lr))
-        if track: res.step_iou.append(score())
+        opt = (
+            torch.optim.SGD(params, lr=omega.lr) if omega.optimiser == 'sgd' else torch.optim.Adam(params, lr=omega.lr)
+        )
+        if track:
+            res.step_iou.append(score())
         with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
             torch.manual_seed(_seed_from(g))  # dropout draws from the global generator: make it the call's own
             for j, idx in enumerate(minibatches(len(support_x), omega.batch, omega.steps, g)):
                 x, y = support_x[idx], support_y[idx]
-                if omega.aug_rate > 0: x, y = augment_batch(x, y, omega.aug_rate, g)
+                if omega.aug_rate > 0:
+                    x, y = augment_batch(x, y, omega.aug_rate, g)
                 if lr_at is not None:
-                    for group in opt.param_groups: group['lr'] = lr_at(j)
+                    for group in opt.param_groups:
+                        group['lr'] = lr_at(j)
                 with adapting(model, omega.dropout):
                     loss = loss_fn(model(x.to(dev)), y.to(dev), model)
                     if not torch.isfinite(loss):
-                        raise NonFiniteLoss(f"non-finite loss ({loss.item()}) at step {j} of the update routine (lr={omega.lr})")
-                    opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+                        raise NonFiniteLoss(
+                            f"non-finite loss ({loss.item()}) at step {j} of the update routine (lr={omega.lr})"
+                        )
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
                 res.losses.append(loss.item())
-                if track: res.step_iou.append(score())
-                if patience is not None and _stalled(res.step_iou, patience): break
+                if track:
+                    res.step_iou.append(score())
+                if patience is not None and _stalled(res.step_iou, patience):
+                    break
         if query_x is not None:
             res.query_logits = predict(model, query_x, bn=omega.bn)
-            if query_y is not None: res.query_iou = metric_fn(res.query_logits, query_y)
-        if return_weights: res.weights = snapshot_state(model)
+            if query_y is not None:
+                res.query_iou = metric_fn(res.query_logits, query_y)
+        if return_weights:
+            res.weights = snapshot_state(model)
     finally:
         restore_state(model, init)
     return res

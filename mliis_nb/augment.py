@@ -17,54 +17,74 @@ from torchvision.transforms.v2 import functional as TF
 # %% ../nbs/02_augment.ipynb #75373d4a
 AUGMENTATIONS = ("translate", "rotate", "hflip", "noise", "brightness", "erase")
 MAX_SHIFT_FRAC = 23 / 224  # translation: largest shift / side; the original: max_shift=23 px on 224 px images (L85)
-MAX_ANGLE = 45             # rotation: integer angle in [-MAX_ANGLE, MAX_ANGLE) degrees
+MAX_ANGLE = 45  # rotation: integer angle in [-MAX_ANGLE, MAX_ANGLE) degrees
 FILL_MODES = ("reflect", "constant", "mirror", "wrap")  # rotation: how the corners are filled (scipy names)
-NOISE_SD = 5.1 / 255       # additive noise: sigma ~ |N(NOISE_SD, 1/255)|
+NOISE_SD = 5.1 / 255  # additive noise: sigma ~ |N(NOISE_SD, 1/255)|
 BRIGHTNESS_SD = 12.75 / 255  # brightness: one offset ~ N(0, |N(BRIGHTNESS_SD, 1/255)|)
 ERASE_AREA = (0.02, 0.10)  # erasing: fraction of the image area (before clipping at the border)
 ERASE_ASPECT = (0.3, 1 / 0.3)  # erasing: box height / width
 
 # %% ../nbs/02_augment.ipynb #055e118c
-def _dev(g): return g.device if g is not None else torch.device("cpu")
-def _uniform(g, lo, hi): return lo + (hi - lo) * torch.rand((), generator=g, device=_dev(g)).item()
-def _normal(g): return torch.randn((), generator=g, device=_dev(g)).item()
-def _randint(g, lo, hi): return int(torch.randint(lo, hi, (), generator=g, device=_dev(g)))
-def _coin(g): return _randint(g, 0, 2) == 1
+def _dev(g):
+    return g.device if g is not None else torch.device("cpu")
+
+
+def _uniform(g, lo, hi):
+    return lo + (hi - lo) * torch.rand((), generator=g, device=_dev(g)).item()
+
+
+def _normal(g):
+    return torch.randn((), generator=g, device=_dev(g)).item()
+
+
+def _randint(g, lo, hi):
+    return int(torch.randint(lo, hi, (), generator=g, device=_dev(g)))
+
+
+def _coin(g):
+    return _randint(g, 0, 2) == 1
 
 # %% ../nbs/02_augment.ipynb #b7d2f4a9
-def max_shift(n:int, # length in pixels of the axis being shifted
-             )->int: # the largest translation along it, in pixels
+def max_shift(
+    n: int,  # length in pixels of the axis being shifted
+) -> int:  # the largest translation along it, in pixels
     "`max(1, round(n * MAX_SHIFT_FRAC))`: the original's 23 px at 224 px, the same fraction of the side at any size."
     return max(1, round(n * MAX_SHIFT_FRAC))
 
 # %% ../nbs/02_augment.ipynb #2d51807e
 def _translate_params(image, g):
     "Draw a translation: (dim, signed shift, fill colour per channel or None to wrap around)."
-    dim = -2 if _coin(g) else -1                                   # rows (vertical) or columns (horizontal)
+    dim = -2 if _coin(g) else -1  # rows (vertical) or columns (horizontal)
     shift = min(_randint(g, 1, max_shift(image.shape[dim]) + 1), image.shape[dim] - 1) * (1 if _coin(g) else -1)
     colour = None if _coin(g) else torch.rand(image.shape[0], generator=g, device=_dev(g)).to(image)
     return dim, shift, colour
 
+
 def _shift_by(image, mask, dim, shift, colour=None):
     "Roll `image` and `mask` by `shift` along `dim`; with a `colour`, fill the uncovered strip with it (mask 0)."
-    image, mask = image.roll(shift, dim), mask.roll(shift, dim)    # new tensors, safe to write into
+    image, mask = image.roll(shift, dim), mask.roll(shift, dim)  # new tensors, safe to write into
     if colour is not None and shift != 0:
         start = 0 if shift > 0 else image.shape[dim] + shift
         image.narrow(dim, start, abs(shift))[:] = colour.view(-1, 1, 1)
         mask.narrow(dim, start, abs(shift))[:] = 0
     return image, mask
 
-def _translate(image, mask, g): return _shift_by(image, mask, *_translate_params(image, g))
+
+def _translate(image, mask, g):
+    return _shift_by(image, mask, *_translate_params(image, g))
 
 # %% ../nbs/02_augment.ipynb #acce474f
 def _extend(x, ph, pw, mode):
     "Pad the last two dims of `x` by `ph` rows and `pw` columns on each side as scipy's `mode` extends an image."
+
     def idx(n, p):
         i = torch.arange(-p, n + p, device=x.device)
-        if mode == "wrap" or n == 1: return i % n
-        period = 2 * n if mode == "reflect" else 2 * n - 2         # reflect repeats the edge pixel, mirror does not
+        if mode == "wrap" or n == 1:
+            return i % n
+        period = 2 * n if mode == "reflect" else 2 * n - 2  # reflect repeats the edge pixel, mirror does not
         j = i % period
         return torch.where(j < n, j, period - 1 - j if mode == "reflect" else period - j)
+
     return x[..., idx(x.shape[-2], ph)[:, None], idx(x.shape[-1], pw)[None, :]]
 
 # %% ../nbs/02_augment.ipynb #92dee688
@@ -74,8 +94,10 @@ def _rotate_params(image, g):
     mode = FILL_MODES[_randint(g, 0, len(FILL_MODES))]
     fill = None
     if mode == "constant":
-        if _coin(g): fill = torch.randint(0, 256, image.shape, generator=g, device=_dev(g)).to(image) / 255  # noise
-        else: fill = torch.full_like(image, _randint(g, 0, 256) / 255)                                      # one grey
+        if _coin(g):
+            fill = torch.randint(0, 256, image.shape, generator=g, device=_dev(g)).to(image) / 255  # noise
+        else:
+            fill = torch.full_like(image, _randint(g, 0, 256) / 255)  # one grey
     return angle, mode, fill
 
 # %% ../nbs/02_augment.ipynb #c7cd8052
@@ -83,25 +105,30 @@ def _rotate_by(image, mask, angle, mode, fill=None):
     "Rotate `image` (bilinear) and `mask` (nearest) by `angle` degrees about the centre, filling as `mode` says."
     H, W = image.shape[-2:]
     bilinear = TF.InterpolationMode.BILINEAR
-    if mode == "constant":                     # rotate [image, ones] with zeros outside; blend the fill by coverage
+    if mode == "constant":  # rotate [image, ones] with zeros outside; blend the fill by coverage
         rot = TF.rotate(torch.cat([image, torch.ones_like(image[:1])]), angle, interpolation=bilinear)
-        msk = TF.rotate(tv_tensors.Mask(mask), angle).as_subclass(Tensor)   # 0 (background) outside
+        msk = TF.rotate(tv_tensors.Mask(mask), angle).as_subclass(Tensor)  # 0 (background) outside
         return rot[:-1] + (1 - rot[-1:]) * fill, msk
     c, s = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
     ph, pw = math.ceil((H * c + W * s - H) / 2) + 2, math.ceil((W * c + H * s - W) / 2) + 2  # reach of the corners
     img = TF.rotate(_extend(image, ph, pw, mode), angle, interpolation=bilinear)
     msk = TF.rotate(tv_tensors.Mask(_extend(mask, ph, pw, mode)), angle).as_subclass(Tensor)
-    return img[..., ph:ph + H, pw:pw + W], msk[ph:ph + H, pw:pw + W]
+    return img[..., ph : ph + H, pw : pw + W], msk[ph : ph + H, pw : pw + W]
 
-def _rotate(image, mask, g): return _rotate_by(image, mask, *_rotate_params(image, g))
+
+def _rotate(image, mask, g):
+    return _rotate_by(image, mask, *_rotate_params(image, g))
 
 # %% ../nbs/02_augment.ipynb #dbe8b309
-def _hflip(image, mask, g): return TF.horizontal_flip(image), TF.horizontal_flip(mask)
+def _hflip(image, mask, g):
+    return TF.horizontal_flip(image), TF.horizontal_flip(mask)
+
 
 def _noise(image, mask, g):
     sd = abs(NOISE_SD + _normal(g) / 255)
     noise = torch.randn(image.shape, generator=g, device=_dev(g)).to(image)
     return (image + sd * noise).clamp(0, 1), mask
+
 
 def _brightness(image, mask, g):
     sd = abs(BRIGHTNESS_SD + _normal(g) / 255)
@@ -114,56 +141,68 @@ def _erase_params(image, g):
     area, aspect = _uniform(g, *ERASE_AREA) * H * W, _uniform(g, *ERASE_ASPECT)
     h, w = int(math.sqrt(area * aspect)), int(math.sqrt(area / aspect))
     top, left = _randint(g, 0, H), _randint(g, 0, W)
-    return top, left, min(h, H - top), min(w, W - left), _uniform(g, 0., 1.)
+    return top, left, min(h, H - top), min(w, W - left), _uniform(g, 0.0, 1.0)
+
 
 def _erase(image, mask, g):
     top, left, h, w, v = _erase_params(image, g)
-    if h < 1 or w < 1: return image, mask
+    if h < 1 or w < 1:
+        return image, mask
     image = TF.erase(image, top, left, h, w, v=torch.tensor(v, dtype=image.dtype, device=image.device))
     mask = mask.clone()
-    mask[top:top + h, left:left + w] = 0
+    mask[top : top + h, left : left + w] = 0
     return image, mask
 
 # %% ../nbs/02_augment.ipynb #8530f7bd
 _OPS = dict(translate=_translate, rotate=_rotate, hflip=_hflip, noise=_noise, brightness=_brightness, erase=_erase)
 
+
 def _check(rate, ops):
     "Validate `rate` and `ops`; return the op names to draw from."
-    if not 0 <= rate <= 1: raise ValueError(f"`rate` must be in [0, 1], got {rate}")
+    if not 0 <= rate <= 1:
+        raise ValueError(f"`rate` must be in [0, 1], got {rate}")
     ops = AUGMENTATIONS if ops is None else tuple(dict.fromkeys([ops] if isinstance(ops, str) else ops))
     bad = [o for o in ops if o not in _OPS]
-    if bad or not ops: raise ValueError(f"unknown or no augmentations {bad}; valid names: {AUGMENTATIONS}")
+    if bad or not ops:
+        raise ValueError(f"unknown or no augmentations {bad}; valid names: {AUGMENTATIONS}")
     return ops
 
 # %% ../nbs/02_augment.ipynb #4dc6b9b1
-def augment_pair(image:Tensor, # float image, 3 x H x W, values in [0, 1]
-                 mask:Tensor, # binary mask, H x W (bool, or float/int in {0, 1})
-                 rate:float=0.5, # augmentation rate: the probability of augmenting at all
-                 generator:torch.Generator|None=None, # source of all randomness (None: torch's global RNG)
-                 ops:Sequence[str]|None=None, # names to draw from (default: all of `AUGMENTATIONS`)
-                )->tuple[Tensor, Tensor]: # (image in [0, 1], mask of the given dtype); the inputs themselves when not augmented
+def augment_pair(
+    image: Tensor,  # float image, 3 x H x W, values in [0, 1]
+    mask: Tensor,  # binary mask, H x W (bool, or float/int in {0, 1})
+    rate: float = 0.5,  # augmentation rate: the probability of augmenting at all
+    generator: torch.Generator | None = None,  # source of all randomness (None: torch's global RNG)
+    ops: Sequence[str] | None = None,  # names to draw from (default: all of `AUGMENTATIONS`)
+) -> tuple[Tensor, Tensor]:  # (image in [0, 1], mask of the given dtype); the inputs themselves when not augmented
     "With probability `rate`, apply a random non-empty subset of `ops`, in random order, to `image` and `mask`."
     ops = _check(rate, ops)
     if image.ndim != 3 or mask.shape != image.shape[1:]:
         raise ValueError(f"expected image C x H x W and mask H x W, got {tuple(image.shape)} and {tuple(mask.shape)}")
-    if not image.is_floating_point(): raise ValueError(f"image must be a float tensor in [0, 1], got {image.dtype}")
-    if torch.rand((), generator=generator, device=_dev(generator)).item() >= rate: return image, mask
+    if not image.is_floating_point():
+        raise ValueError(f"image must be a float tensor in [0, 1], got {image.dtype}")
+    if torch.rand((), generator=generator, device=_dev(generator)).item() >= rate:
+        return image, mask
     order = torch.randperm(len(ops), generator=generator, device=_dev(generator))
-    for i in order[:_randint(generator, 1, len(ops) + 1)].tolist():
+    for i in order[: _randint(generator, 1, len(ops) + 1)].tolist():
         image, mask = _OPS[ops[i]](image, mask, generator)
     return image.clamp(0, 1), mask
 
 # %% ../nbs/02_augment.ipynb #d020fe38
-def augment_batch(images:Tensor, # float images, N x 3 x H x W, values in [0, 1]
-                  masks:Tensor, # binary masks, N x H x W (bool, or float/int in {0, 1})
-                  rate:float=0.5, # augmentation rate: the probability of augmenting each example
-                  generator:torch.Generator|None=None, # source of all randomness (None: torch's global RNG)
-                  ops:Sequence[str]|None=None, # names to draw from (default: all of `AUGMENTATIONS`)
-                 )->tuple[Tensor, Tensor]: # new (images, masks) tensors, masks of the given dtype
+def augment_batch(
+    images: Tensor,  # float images, N x 3 x H x W, values in [0, 1]
+    masks: Tensor,  # binary masks, N x H x W (bool, or float/int in {0, 1})
+    rate: float = 0.5,  # augmentation rate: the probability of augmenting each example
+    generator: torch.Generator | None = None,  # source of all randomness (None: torch's global RNG)
+    ops: Sequence[str] | None = None,  # names to draw from (default: all of `AUGMENTATIONS`)
+) -> tuple[Tensor, Tensor]:  # new (images, masks) tensors, masks of the given dtype
     "Augment each example of a batch independently with `augment_pair`."
     if images.ndim != 4 or masks.ndim != 3 or len(images) != len(masks):
-        raise ValueError(f"expected images N x C x H x W and masks N x H x W, got {tuple(images.shape)} and {tuple(masks.shape)}")
+        raise ValueError(
+            f"expected images N x C x H x W and masks N x H x W, got {tuple(images.shape)} and {tuple(masks.shape)}"
+        )
     _check(rate, ops)
-    if len(images) == 0: return images.clone(), masks.clone()
+    if len(images) == 0:
+        return images.clone(), masks.clone()
     pairs = [augment_pair(i, m, rate, generator, ops) for i, m in zip(images, masks)]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])

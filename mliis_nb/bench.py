@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse, builtins, contextlib, copy, json, os, platform, resource, subprocess, sys, time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,54 +25,76 @@ from .meta import MetaConfig, meta_step, meta_lr_at, task_seed, meta_train
 from .model import EfficientLab, DEFAULT_ENCODER, DEEP_STRIDE, set_bn, snapshot_state, restore_state
 from .synthetic import make_synthetic, synthetic_splits
 from .io import write_json
-from .device import (DeviceSettings, device_settings, prepare_model, to_device, autocast, MALLOC_ENV,
-                             set_malloc_thresholds)
+from .distributed import cli
+from mliis_nb.device import (
+    DeviceSettings,
+    device_settings,
+    prepare_model,
+    to_device,
+    autocast,
+    MALLOC_ENV,
+    set_malloc_thresholds,
+)
 
 # %% auto #0
 __all__ = ['MODELS', 'PAPER_META_STEPS', 'ROW_LABELS', 'MALLOC_MODES', 'SECTIONS', 'CPU_IMAGE_SIZE', 'GPU_IMAGE_SIZE',
            'inner_images', 'task_examples', 'projected_hours', 'time_rounds', 'supervised_fn', 'sample_batches',
            'meta_fn', 'full_encoder', 'naive_adapt', 'naive_meta_step', 'bench_evaluate', 'bench_loader',
            'peak_memory_mb', 'build_rows', 'bench_malloc', 'run_benchmark', 'bench_table', 'plot_bench', 'short_run',
-           'bf16_verdict', 'report', 'main']
+           'bf16_verdict', 'bench_command', 'report', 'main']
 
 # %% ../nbs/19_bench.ipynb #e4d4eb55
 MODELS = {'efficientlab-3': (3,), 'efficientlab-6-3': (6, 3)}  # name -> rsd_stages
-PAPER_META_STEPS = 50_000 # the paper's Table 3
+PAPER_META_STEPS = 50_000  # the paper's Table 3
 
-def inner_images(cfg:MetaConfig) -> int:
+
+def inner_images(cfg: MetaConfig) -> int:
     "Images one task sends through U's forward and backward passes."
     return cfg.train_steps * cfg.inner_batch + (0 if cfg.algorithm == 'reptile' else cfg.val_shots)
 
-def task_examples(cfg:MetaConfig) -> int:
+
+def task_examples(cfg: MetaConfig) -> int:
     "Examples the loader materialises for one task (support, plus D_val for FOMAML and FOMAML*)."
     return cfg.train_shots + (0 if cfg.algorithm == 'reptile' else cfg.val_shots)
 
-def projected_hours(images_per_s:float, cfg:MetaConfig, meta_steps:int=PAPER_META_STEPS) -> float:
+
+def projected_hours(images_per_s: float, cfg: MetaConfig, meta_steps: int = PAPER_META_STEPS) -> float:
     "Hours of inner-loop compute for `meta_steps` meta-steps at `images_per_s` (no validation, no loading)."
     return meta_steps * cfg.meta_batch * inner_images(cfg) / images_per_s / 3600
 
 # %% ../nbs/19_bench.ipynb #82fea115
-def _sync(device:torch.device):
-    if device.type == 'cuda': torch.cuda.synchronize(device)
+def _sync(device: torch.device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
 
-def _amp(s:DeviceSettings|None):
+
+def _amp(s: DeviceSettings | None):
     return autocast(s) if s is not None else contextlib.nullcontext()
 
-def time_rounds(fns:dict[str, Callable[[int], int]], # name -> f(round) returning the images it processed; round < 0: warm-up
-                rounds:int=2, # timed rounds
-                warmup:int=1, # untimed rounds first
-                device:str|torch.device='cpu', # synchronised around every call when CUDA
-               ) -> dict[str, dict]:
+
+def time_rounds(
+    fns: dict[str, Callable[[int], int]],  # name -> f(round) returning the images it processed; round < 0: warm-up
+    rounds: int = 2,  # timed rounds
+    warmup: int = 1,  # untimed rounds first
+    device: str | torch.device = 'cpu',  # synchronised around every call when CUDA
+) -> dict[str, dict]:
     "Time one call of every function per round, interleaved, by wall clock and CPU time; {name: {'images_per_s', 'images_per_cpu_s' (best rounds), ...}}."
-    if rounds < 1: raise ValueError(f"rounds must be >= 1, got {rounds}")
-    if warmup < 0: raise ValueError(f"warmup must be >= 0, got {warmup}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
     dev, out = torch.device(device), {k: {'seconds': [], 'cpu_seconds': [], 'images': []} for k in fns}
     for r in range(-warmup, rounds):
         for k, f in fns.items():
-            _sync(dev); t, c = time.perf_counter(), time.process_time()
+            _sync(dev)
+            t, c = time.perf_counter(), time.process_time()
             n = f(r)
-            _sync(dev); dt, dc = time.perf_counter() - t, time.process_time() - c
-            if r >= 0: out[k]['seconds'].append(dt); out[k]['cpu_seconds'].append(max(dc, 1e-9)); out[k]['images'].append(int(n))
+            _sync(dev)
+            dt, dc = time.perf_counter() - t, time.process_time() - c
+            if r >= 0:
+                out[k]['seconds'].append(dt)
+                out[k]['cpu_seconds'].append(max(dc, 1e-9))
+                out[k]['images'].append(int(n))
     for v in out.values():
         rates = [n / s for n, s in zip(v['images'], v['seconds'])]
         v['images_per_s'], v['median_images_per_s'] = max(rates), float(np.median(rates))
@@ -79,72 +102,96 @@ def time_rounds(fns:dict[str, Callable[[int], int]], # name -> f(round) returnin
     return out
 
 # %% ../nbs/19_bench.ipynb #e1f26b22
-def supervised_fn(model:nn.Module, # trained in place
-                  x:Tensor, # a batch of images on the model's device
-                  y:Tensor, # their masks
-                  steps:int=5, # SGD steps per timed call (one per warm-up call)
-                  lr:float=0.005, l2:float=5e-4,
-                  s:DeviceSettings|None=None, # for bf16 autocast
-                 ) -> Callable[[int], int]:
+def supervised_fn(
+    model: nn.Module,  # trained in place
+    x: Tensor,  # a batch of images on the model's device
+    y: Tensor,  # their masks
+    steps: int = 5,  # SGD steps per timed call (one per warm-up call)
+    lr: float = 0.005,
+    l2: float = 5e-4,
+    s: DeviceSettings | None = None,  # for bf16 autocast
+) -> Callable[[int], int]:
     "A `time_rounds` function: `steps` supervised steps (forward, backward, SGD) of `model` on (x, y)."
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    def run(r:int) -> int:
+
+    def run(r: int) -> int:
         model.train()
         n = steps if r >= 0 else 1
         for _ in range(n):
             with _amp(s):
                 loss = seg_loss(model(x), y, model=model, l2=l2)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
         return n * len(x)
+
     return run
 
 # %% ../nbs/19_bench.ipynb #f4d04ac1
-def sample_batches(data:ClassData, classes:Sequence[str], cfg:MetaConfig, n:int, seed:int=0,
-                   s:DeviceSettings|None=None, # put the tasks on this device (resident, as a GPU run keeps them)
-                  ) -> list[list[Task]]:
+def sample_batches(
+    data: ClassData,
+    classes: Sequence[str],
+    cfg: MetaConfig,
+    n: int,
+    seed: int = 0,
+    s: DeviceSettings | None = None,  # put the tasks on this device (resident, as a GPU run keeps them)
+) -> list[list[Task]]:
     "`n` meta-batches of `cfg.meta_batch` tasks from the algorithm's sampler."
     smp = cfg.sampler(data, classes, seed)
     out = [[smp.sample() for _ in range(cfg.meta_batch)] for _ in range(n)]
     return out if s is None else [[to_device(t, s) for t in b] for b in out]
 
-def meta_fn(model:nn.Module, # meta-trained in place
-            batches:list[list[Task]], # from `sample_batches`; round r uses batch r mod len(batches)
-            cfg:MetaConfig,
-            step_fn:Callable=meta_step, # `meta_step` or `naive_meta_step`
-            s:DeviceSettings|None=None, # for bf16 autocast
-           ) -> Callable[[int], int]:
+
+def meta_fn(
+    model: nn.Module,  # meta-trained in place
+    batches: list[list[Task]],  # from `sample_batches`; round r uses batch r mod len(batches)
+    cfg: MetaConfig,
+    step_fn: Callable = meta_step,  # `meta_step` or `naive_meta_step`
+    s: DeviceSettings | None = None,  # for bf16 autocast
+) -> Callable[[int], int]:
     "A `time_rounds` function: one meta-step per call (a one-task meta-step for warm-up calls)."
-    def run(r:int) -> int:
+
+    def run(r: int) -> int:
         tasks = batches[r % len(batches)] if r >= 0 else batches[0][:1]
         with _amp(s):
             step_fn(model, tasks, cfg, max(r, 0), 0)
         return len(tasks) * inner_images(cfg)
+
     return run
 
 # %% ../nbs/19_bench.ipynb #0852ca53
-def full_encoder(model:EfficientLab, # an EfficientLab with the library's truncated encoder
-                ) -> EfficientLab:
+def full_encoder(
+    model: EfficientLab,  # an EfficientLab with the library's truncated encoder
+) -> EfficientLab:
     "A copy of `model` whose encoder is timm's plain `features_only` model: the same endpoints, every stage computed."
     m = copy.deepcopy(model)
-    enc = timm.create_model(model.encoder_name, features_only=True, pretrained=False,
-                            out_indices=tuple(model.encoder.feature_info.out_indices))
+    enc = timm.create_model(
+        model.encoder_name,
+        features_only=True,
+        pretrained=False,
+        out_indices=tuple(model.encoder.feature_info.out_indices),
+    )
     _, unexpected = enc.load_state_dict(model.encoder.state_dict(), strict=False)
-    if unexpected: raise ValueError(f"full_encoder: the truncated encoder has tensors the full one lacks: {unexpected[:3]}")
+    if unexpected:
+        raise ValueError(f"full_encoder: the truncated encoder has tensors the full one lacks: {unexpected[:3]}")
     p = next(model.parameters())
     m.encoder = set_bn(enc).to(p.device, p.dtype)
     return m
 
 # %% ../nbs/19_bench.ipynb #cf80e718
-def naive_adapt(model:nn.Module, # copied, not changed
-                x:Tensor, y:Tensor, # the examples to adapt on
-                omega:Omega, # U's hyperparameters
-                seed:int, # the same random draws as `adapt` with this seed
-               ) -> nn.Module:
+def naive_adapt(
+    model: nn.Module,  # copied, not changed
+    x: Tensor,
+    y: Tensor,  # the examples to adapt on
+    omega: Omega,  # U's hyperparameters
+    seed: int,  # the same random draws as `adapt` with this seed
+) -> nn.Module:
     "U written the clone-based way: a `copy.deepcopy` of the model and a new optimiser, trained on (x, y); returns the copy."
     fast = copy.deepcopy(model)
     opt = torch.optim.SGD(fast.parameters(), lr=omega.lr)
     drop = head_dropout(fast)
-    if drop is not None and omega.dropout is not None: drop.p = omega.dropout
+    if drop is not None and omega.dropout is not None:
+        drop.p = omega.dropout
     fast.train()
     dev = next(fast.parameters()).device
     g = torch.Generator().manual_seed(seed)
@@ -152,15 +199,23 @@ def naive_adapt(model:nn.Module, # copied, not changed
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
         for idx in minibatches(len(x), omega.batch, omega.steps, g):
             xb, yb = x[idx], y[idx]
-            if omega.aug_rate > 0: xb, yb = augment_batch(xb, yb, omega.aug_rate, g)
+            if omega.aug_rate > 0:
+                xb, yb = augment_batch(xb, yb, omega.aug_rate, g)
             loss = seg_loss(fast(xb.to(dev)), yb.to(dev), model=fast, l2=omega.l2, l2_half=omega.l2_half)
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
             loss.item()  # read back every step, as a training loop that logs its losses does
     return fast
 
 # %% ../nbs/19_bench.ipynb #47e5fe5a
-def naive_meta_step(model:nn.Module, # updated in place
-                    tasks:Sequence[Task], cfg:MetaConfig, step:int, seed:int=0):
+def naive_meta_step(
+    model: nn.Module,  # updated in place
+    tasks: Sequence[Task],
+    cfg: MetaConfig,
+    step: int,
+    seed: int = 0,
+):
     "One meta-step of `cfg.algorithm` written the clone-based way (a deep copy per task); the same update as `meta_step`."
     theta = {k: v.detach().clone() for k, v in model.state_dict().items()}
     params = dict(model.named_parameters())
@@ -168,99 +223,149 @@ def naive_meta_step(model:nn.Module, # updated in place
     for i, t in enumerate(tasks):
         ts = task_seed(seed, step, i)
         if cfg.algorithm == 'reptile':
-            fast = naive_adapt(model, torch.cat([t.support_x, t.query_x]), torch.cat([t.support_y, t.query_y]), cfg.omega(), ts)
+            fast = naive_adapt(
+                model, torch.cat([t.support_x, t.query_x]), torch.cat([t.support_y, t.query_y]), cfg.omega(), ts
+            )
             new = fast.state_dict()
-            for k in total: total[k] += new[k] - theta[k]
+            for k in total:
+                total[k] += new[k] - theta[k]
         else:
             tr = naive_adapt(model, t.support_x, t.support_y, cfg.omega(), ts)
             val = naive_adapt(tr, t.query_x, t.query_y, cfg.val_omega(), ts + 1)
             a, b = tr.state_dict(), val.state_dict()
-            for k in total: total[k] += b[k] - (a[k] if k in params else theta[k])
+            for k in total:
+                total[k] += b[k] - (a[k] if k in params else theta[k])
     eps = meta_lr_at(step, cfg)
     with torch.no_grad():
         for k, v in model.state_dict().items():
-            if k in total: v.copy_(theta[k] + eps * total[k] / len(tasks))
+            if k in total:
+                v.copy_(theta[k] + eps * total[k] / len(tasks))
 
 # %% ../nbs/19_bench.ipynb #ae9f9794
-def _median_seconds(f:Callable, n:int, device:torch.device) -> float:
+def _median_seconds(f: Callable, n: int, device: torch.device) -> float:
     ts = []
     for _ in range(n):
-        _sync(device); t = time.perf_counter(); f(); _sync(device); ts.append(time.perf_counter() - t)
+        _sync(device)
+        t = time.perf_counter()
+        f()
+        _sync(device)
+        ts.append(time.perf_counter() - t)
     return float(np.median(ts))
 
-def bench_evaluate(model:nn.Module, # the initialisation (left unchanged)
-                   data:ClassData, classes:Sequence[str], # test data; one task-split per class
-                   omega:Omega=Omega(), # U at test time (the paper's: 5 steps of batch 8)
-                   shots:int=5, queries:int=5,
-                   s:DeviceSettings|None=None, # for bf16 autocast
-                   resets:int=20, # reset timings (median)
-                  ) -> dict:
+
+def bench_evaluate(
+    model: nn.Module,  # the initialisation (left unchanged)
+    data: ClassData,
+    classes: Sequence[str],  # test data; one task-split per class
+    omega: Omega = Omega(),  # U at test time (the paper's: 5 steps of batch 8)
+    shots: int = 5,
+    queries: int = 5,
+    s: DeviceSettings | None = None,  # for bf16 autocast
+    resets: int = 20,  # reset timings (median)
+) -> dict:
     "Task-splits/s through `evaluate`, and U's reset (snapshot + restore) as a fraction of one task's adaptation."
     dev = next(model.parameters()).device
-    _sync(dev); t = time.perf_counter()
+    _sync(dev)
+    t = time.perf_counter()
     with _amp(s):
-        r = evaluate(model, data, classes, shots=shots, splits_per_class=1, omega=omega, queries=queries, keep=0, progress=False)
-    _sync(dev); sec = time.perf_counter() - t
+        r = evaluate(
+            model, data, classes, shots=shots, splits_per_class=1, omega=omega, queries=queries, keep=0, progress=False
+        )
+    _sync(dev)
+    sec = time.perf_counter() - t
     reset = _median_seconds(lambda: restore_state(model, snapshot_state(model)), resets, dev)
     clone = _median_seconds(lambda: copy.deepcopy(model), max(3, resets // 4), dev)
     per_task = sec / r.n
-    return {'task_splits': r.n, 'seconds': sec, 'task_splits_per_s': r.n / sec, 'seconds_per_task_split': per_task,
-            'reset_seconds': reset, 'reset_fraction': reset / per_task, 'deepcopy_seconds': clone,
-            'deepcopy_fraction': clone / per_task, 'miou': r.miou}
+    return {
+        'task_splits': r.n,
+        'seconds': sec,
+        'task_splits_per_s': r.n / sec,
+        'seconds_per_task_split': per_task,
+        'reset_seconds': reset,
+        'reset_fraction': reset / per_task,
+        'deepcopy_seconds': clone,
+        'deepcopy_fraction': clone / per_task,
+        'miou': r.miou,
+    }
 
 # %% ../nbs/19_bench.ipynb #8b771e4d
-def bench_loader(root:str|Path, # a folder in the FSS-1000 layout
-                 classes:Sequence[str], # classes to decode and sample from
-                 size:int, # image size
-                 cfg:MetaConfig, # which sampler, and what a task holds
-                 n_tasks:int=50, # tasks to sample
-                 s:DeviceSettings|None=None, # on CUDA: also time host-to-device copies
-                ) -> dict:
+def bench_loader(
+    root: str | Path,  # a folder in the FSS-1000 layout
+    classes: Sequence[str],  # classes to decode and sample from
+    size: int,  # image size
+    cfg: MetaConfig,  # which sampler, and what a task holds
+    n_tasks: int = 50,  # tasks to sample
+    s: DeviceSettings | None = None,  # on CUDA: also time host-to-device copies
+) -> dict:
     "Examples/s decoded from disk and sampled into tasks (and, on CUDA, tasks/s copied to the device)."
     cold = FSSDataset(root, classes=classes, size=size, cache_dir=False)
-    t = time.perf_counter(); n = sum(len(cold.examples(c)[0]) for c in classes); dec = time.perf_counter() - t
+    t = time.perf_counter()
+    n = sum(len(cold.examples(c)[0]) for c in classes)
+    dec = time.perf_counter() - t
     smp = cfg.sampler(cold, classes, 0)
-    t = time.perf_counter(); tasks = [smp.sample() for _ in range(n_tasks)]; sam = time.perf_counter() - t
-    out = {'decode_examples_per_s': n / dec, 'sample_examples_per_s': n_tasks * task_examples(cfg) / sam,
-           'sample_tasks_per_s': n_tasks / sam}
+    t = time.perf_counter()
+    tasks = [smp.sample() for _ in range(n_tasks)]
+    sam = time.perf_counter() - t
+    out = {
+        'decode_examples_per_s': n / dec,
+        'sample_examples_per_s': n_tasks * task_examples(cfg) / sam,
+        'sample_tasks_per_s': n_tasks / sam,
+    }
     if s is not None and s.device.type == 'cuda':
         for name, pin in (('pageable', False), ('pinned', True)):
             ss = s.replace(pin_memory=pin)
-            src = [Task(k.cls, *(v.pin_memory() if pin else v for v in (k.support_x, k.support_y, k.query_x, k.query_y))) for k in tasks]
-            _sync(s.device); t = time.perf_counter()
-            for k in src: to_device(k, ss)
-            _sync(s.device); out[f'copy_tasks_per_s_{name}'] = n_tasks / (time.perf_counter() - t)
+            src = [
+                Task(k.cls, *(v.pin_memory() if pin else v for v in (k.support_x, k.support_y, k.query_x, k.query_y)))
+                for k in tasks
+            ]
+            _sync(s.device)
+            t = time.perf_counter()
+            for k in src:
+                to_device(k, ss)
+            _sync(s.device)
+            out[f'copy_tasks_per_s_{name}'] = n_tasks / (time.perf_counter() - t)
     return out
 
 # %% ../nbs/19_bench.ipynb #6d689bd5
-def peak_memory_mb(device:str|torch.device='cpu') -> float:
+def peak_memory_mb(device: str | torch.device = 'cpu') -> float:
     "Peak memory in MiB: the process's maximum RSS on the CPU, `torch.cuda.max_memory_allocated` on CUDA."
     dev = torch.device(device)
-    if dev.type == 'cuda': return torch.cuda.max_memory_allocated(dev) / 2**20
+    if dev.type == 'cuda':
+        return torch.cuda.max_memory_allocated(dev) / 2**20
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 2**20 if sys.platform == 'darwin' else kb / 2**10  # bytes on macOS, KiB on Linux
 
 # %% ../nbs/19_bench.ipynb #11ae8643
-ROW_LABELS = {'supervised': 'plain supervised training, NCHW', 'supervised_cl': 'plain supervised training, channels_last',
-              'naive': 'naive: deepcopy + new optimiser, full timm encoder, NCHW', 'naive_trunc': 'naive + truncated encoder',
-              'ours': 'library meta_step (in-place reset), NCHW', 'ours_cl': 'library meta_step, channels_last'}
+ROW_LABELS = {
+    'supervised': 'plain supervised training, NCHW',
+    'supervised_cl': 'plain supervised training, channels_last',
+    'naive': 'naive: deepcopy + new optimiser, full timm encoder, NCHW',
+    'naive_trunc': 'naive + truncated encoder',
+    'ours': 'library meta_step (in-place reset), NCHW',
+    'ours_cl': 'library meta_step, channels_last',
+}
 
-def _label(key:str) -> str:
+
+def _label(key: str) -> str:
     base = key.removesuffix('_bf16')
     return ROW_LABELS[base] + (', bf16 autocast' if key.endswith('_bf16') else '')
 
-def _settings_for(key:str, s:DeviceSettings) -> DeviceSettings:
+
+def _settings_for(key: str, s: DeviceSettings) -> DeviceSettings:
     return s.replace(channels_last='_cl' in key, bf16=key.endswith('_bf16'))
 
-def build_rows(base:EfficientLab, # the starting weights, on the device
-               s:DeviceSettings, # the device
-               x:Tensor, y:Tensor, # the supervised batch, on the device
-               batches:dict[str, list[list[Task]]], # algorithm -> meta-batches
-               cfgs:dict[str, MetaConfig], # algorithm -> its configuration
-               naive_algorithms:Sequence[str]=('fomaml_star',), # algorithms that get the naive rows
-               bf16:bool=False, # add the bf16 autocast rows
-               sup_steps:int=5,
-              ) -> dict[str, tuple[str|None, Callable[[int], int]]]:
+
+def build_rows(
+    base: EfficientLab,  # the starting weights, on the device
+    s: DeviceSettings,  # the device
+    x: Tensor,
+    y: Tensor,  # the supervised batch, on the device
+    batches: dict[str, list[list[Task]]],  # algorithm -> meta-batches
+    cfgs: dict[str, MetaConfig],  # algorithm -> its configuration
+    naive_algorithms: Sequence[str] = ('fomaml_star',),  # algorithms that get the naive rows
+    bf16: bool = False,  # add the bf16 autocast rows
+    sup_steps: int = 5,
+) -> dict[str, tuple[str | None, Callable[[int], int]]]:
     "The `time_rounds` functions of one model: {row name: (algorithm or None, function)}."
     variants = [''] + (['_bf16'] if bf16 else [])
     rows = {}
@@ -275,37 +380,51 @@ def build_rows(base:EfficientLab, # the starting weights, on the device
         for v in variants:
             for key in ('ours', 'ours_cl'):
                 ss = _settings_for(key + v, s)
-                rows[f'{key}{v}/{alg}'] = (alg, meta_fn(prepare_model(copy.deepcopy(base), ss), batches[alg], cfg, meta_step, ss))
+                rows[f'{key}{v}/{alg}'] = (
+                    alg,
+                    meta_fn(prepare_model(copy.deepcopy(base), ss), batches[alg], cfg, meta_step, ss),
+                )
     return rows
 
 # %% ../nbs/19_bench.ipynb #461e2a0d
 MALLOC_MODES = ('default', 'env', 'mallopt')
 
-def _child_args(a:dict) -> list[str]:
+
+def _child_args(a: dict) -> list[str]:
     return [f"--{k.replace('_', '-')}={v}" for k, v in a.items()]
 
-def bench_malloc(child:dict, # the child's settings: image_size, device, model, encoder, repeats, warmup, meta_batch, ...
-                 modes:Sequence[str]=MALLOC_MODES,
-                 timeout:float=900,
-                ) -> dict:
+
+def bench_malloc(
+    child: dict,  # the child's settings: image_size, device, model, encoder, repeats, warmup, meta_batch, ...
+    modes: Sequence[str] = MALLOC_MODES,
+    timeout: float = 900,
+) -> dict:
     "The `ours_cl` FOMAML* row in fresh processes per allocator mode (alternating, one timed round each pass); each mode's gain over glibc's defaults."
     passes = int(child.get('repeats', 1))
     runs = {m: [] for m in modes}
     for _ in range(passes):  # default, env, mallopt, default, env, ...: load drift hits every mode alike
         for mode in modes:
             env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
-            if mode == 'env': env.update(MALLOC_ENV)
+            if mode == 'env':
+                env.update(MALLOC_ENV)
             cmd = [sys.executable, '-m', 'mliis_nb.bench', '--child', mode] + _child_args({**child, 'repeats': 1})
             p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
             lines = [l for l in p.stdout.splitlines() if l.startswith('{')]
             if p.returncode != 0 or not lines:
-                raise RuntimeError(f"bench_malloc: the child process ({mode}) failed with exit code {p.returncode}:\n{p.stderr[-2000:]}")
+                raise RuntimeError(
+                    f"bench_malloc: the child process ({mode}) failed with exit code {p.returncode}:\n{p.stderr[-2000:]}"
+                )
             runs[mode].append(json.loads(lines[-1]))
     out = {}
     for mode, rs in runs.items():
-        out[mode] = {'images_per_s': max(r['images_per_s'] for r in rs), 'images_per_cpu_s': max(r['images_per_cpu_s'] for r in rs),
-                     'page_faults_per_image': min(r['page_faults_per_image'] for r in rs),
-                     'peak_rss_mb': max(r['peak_rss_mb'] for r in rs), 'malloc_env': rs[0]['malloc_env'], 'runs': rs}
+        out[mode] = {
+            'images_per_s': max(r['images_per_s'] for r in rs),
+            'images_per_cpu_s': max(r['images_per_cpu_s'] for r in rs),
+            'page_faults_per_image': min(r['page_faults_per_image'] for r in rs),
+            'peak_rss_mb': max(r['peak_rss_mb'] for r in rs),
+            'malloc_env': rs[0]['malloc_env'],
+            'runs': rs,
+        }
     base = out.get('default')
     for v in out.values():
         v['gain_wall'] = v['images_per_s'] / base['images_per_s'] if base else None
@@ -313,30 +432,45 @@ def bench_malloc(child:dict, # the child's settings: image_size, device, model, 
     return out
 
 # %% ../nbs/19_bench.ipynb #b2760ae2
-SECTIONS = ('naive', 'malloc', 'evaluate', 'loader') # the optional parts of `run_benchmark`
-CPU_IMAGE_SIZE, GPU_IMAGE_SIZE = 96, 224 # image_size=0 means these
+SECTIONS = ('naive', 'malloc', 'evaluate', 'loader')  # the optional parts of `run_benchmark`
+CPU_IMAGE_SIZE, GPU_IMAGE_SIZE = 96, 224  # image_size=0 means these
 
-def _ratio(a, b): return a / b if a and b else None
+
+def _ratio(a, b):
+    return a / b if a and b else None
+
 
 def _log(log, msg):
-    if log: log(msg)
+    if log:
+        log(msg)
+
 
 def _setup(image_size, device, encoder, synthetic_classes, seed, root=None):
     s = device_settings(device)
     size = image_size or (GPU_IMAGE_SIZE if s.device.type == 'cuda' else CPU_IMAGE_SIZE)
-    if size < 2 * DEEP_STRIDE or size % DEEP_STRIDE: raise ValueError(f"image_size must be a multiple of {DEEP_STRIDE}, at least {2 * DEEP_STRIDE}; got {size}")
-    if not timm.is_model(encoder): raise ValueError(f"encoder={encoder!r} is not a timm model name")
-    if root is None: root = make_synthetic(n_classes=synthetic_classes, n_per_class=10, size=max(size, 64), seed=seed)
+    if size < 2 * DEEP_STRIDE or size % DEEP_STRIDE:
+        raise ValueError(f"image_size must be a multiple of {DEEP_STRIDE}, at least {2 * DEEP_STRIDE}; got {size}")
+    if not timm.is_model(encoder):
+        raise ValueError(f"encoder={encoder!r} is not a timm model name")
+    if root is None:
+        root = make_synthetic(n_classes=synthetic_classes, n_per_class=10, size=max(size, 64), seed=seed)
     splits = synthetic_splits(root)
     data = FSSDataset(root, size=size, cache_dir=False).preload()
     return s, size, root, splits, data
 
+
 def _configs(algorithms, meta_batch, inner_steps, inner_batch) -> dict[str, MetaConfig]:
-    return {a: MetaConfig(algorithm=a, meta_batch=meta_batch, inner_steps=inner_steps, inner_batch=inner_batch) for a in algorithms}
+    return {
+        a: MetaConfig(algorithm=a, meta_batch=meta_batch, inner_steps=inner_steps, inner_batch=inner_batch)
+        for a in algorithms
+    }
+
 
 def _supervised_batch(data, classes, n, s):
-    imgs = np.stack([data.examples(c)[0][0] for c in classes[:n]]); masks = np.stack([data.examples(c)[1][0] for c in classes[:n]])
-    x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div(255); y = torch.from_numpy(masks).float()
+    imgs = np.stack([data.examples(c)[0][0] for c in classes[:n]])
+    masks = np.stack([data.examples(c)[1][0] for c in classes[:n]])
+    x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div(255)
+    y = torch.from_numpy(masks).float()
     return to_device(x, s), to_device(y, s)
 
 # %% ../nbs/19_bench.ipynb #1d198a92
@@ -345,93 +479,160 @@ def _model_rows(name, timing, fns, cfgs, s, basis):
     rate = lambda t: t['images_per_cpu_s'] if basis == 'cpu' else t['images_per_s']
     ceil = {}
     for k, (alg, _) in fns.items():
-        if alg is None: ceil[k.endswith('_bf16')] = max(ceil.get(k.endswith('_bf16'), 0), rate(timing[k]))
+        if alg is None:
+            ceil[k.endswith('_bf16')] = max(ceil.get(k.endswith('_bf16'), 0), rate(timing[k]))
     rows = []
     for k, (alg, _) in fns.items():
-        key = k.split('/')[0]; t = timing[k]
+        key = k.split('/')[0]
+        t = timing[k]
         naive = rate(timing[f'naive/{alg}']) if alg and f'naive/{alg}' in timing else None
-        row = {'model': name, 'row': key, 'label': _label(key), 'algorithm': alg or 'supervised',
-               'settings': _settings_for(key, s).describe(), 'rate': rate(t), 'basis': basis, 'images_per_s': t['images_per_s'],
-               'median_images_per_s': t['median_images_per_s'], 'images_per_cpu_s': t['images_per_cpu_s'],
-               'seconds': t['seconds'], 'cpu_seconds': t['cpu_seconds'], 'images': t['images'],
-               'ratio_to_ceiling': rate(t) / ceil[key.endswith('_bf16')],
-               'speedup_vs_naive': _ratio(rate(t), naive),
-               'projected_hours': projected_hours(t['images_per_s'], cfgs[alg]) if alg else None}
+        row = {
+            'model': name,
+            'row': key,
+            'label': _label(key),
+            'algorithm': alg or 'supervised',
+            'settings': _settings_for(key, s).describe(),
+            'rate': rate(t),
+            'basis': basis,
+            'images_per_s': t['images_per_s'],
+            'median_images_per_s': t['median_images_per_s'],
+            'images_per_cpu_s': t['images_per_cpu_s'],
+            'seconds': t['seconds'],
+            'cpu_seconds': t['cpu_seconds'],
+            'images': t['images'],
+            'ratio_to_ceiling': rate(t) / ceil[key.endswith('_bf16')],
+            'speedup_vs_naive': _ratio(rate(t), naive),
+            'projected_hours': projected_hours(t['images_per_s'], cfgs[alg]) if alg else None,
+        }
         rows.append(row)
     return rows, {('bf16' if b else 'fp32'): v for b, v in ceil.items()}
+
 
 def _levers(rows) -> dict:
     "Each lever's gain on FOMAML* (the first model that has the naive rows), from the rows."
     out = {}
     for name in dict.fromkeys(r['model'] for r in rows):
-        r = {x['row']: x['rate'] for x in rows if x['model'] == name and x['algorithm'] in ('fomaml_star', 'supervised')}
-        if 'naive' not in r: continue
-        out[name] = {'truncated_encoder': _ratio(r.get('naive_trunc'), r['naive']),
-                     'in_place_reset': _ratio(r.get('ours'), r.get('naive_trunc')),
-                     'channels_last': _ratio(r.get('ours_cl'), r.get('ours')),
-                     'library_today_vs_naive': _ratio(r.get('ours'), r['naive']),
-                     'library_channels_last_vs_naive': _ratio(r.get('ours_cl'), r['naive']),
-                     'ceiling_vs_naive': _ratio(max(v for k, v in r.items() if k.startswith('supervised') and not k.endswith('_bf16')), r['naive'])}
+        r = {
+            x['row']: x['rate'] for x in rows if x['model'] == name and x['algorithm'] in ('fomaml_star', 'supervised')
+        }
+        if 'naive' not in r:
+            continue
+        out[name] = {
+            'truncated_encoder': _ratio(r.get('naive_trunc'), r['naive']),
+            'in_place_reset': _ratio(r.get('ours'), r.get('naive_trunc')),
+            'channels_last': _ratio(r.get('ours_cl'), r.get('ours')),
+            'library_today_vs_naive': _ratio(r.get('ours'), r['naive']),
+            'library_channels_last_vs_naive': _ratio(r.get('ours_cl'), r['naive']),
+            'ceiling_vs_naive': _ratio(
+                max(v for k, v in r.items() if k.startswith('supervised') and not k.endswith('_bf16')), r['naive']
+            ),
+        }
     return out
 
 # %% ../nbs/19_bench.ipynb #0531ec6d
-def run_benchmark(image_size:int=0, # 0: 96 on the CPU, 224 (the paper's) on CUDA
-                  device:str='auto', # 'auto', 'cpu', 'cuda'
-                  models:Sequence[str]=tuple(MODELS), # names in `MODELS`
-                  algorithms:Sequence[str]=('reptile', 'fomaml_star'),
-                  repeats:int=2, # timed rounds per row (best of)
-                  warmup:int=1, # untimed rounds first (one-task meta-steps)
-                  meta_batch:int=5, inner_steps:int=5, inner_batch:int=8, # the paper's Table 3
-                  encoder:str=DEFAULT_ENCODER,
-                  sections:Sequence[str]=SECTIONS, # optional parts to run
-                  bf16:bool|None=None, # bf16 autocast rows (None: on CUDA only)
-                  eval_splits:int=3, # task-splits for the meta-test throughput
-                  synthetic_classes:int=30, # classes of the embedded benchmark built (10 examples each)
-                  seed:int=0,
-                  data:str|Path|None=None, # an embedded benchmark folder to use instead (`make_synthetic`'s output)
-                  log:Callable[[str], None]|None=print,
-                  on_part:Callable[[dict], None]|None=None, # called with the results so far after each part (to save them)
-                  basis:str='auto', # ratios on 'cpu' time or 'wall' clock; 'auto': CPU time on the CPU, wall clock on CUDA
-                 ) -> dict:
+def run_benchmark(
+    image_size: int = 0,  # 0: 96 on the CPU, 224 (the paper's) on CUDA
+    device: str = 'auto',  # 'auto', 'cpu', 'cuda'
+    models: Sequence[str] = tuple(MODELS),  # names in `MODELS`
+    algorithms: Sequence[str] = ('reptile', 'fomaml_star'),
+    repeats: int = 2,  # timed rounds per row (best of)
+    warmup: int = 1,  # untimed rounds first (one-task meta-steps)
+    meta_batch: int = 5,
+    inner_steps: int = 5,
+    inner_batch: int = 8,  # the paper's Table 3
+    encoder: str = DEFAULT_ENCODER,
+    sections: Sequence[str] = SECTIONS,  # optional parts to run
+    bf16: bool | None = None,  # bf16 autocast rows (None: on CUDA only)
+    eval_splits: int = 3,  # task-splits for the meta-test throughput
+    synthetic_classes: int = 30,  # classes of the embedded benchmark built (10 examples each)
+    seed: int = 0,
+    data: str | Path | None = None,  # an embedded benchmark folder to use instead (`make_synthetic`'s output)
+    log: Callable[[str], None] | None = print,
+    on_part: Callable[[dict], None] | None = None,  # called with the results so far after each part (to save them)
+    basis: str = 'auto',  # ratios on 'cpu' time or 'wall' clock; 'auto': CPU time on the CPU, wall clock on CUDA
+) -> dict:
     "Run the benchmark; return its results (rows, ceilings, levers, meta-test, loader, memory, settings)."
     bad = [m for m in models if m not in MODELS] + [sec for sec in sections if sec not in SECTIONS]
-    if bad: raise ValueError(f"unknown models or sections {bad}: models are {list(MODELS)}, sections {list(SECTIONS)}")
-    if not models: raise ValueError("models must name at least one of " + str(list(MODELS)))
-    if not algorithms: raise ValueError("algorithms must name at least one of ('reptile', 'fomaml', 'fomaml_star')")
+    if bad:
+        raise ValueError(f"unknown models or sections {bad}: models are {list(MODELS)}, sections {list(SECTIONS)}")
+    if not models:
+        raise ValueError("models must name at least one of " + str(list(MODELS)))
+    if not algorithms:
+        raise ValueError("algorithms must name at least one of ('reptile', 'fomaml', 'fomaml_star')")
     cfgs = _configs(algorithms, meta_batch, inner_steps, inner_batch)
     t0 = time.time()
     s, size, root, splits, data = _setup(image_size, device, encoder, synthetic_classes, seed, data)
     bf16 = (s.device.type == 'cuda') if bf16 is None else bf16
-    if basis not in ('auto', 'cpu', 'wall'): raise ValueError(f"basis must be 'auto', 'cpu' or 'wall', got {basis!r}")
-    if basis == 'auto': basis = 'wall' if s.device.type == 'cuda' else 'cpu'
-    if s.device.type == 'cuda': torch.backends.cudnn.benchmark = True
-    _log(log, f"benchmark: {size} px on {s.device} ({torch.get_num_threads()} CPU threads), models {list(models)}, "
-              f"{meta_batch} tasks x {inner_steps} inner steps of batch {inner_batch}, best of {repeats} rounds")
+    if basis not in ('auto', 'cpu', 'wall'):
+        raise ValueError(f"basis must be 'auto', 'cpu' or 'wall', got {basis!r}")
+    if basis == 'auto':
+        basis = 'wall' if s.device.type == 'cuda' else 'cpu'
+    if s.device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
+    _log(
+        log,
+        f"benchmark: {size} px on {s.device} ({torch.get_num_threads()} CPU threads), models {list(models)}, "
+        f"{meta_batch} tasks x {inner_steps} inner steps of batch {inner_batch}, best of {repeats} rounds",
+    )
     batches = {a: sample_batches(data, splits['trn'], c, max(1, repeats), seed, s) for a, c in cfgs.items()}
     x, y = _supervised_batch(data, splits['trn'], inner_batch, s)
-    res = {'settings': dict(image_size=size, device=str(s.device), device_name=_device_name(s.device), threads=torch.get_num_threads(),
-                            models={m: list(MODELS[m]) for m in models}, encoder=encoder, algorithms=list(algorithms),
-                            repeats=repeats, warmup=warmup, meta_batch=meta_batch, inner_steps=inner_steps, inner_batch=inner_batch,
-                            bf16_rows=bf16, sections=list(sections), synthetic_classes=synthetic_classes, seed=seed,
-                            torch=torch.__version__, timm=timm.__version__, python=platform.python_version(),
-                            malloc_env={k: os.environ.get(k) for k in MALLOC_ENV}, basis=basis, seconds=None),
-           'rows': [], 'ceiling': {}, 'memory': {}, 'evaluate': {}, 'levers': {}, 'loader': {}, 'malloc': {}, 'goal': {}}
+    res = {
+        'settings': dict(
+            image_size=size,
+            device=str(s.device),
+            device_name=_device_name(s.device),
+            threads=torch.get_num_threads(),
+            models={m: list(MODELS[m]) for m in models},
+            encoder=encoder,
+            algorithms=list(algorithms),
+            repeats=repeats,
+            warmup=warmup,
+            meta_batch=meta_batch,
+            inner_steps=inner_steps,
+            inner_batch=inner_batch,
+            bf16_rows=bf16,
+            sections=list(sections),
+            synthetic_classes=synthetic_classes,
+            seed=seed,
+            torch=torch.__version__,
+            timm=timm.__version__,
+            python=platform.python_version(),
+            malloc_env={k: os.environ.get(k) for k in MALLOC_ENV},
+            basis=basis,
+            seconds=None,
+        ),
+        'rows': [],
+        'ceiling': {},
+        'memory': {},
+        'evaluate': {},
+        'levers': {},
+        'loader': {},
+        'malloc': {},
+        'goal': {},
+    }
+
     def done(part):
         res['levers'], res['goal'] = _levers(res['rows']), _goal(res)
         res['memory']['process_peak_rss_mb'] = peak_memory_mb('cpu')
         res['settings']['seconds'] = round(time.time() - t0, 1)
         _log(log, f"  {part} ({time.time() - t0:.0f} s)")
-        if on_part is not None: on_part(res)
+        if on_part is not None:
+            on_part(res)
+
     naive_algs = [a for a in ('fomaml_star', 'reptile') if a in cfgs][:1] if 'naive' in sections else []
     for name in models:
-        if s.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(s.device)
+        if s.device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(s.device)
         torch.manual_seed(seed)
         base = EfficientLab(encoder=encoder, rsd_stages=MODELS[name]).to(s.device)
         fns = build_rows(base, s, x, y, batches, cfgs, naive_algs, bf16)
         timing = time_rounds({k: f for k, (_, f) in fns.items()}, repeats, warmup, s.device)
         rows, res['ceiling'][name] = _model_rows(name, timing, fns, cfgs, s, basis)
         res['rows'] += rows
-        res['memory'][name] = {'peak_mb': peak_memory_mb(s.device), 'kind': 'cuda max allocated' if s.device.type == 'cuda' else 'process max RSS so far'}
+        res['memory'][name] = {
+            'peak_mb': peak_memory_mb(s.device),
+            'kind': 'cuda max allocated' if s.device.type == 'cuda' else 'process max RSS so far',
+        }
         done(f"{name}: {len(rows)} rows timed")
         if 'evaluate' in sections:
             res['evaluate'][name] = {}
@@ -447,92 +648,152 @@ def run_benchmark(image_size:int=0, # 0: 96 on the CPU, 224 (the paper's) on CUD
         cfg = cfgs[best['algorithm']]
         ld = bench_loader(root, splits['trn'][:8], size, cfg, s=s)
         consumed = best['images_per_s'] / inner_images(cfg) * task_examples(cfg)
-        ld.update(consumed_examples_per_s=consumed, consumed_by=f"{best['model']} {best['row']} {best['algorithm']}",
-                  sample_headroom=ld['sample_examples_per_s'] / consumed, decode_headroom=ld['decode_examples_per_s'] / consumed)
+        ld.update(
+            consumed_examples_per_s=consumed,
+            consumed_by=f"{best['model']} {best['row']} {best['algorithm']}",
+            sample_headroom=ld['sample_examples_per_s'] / consumed,
+            decode_headroom=ld['decode_examples_per_s'] / consumed,
+        )
         res['loader'] = ld
         done("loader timed")
-    else: res['loader'] = {'skipped': 'not in sections'}
+    else:
+        res['loader'] = {'skipped': 'not in sections'}
     if 'malloc' in sections and s.device.type == 'cpu' and sys.platform.startswith('linux') and 'fomaml_star' in cfgs:
-        child = dict(image_size=size, device=str(s.device), model=models[0], encoder=encoder, repeats=repeats, warmup=warmup,
-                     meta_batch=meta_batch, inner_steps=inner_steps, inner_batch=inner_batch, synthetic_classes=synthetic_classes,
-                     seed=seed, threads=torch.get_num_threads(), data=str(root))
+        child = dict(
+            image_size=size,
+            device=str(s.device),
+            model=models[0],
+            encoder=encoder,
+            repeats=repeats,
+            warmup=warmup,
+            meta_batch=meta_batch,
+            inner_steps=inner_steps,
+            inner_batch=inner_batch,
+            synthetic_classes=synthetic_classes,
+            seed=seed,
+            threads=torch.get_num_threads(),
+            data=str(root),
+        )
         res['malloc'] = bench_malloc(child)
         done("allocator thresholds timed in child processes")
-    else: res['malloc'] = {'skipped': 'needs the CPU on Linux (glibc) and FOMAML*' if 'malloc' in sections else 'not in sections'}
+    else:
+        res['malloc'] = {
+            'skipped': 'needs the CPU on Linux (glibc) and FOMAML*' if 'malloc' in sections else 'not in sections'
+        }
     res['levers'], res['goal'] = _levers(res['rows']), _goal(res)
     res['memory']['process_peak_rss_mb'] = peak_memory_mb('cpu')
     res['settings']['seconds'] = round(time.time() - t0, 1)
     return res
 
-def _device_name(dev:torch.device) -> str:
-    if dev.type == 'cuda': return torch.cuda.get_device_name(dev)
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
-def _goal(res:dict) -> dict:
+def _device_name(dev: torch.device) -> str:
+    if dev.type == 'cuda':
+        return torch.cuda.get_device_name(dev)
+    try:
+        return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def _goal(res: dict) -> dict:
     "The issue's goal: the library's meta-step at least 1.5x the naive one (FOMAML*, first model), with the best switches the library has."
     lv = next(iter(res['levers'].values()), None)
-    if not lv: return {}
+    if not lv:
+        return {}
     best = max(v for v in (lv['library_today_vs_naive'], lv['library_channels_last_vs_naive']) if v)
     mal = res.get('malloc', {})
     g = 'gain_cpu' if res['settings'].get('basis') == 'cpu' else 'gain_wall'
     gains = [v[g] for k, v in mal.items() if isinstance(v, dict) and k != 'default' and v.get(g)]
     with_malloc = best * max(1.0, max(gains)) if gains else None
-    return {'target': 1.5, 'speedup_today': lv['library_today_vs_naive'], 'speedup_channels_last': lv['library_channels_last_vs_naive'],
-            'speedup_with_malloc': with_malloc, 'met': max(best, with_malloc or 0) >= 1.5,
-            'bound': lv['ceiling_vs_naive']}  # a meta-step with no cost beyond plain training would be this much faster than naive
+    return {
+        'target': 1.5,
+        'speedup_today': lv['library_today_vs_naive'],
+        'speedup_channels_last': lv['library_channels_last_vs_naive'],
+        'speedup_with_malloc': with_malloc,
+        'met': max(best, with_malloc or 0) >= 1.5,
+        'bound': lv['ceiling_vs_naive'],
+    }  # a meta-step with no cost beyond plain training would be this much faster than naive
 
 # %% ../nbs/19_bench.ipynb #91a162a0
-def bench_table(res:dict) -> str:
+def bench_table(res: dict) -> str:
     "The rows as a text table: img/s, ratio to the ceiling, speed-up over naive, projected hours for the paper's 50,000 meta-steps."
     head = f"{'model':<17} {'algorithm':<11} {'row':<58} {'img/s':>7} {'img/cpu-s':>9} {'x ceil':>7} {'x naive':>8} {'h/50k':>7}"
     lines = [head, '-' * len(head)]
     for r in res['rows']:
         f = lambda v, fmt: format(v, fmt) if v is not None else '-'
-        lines.append(f"{r['model']:<17} {r['algorithm']:<11} {r['label'][:58]:<58} {r['images_per_s']:>7.1f} {r['images_per_cpu_s']:>9.1f} "
-                     f"{f(r['ratio_to_ceiling'], '7.2f'):>7} {f(r['speedup_vs_naive'], '8.2f'):>8} {f(r['projected_hours'], '7.1f'):>7}")
+        lines.append(
+            f"{r['model']:<17} {r['algorithm']:<11} {r['label'][:58]:<58} {r['images_per_s']:>7.1f} {r['images_per_cpu_s']:>9.1f} "
+            f"{f(r['ratio_to_ceiling'], '7.2f'):>7} {f(r['speedup_vs_naive'], '8.2f'):>8} {f(r['projected_hours'], '7.1f'):>7}"
+        )
     st = res['settings']
     on = 'CPU time (img/cpu-s)' if st.get('basis') == 'cpu' else 'the wall clock (img/s)'
-    lines.append(f"({st['image_size']} px, {st['device']} {st['device_name']}, {st['threads']} threads, {st['meta_batch']} tasks x "
-                 f"{st['inner_steps']} inner steps of batch {st['inner_batch']}, best of {st['repeats']} rounds; x ceil and x naive on {on}; "
-                 f"h/50k = hours of inner-loop compute for the paper's 50,000 meta-steps at img/s)")
+    lines.append(
+        f"({st['image_size']} px, {st['device']} {st['device_name']}, {st['threads']} threads, {st['meta_batch']} tasks x "
+        f"{st['inner_steps']} inner steps of batch {st['inner_batch']}, best of {st['repeats']} rounds; x ceil and x naive on {on}; "
+        f"h/50k = hours of inner-loop compute for the paper's 50,000 meta-steps at img/s)"
+    )
     for name, lv in res['levers'].items():
         lines.append(f"levers ({name}, FOMAML*): " + ', '.join(f"{k} x{v:.2f}" for k, v in lv.items() if v))
     mal = res.get('malloc', {})
     if 'default' in mal:
-        lines.append('glibc thresholds (child processes, ours_cl FOMAML*, first model): ' +
-                     ', '.join(f"{k} x{v['gain_cpu']:.2f} CPU time, x{v['gain_wall']:.2f} wall, {v['page_faults_per_image']:.0f} page faults/image"
-                               for k, v in mal.items()))
+        lines.append(
+            'glibc thresholds (child processes, ours_cl FOMAML*, first model): '
+            + ', '.join(
+                f"{k} x{v['gain_cpu']:.2f} CPU time, x{v['gain_wall']:.2f} wall, {v['page_faults_per_image']:.0f} page faults/image"
+                for k, v in mal.items()
+            )
+        )
     for name, ev in res['evaluate'].items():
         for key, e in ev.items():
-            lines.append(f"meta-test ({name}, {key}): {e['task_splits_per_s']:.2f} task-splits/s; reset {1e3 * e['reset_seconds']:.1f} ms "
-                         f"= {100 * e['reset_fraction']:.2f}% of a task (deepcopy {100 * e['deepcopy_fraction']:.2f}%)")
+            lines.append(
+                f"meta-test ({name}, {key}): {e['task_splits_per_s']:.2f} task-splits/s; reset {1e3 * e['reset_seconds']:.1f} ms "
+                f"= {100 * e['reset_fraction']:.2f}% of a task (deepcopy {100 * e['deepcopy_fraction']:.2f}%)"
+            )
     ld = res.get('loader', {})
     if 'decode_examples_per_s' in ld:
-        lines.append(f"loader: decode {ld['decode_examples_per_s']:.0f} ex/s, sample {ld['sample_examples_per_s']:.0f} ex/s; "
-                     f"training consumes {ld['consumed_examples_per_s']:.1f} ex/s (headroom x{ld['decode_headroom']:.0f} decoding, "
-                     f"x{ld['sample_headroom']:.0f} sampling)")
+        lines.append(
+            f"loader: decode {ld['decode_examples_per_s']:.0f} ex/s, sample {ld['sample_examples_per_s']:.0f} ex/s; "
+            f"training consumes {ld['consumed_examples_per_s']:.1f} ex/s (headroom x{ld['decode_headroom']:.0f} decoding, "
+            f"x{ld['sample_headroom']:.0f} sampling)"
+        )
     mem = res['memory']
-    lines.append('peak memory: ' + ', '.join(f"{k} {v['peak_mb']:.0f} MiB" for k, v in mem.items() if isinstance(v, dict))
-                 + f"; process max RSS {mem['process_peak_rss_mb']:.0f} MiB")
+    lines.append(
+        'peak memory: '
+        + ', '.join(f"{k} {v['peak_mb']:.0f} MiB" for k, v in mem.items() if isinstance(v, dict))
+        + f"; process max RSS {mem['process_peak_rss_mb']:.0f} MiB"
+    )
     g = res.get('goal', {})
     if g.get('speedup_today'):
-        mal = f", with the allocator thresholds too x{g['speedup_with_malloc']:.2f}" if g.get('speedup_with_malloc') else ''
-        lines.append(f"goal (>= {g['target']}x over naive, FOMAML*, {res['settings']['image_size']} px): library today x{g['speedup_today']:.2f}, "
-                     f"with channels_last x{g['speedup_channels_last']:.2f}{mal}: {'met' if g['met'] else 'not met'}"
-                     + (f"; plain training itself is x{g['bound']:.2f} the naive meta-step, the most any meta-step could gain" if g.get('bound') else ''))
+        mal = (
+            f", with the allocator thresholds too x{g['speedup_with_malloc']:.2f}"
+            if g.get('speedup_with_malloc')
+            else ''
+        )
+        lines.append(
+            f"goal (>= {g['target']}x over naive, FOMAML*, {res['settings']['image_size']} px): library today x{g['speedup_today']:.2f}, "
+            f"with channels_last x{g['speedup_channels_last']:.2f}{mal}: {'met' if g['met'] else 'not met'}"
+            + (
+                f"; plain training itself is x{g['bound']:.2f} the naive meta-step, the most any meta-step could gain"
+                if g.get('bound')
+                else ''
+            )
+        )
     return '\n'.join(lines)
 
 # %% ../nbs/19_bench.ipynb #d97de566
-def plot_bench(res:dict, fname:str|Path|None=None):
+def plot_bench(res: dict, fname: str | Path | None = None):
     "Bar chart of images/s per row and model, the ceiling as a dashed line; saved to `fname` if given."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
+
     names = list(dict.fromkeys(r['model'] for r in res['rows']))
     fig, axs = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.2), squeeze=False)
     for ax, name in zip(axs[0], names):
         rows = [r for r in res['rows'] if r['model'] == name]
         labels = [f"{r['row']}\n{r['algorithm']}" for r in rows]
-        cols = ['#999999' if r['algorithm'] == 'supervised' else '#d62728' if r['row'].startswith('naive') else '#1f77b4' for r in rows]
+        cols = [
+            '#999999' if r['algorithm'] == 'supervised' else '#d62728' if r['row'].startswith('naive') else '#1f77b4'
+            for r in rows
+        ]
         ax.bar(range(len(rows)), [r['rate'] for r in rows], color=cols)
         ax.axhline(res['ceiling'][name]['fp32'], ls='--', c='k', lw=1, label='ceiling (best supervised, fp32)')
         ax.set_xticks(range(len(rows)), labels, rotation=60, ha='right', fontsize=7)
@@ -540,147 +801,284 @@ def plot_bench(res:dict, fname:str|Path|None=None):
         ax.set(ylabel=unit, title=f"{name}, {res['settings']['image_size']} px, {res['settings']['device']}")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=90); plt.close(fig)
+    if fname is not None:
+        fig.savefig(fname, dpi=90)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/19_bench.ipynb #a6678364
-def short_run(out_dir:str|Path, # meta_train's checkpoint and metrics go here (must not hold a run)
-              steps:int=50, # meta-steps
-              image_size:int=0, device:str='auto', model:str='efficientlab-3', encoder:str=DEFAULT_ENCODER,
-              weights:str|None='imagenet', # encoder weights ('imagenet' falls back to random when the package is absent)
-              bf16:bool=False, # run under bf16 autocast
-              eval_splits:int=40, # test task-splits (at most; `splits_per_class` of each test class)
-              splits_per_class:int=2, # as the paper's protocol
-              meta_batch:int=5, inner_steps:int=5, inner_batch:int=8,
-              synthetic_classes:int=100, # classes of the embedded benchmark (24% of them are test classes)
-              seed:int=0,
-              data:str|Path|None=None, # an embedded benchmark folder to use instead
-             ) -> dict:
+def short_run(
+    out_dir: str | Path,  # meta_train's checkpoint and metrics go here (must not hold a run)
+    steps: int = 50,  # meta-steps
+    image_size: int = 0,
+    device: str = 'auto',
+    model: str = 'efficientlab-3',
+    encoder: str = DEFAULT_ENCODER,
+    weights: str | None = 'imagenet',  # encoder weights ('imagenet' falls back to random when the package is absent)
+    bf16: bool = False,  # run under bf16 autocast
+    eval_splits: int = 40,  # test task-splits (at most; `splits_per_class` of each test class)
+    splits_per_class: int = 2,  # as the paper's protocol
+    meta_batch: int = 5,
+    inner_steps: int = 5,
+    inner_batch: int = 8,
+    synthetic_classes: int = 100,  # classes of the embedded benchmark (24% of them are test classes)
+    seed: int = 0,
+    data: str | Path | None = None,  # an embedded benchmark folder to use instead
+) -> dict:
     "Meta-train FOMAML* for `steps` meta-steps with `meta_train`, then meta-test: seconds per meta-step and mean IoU with its CI."
     s, size, root, splits, data = _setup(image_size, device, encoder, synthetic_classes, seed, data)
     s = s.replace(bf16=bf16)
     if weights == 'imagenet':
-        try: from mliis_nb.model import lite_weights_file; lite_weights_file(encoder)
-        except (ImportError, ValueError): weights = None
+        try:
+            from mliis_nb.model import lite_weights_file
+
+            lite_weights_file(encoder)
+        except (ImportError, ValueError):
+            weights = None
     torch.manual_seed(seed)
     net = prepare_model(EfficientLab(encoder=encoder, rsd_stages=MODELS[model], weights=weights), s)
     cfg = MetaConfig(meta_steps=steps, meta_batch=meta_batch, inner_steps=inner_steps, inner_batch=inner_batch)
-    _sync(s.device); t = time.perf_counter()
-    with autocast(s): meta_train(net, data, cfg, out_dir, classes=splits['trn'], checkpoint_every=steps, seed=seed, progress=False)
-    _sync(s.device); train = time.perf_counter() - t
+    _sync(s.device)
     t = time.perf_counter()
     with autocast(s):
-        r = evaluate(net, data, splits['test'][:-(-eval_splits // splits_per_class)], shots=5, splits_per_class=splits_per_class,
-                     omega=cfg.test_omega(), seed=seed, keep=0, progress=False)
+        meta_train(net, data, cfg, out_dir, classes=splits['trn'], checkpoint_every=steps, seed=seed, progress=False)
     _sync(s.device)
-    return {'steps': steps, 'bf16': bf16, 'weights': weights or 'random', 'image_size': size, 'device': str(s.device),
-            'seconds_per_meta_step': train / steps, 'images_per_s': steps * meta_batch * inner_images(cfg) / train,
-            'eval_task_splits': r.n, 'eval_seconds': time.perf_counter() - t, 'miou': r.miou, 'ci95': r.ci95,
-            'projected_hours': PAPER_META_STEPS * train / steps / 3600}
+    train = time.perf_counter() - t
+    t = time.perf_counter()
+    with autocast(s):
+        r = evaluate(
+            net,
+            data,
+            splits['test'][: -(-eval_splits // splits_per_class)],
+            shots=5,
+            splits_per_class=splits_per_class,
+            omega=cfg.test_omega(),
+            seed=seed,
+            keep=0,
+            progress=False,
+        )
+    _sync(s.device)
+    return {
+        'steps': steps,
+        'bf16': bf16,
+        'weights': weights or 'random',
+        'image_size': size,
+        'device': str(s.device),
+        'seconds_per_meta_step': train / steps,
+        'images_per_s': steps * meta_batch * inner_images(cfg) / train,
+        'eval_task_splits': r.n,
+        'eval_seconds': time.perf_counter() - t,
+        'miou': r.miou,
+        'ci95': r.ci95,
+        'projected_hours': PAPER_META_STEPS * train / steps / 3600,
+    }
 
-def bf16_verdict(fp32:dict, bf16:dict) -> dict:
+
+def bf16_verdict(fp32: dict, bf16: dict) -> dict:
     "Whether bf16's mean IoU matches float32's within their 95% CIs (the rule for turning bf16 on by default)."
     gap = abs(bf16['miou'] - fp32['miou'])
-    return {'miou_fp32': fp32['miou'], 'miou_bf16': bf16['miou'], 'gap': gap, 'ci95': max(fp32['ci95'], bf16['ci95']),
-            'matches': gap <= max(fp32['ci95'], bf16['ci95']), 'speedup': fp32['seconds_per_meta_step'] / bf16['seconds_per_meta_step']}
+    return {
+        'miou_fp32': fp32['miou'],
+        'miou_bf16': bf16['miou'],
+        'gap': gap,
+        'ci95': max(fp32['ci95'], bf16['ci95']),
+        'matches': gap <= max(fp32['ci95'], bf16['ci95']),
+        'speedup': fp32['seconds_per_meta_step'] / bf16['seconds_per_meta_step'],
+    }
 
 # %% ../nbs/19_bench.ipynb #5c2a4122
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='python -m mliis_nb.bench', description='mliis_nb benchmark: meta-learning throughput against plain training',
-                                allow_abbrev=False)  # a misspelt option is an error naming it
-    a = p.add_argument
-    a('--image-size', type=int, default=0, help='0: 96 on the CPU, 224 on CUDA'); a('--device', default='auto')
-    a('--models', nargs='+', default=list(MODELS), choices=list(MODELS)); a('--model', default='efficientlab-3', choices=list(MODELS))
-    a('--algorithms', nargs='+', default=['reptile', 'fomaml_star'], choices=['reptile', 'fomaml', 'fomaml_star'])
-    a('--repeats', type=int, default=2); a('--warmup', type=int, default=1)
-    a('--meta-batch', type=int, default=5); a('--inner-steps', type=int, default=5); a('--inner-batch', type=int, default=8)
-    a('--encoder', default=DEFAULT_ENCODER); a('--sections', nargs='*', default=list(SECTIONS), choices=list(SECTIONS))
-    a('--bf16', choices=['auto', 'on', 'off'], default='auto', help='bf16 autocast rows (auto: on CUDA)')
-    a('--basis', choices=['auto', 'cpu', 'wall'], default='auto', help='ratios on CPU time or wall clock (auto: CPU time on the CPU)')
-    a('--eval-splits', type=int, default=3); a('--synthetic-classes', type=int, default=30); a('--seed', type=int, default=0)
-    a('--threads', type=int, default=0, help='torch CPU threads (0: leave as is)')
-    a('--data', default='', help='an embedded benchmark folder (default: build one with --synthetic-classes classes)')
-    a('--out-dir', default='', help='write results.json and benchmark.png here')
-    a('--short-run', type=int, default=0, help='also meta-train this many meta-steps with meta_train, then evaluate')
-    a('--bf16-check', action='store_true', help='run --short-run in float32 and in bf16 and compare the mean IoU')
-    a('--short-eval-splits', type=int, default=40); a('--short-synthetic-classes', type=int, default=100)
-    a('--no-bench', action='store_true', help='skip the benchmark (only --short-run)')
-    a('--summary', nargs='+', metavar='RESULTS_JSON', help='print the report of results.json files (merged) and exit')
-    a('--child', choices=list(MALLOC_MODES), help=argparse.SUPPRESS)
-    return p
+def bench_command(
+    image_size: int = 0,  # 0: 96 on the CPU, 224 on CUDA
+    device: str = 'auto',  # "auto", "cpu", "cuda", "cuda:N"
+    models: list[str] = tuple(MODELS),  # the models of the benchmark's rows
+    model: str = 'efficientlab-3',  # the model of --short-run
+    algorithms: list[str] = ('reptile', 'fomaml_star'),  # the meta-learning rows
+    repeats: int = 2,  # timed rounds per row
+    warmup: int = 1,  # untimed rounds before them
+    meta_batch: int = 5,  # tasks per meta-step
+    inner_steps: int = 5,  # U's steps per task
+    inner_batch: int = 8,  # images per inner step
+    encoder: str = DEFAULT_ENCODER,  # timm encoder
+    sections: list[str] = SECTIONS,  # the optional parts to run (`--sections` alone: none of them)
+    bf16: str = 'auto',  # bf16 autocast rows (auto: on CUDA)
+    basis: str = 'auto',  # ratios on CPU time or wall clock (auto: CPU time on the CPU)
+    eval_splits: int = 3,  # task-splits of the meta-testing section
+    synthetic_classes: int = 30,  # classes of the embedded benchmark it builds
+    seed: int = 0,
+    threads: int = 0,  # torch CPU threads (0: leave as is)
+    data: str = '',  # an embedded benchmark folder (default: build one with --synthetic-classes classes)
+    out_dir: str = '',  # write results.json and benchmark.png here
+    short_run: int = 0,  # also meta-train this many meta-steps with meta_train, then evaluate
+    bf16_check: bool = False,  # run --short-run in float32 and in bf16 and compare the mean IoU
+    short_eval_splits: int = 40,  # task-splits of --short-run's meta-test
+    short_synthetic_classes: int = 100,  # classes of --short-run's embedded benchmark
+    bench: bool = True,  # run the benchmark (--no-bench: only --short-run)
+    summary: list[str] = (),  # print the report of results.json files (merged) and exit
+    child: str = '',  # the allocator child process of `bench_malloc` (MODE: one of MALLOC_MODES)
+) -> dict:
+    """`python -m mliis_nb.bench`: run the benchmark (and optionally a short meta-training run) and write the results;
+    `report` is what the command prints of them."""
+    a = SimpleNamespace(**locals())  # the options by name, as `_child` reads them
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.child:
+        return _child(a)
+    if a.summary:
+        res = {}
+        for f in a.summary:
+            if Path(f).is_file():
+                res.update(json.loads(Path(f).read_text()))
+            else:
+                print(f"(no {f}: that part did not finish)")
+        return res
+    out = Path(a.out_dir) if a.out_dir else None
 
-def report(res:dict) -> str:
+    def save(r):  # after every part, so a run stopped by a time limit keeps what it measured
+        if out:
+            write_json(out / 'results.json', r)
+
+    res = (
+        {}
+        if not a.bench
+        else run_benchmark(
+            a.image_size,
+            a.device,
+            a.models,
+            a.algorithms,
+            a.repeats,
+            a.warmup,
+            a.meta_batch,
+            a.inner_steps,
+            a.inner_batch,
+            a.encoder,
+            a.sections,
+            {'auto': None, 'on': True, 'off': False}[a.bf16],
+            a.eval_splits,
+            a.synthetic_classes,
+            a.seed,
+            a.data or None,
+            on_part=save,
+            basis=a.basis,
+        )
+    )
+    if a.short_run:
+        import tempfile
+
+        kw = dict(
+            steps=a.short_run,
+            image_size=a.image_size,
+            device=a.device,
+            model=a.model,
+            encoder=a.encoder,
+            eval_splits=a.short_eval_splits,
+            meta_batch=a.meta_batch,
+            inner_steps=a.inner_steps,
+            inner_batch=a.inner_batch,
+            synthetic_classes=a.short_synthetic_classes,
+            seed=a.seed,
+            data=a.data or None,
+        )
+        base = out or Path(tempfile.mkdtemp())
+        res['short_run'] = runs = {'fp32': short_run(base / 'short_fp32', **kw)}
+        save(res)
+        if a.bf16_check:
+            runs['bf16'] = short_run(base / 'short_bf16', bf16=True, **kw)
+            runs['bf16_verdict'] = bf16_verdict(runs['fp32'], runs['bf16'])
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / 'results.json', res)
+        if res.get('rows'):
+            plot_bench(res, out / 'benchmark.png')
+    return res
+
+
+def report(res: dict) -> str:
     "The benchmark's table (when it ran) and the short runs' lines (when they ran): what `main` and `scripts/gpu_check.sh` print."
     lines = [bench_table(res)] if res.get('rows') else []
     for k, v in res.get('short_run', {}).items():
         if k == 'bf16_verdict':
-            lines.append(f"bf16 vs fp32: mean IoU {100 * v['miou_bf16']:.2f} vs {100 * v['miou_fp32']:.2f} (gap {100 * v['gap']:.2f}, "
-                         f"CI {100 * v['ci95']:.2f}): {'matches' if v['matches'] else 'does NOT match'}; meta-step speed x{v['speedup']:.2f}")
+            lines.append(
+                f"bf16 vs fp32: mean IoU {100 * v['miou_bf16']:.2f} vs {100 * v['miou_fp32']:.2f} (gap {100 * v['gap']:.2f}, "
+                f"CI {100 * v['ci95']:.2f}): {'matches' if v['matches'] else 'does NOT match'}; meta-step speed x{v['speedup']:.2f}"
+            )
         else:
-            lines.append(f"short meta_train ({k}, FOMAML*, {v['steps']} meta-steps, {v['image_size']} px, {v['weights']} encoder, {v['device']}): "
-                         f"{v['seconds_per_meta_step']:.2f} s/meta-step = {v['images_per_s']:.0f} img/s -> {v['projected_hours']:.2f} h for "
-                         f"the paper's 50,000 meta-steps; meta-test {v['eval_task_splits']} task-splits in {v['eval_seconds']:.0f} s, "
-                         f"mean IoU {100 * v['miou']:.2f} +- {100 * v['ci95']:.2f}")
+            lines.append(
+                f"short meta_train ({k}, FOMAML*, {v['steps']} meta-steps, {v['image_size']} px, {v['weights']} encoder, {v['device']}): "
+                f"{v['seconds_per_meta_step']:.2f} s/meta-step = {v['images_per_s']:.0f} img/s -> {v['projected_hours']:.2f} h for "
+                f"the paper's 50,000 meta-steps; meta-test {v['eval_task_splits']} task-splits in {v['eval_seconds']:.0f} s, "
+                f"mean IoU {100 * v['miou']:.2f} +- {100 * v['ci95']:.2f}"
+            )
     return '\n'.join(lines)
+
 
 def _child(a) -> dict:
     "The allocator child: time the ours_cl FOMAML* row of one model; return its rate, peak RSS and page faults."
-    if a.child == 'mallopt' and not set_malloc_thresholds(): raise RuntimeError('mallopt is not available here')
+    if a.child == 'mallopt' and not set_malloc_thresholds():
+        raise RuntimeError('mallopt is not available here')
     cfg = MetaConfig(meta_batch=a.meta_batch, inner_steps=a.inner_steps, inner_batch=a.inner_batch)
     s, size, root, splits, data = _setup(a.image_size, a.device, a.encoder, a.synthetic_classes, a.seed, a.data or None)
     torch.manual_seed(a.seed)
     net = prepare_model(EfficientLab(encoder=a.encoder, rsd_stages=MODELS[a.model]), s.replace(channels_last=True))
     b = sample_batches(data, splits['trn'], cfg, max(1, a.repeats), a.seed, s)
     f = meta_fn(net, b, cfg)
-    for r in range(-a.warmup, 0): f(r)
+    for r in range(-a.warmup, 0):
+        f(r)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t = time_rounds({'x': f}, a.repeats, 0, s.device)['x']
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
-    return {'mode': a.child, 'images_per_s': t['images_per_s'], 'images_per_cpu_s': t['images_per_cpu_s'], 'seconds': t['seconds'],
-            'cpu_seconds': t['cpu_seconds'], 'page_faults_per_image': faults / sum(t['images']), 'peak_rss_mb': _own_peak_rss_mb(),
-            'malloc_env': {k: os.environ.get(k) for k in MALLOC_ENV}}
+    return {
+        'mode': a.child,
+        'images_per_s': t['images_per_s'],
+        'images_per_cpu_s': t['images_per_cpu_s'],
+        'seconds': t['seconds'],
+        'cpu_seconds': t['cpu_seconds'],
+        'page_faults_per_image': faults / sum(t['images']),
+        'peak_rss_mb': _own_peak_rss_mb(),
+        'malloc_env': {k: os.environ.get(k) for k in MALLOC_ENV},
+    }
+
 
 def _own_peak_rss_mb() -> float:
     "This process's own peak RSS (VmHWM): getrusage's ru_maxrss would carry the parent's peak across fork and exec on Linux."
-    try: return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')) / 2**10
-    except (OSError, StopIteration): return peak_memory_mb('cpu')
+    try:
+        return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')) / 2**10
+    except (OSError, StopIteration):
+        return peak_memory_mb('cpu')
 
-def main(argv:Sequence[str]|None=None) -> dict:
-    "The command line: run the benchmark (and optionally a short meta-training run), print the table, write the results."
-    a = _parser().parse_args(argv)
-    if a.threads: torch.set_num_threads(a.threads)
+
+def _command_report(res: dict, a) -> str:
+    "What the command prints: the allocator child's JSON line, or `report` (and where the results were written)."
     if a.child:
-        out = _child(a); print(json.dumps(out)); return out
-    if a.summary:
-        res = {}
-        for f in a.summary:
-            if Path(f).is_file(): res.update(json.loads(Path(f).read_text()))
-            else: print(f"(no {f}: that part did not finish)")
-        print(report(res)); return res
-    out = Path(a.out_dir) if a.out_dir else None
-    def save(r):  # after every part, so a run stopped by a time limit keeps what it measured
-        if out: write_json(out/'results.json', r)
-    res = {} if a.no_bench else run_benchmark(
-        a.image_size, a.device, a.models, a.algorithms, a.repeats, a.warmup, a.meta_batch, a.inner_steps, a.inner_batch, a.encoder,
-        a.sections, {'auto': None, 'on': True, 'off': False}[a.bf16], a.eval_splits, a.synthetic_classes, a.seed, a.data or None,
-        on_part=save, basis=a.basis)
-    if a.short_run:
-        import tempfile
-        kw = dict(steps=a.short_run, image_size=a.image_size, device=a.device, model=a.model, encoder=a.encoder,
-                  eval_splits=a.short_eval_splits, meta_batch=a.meta_batch, inner_steps=a.inner_steps, inner_batch=a.inner_batch,
-                  synthetic_classes=a.short_synthetic_classes, seed=a.seed, data=a.data or None)
-        base = out or Path(tempfile.mkdtemp())
-        res['short_run'] = runs = {'fp32': short_run(base/'short_fp32', **kw)}
-        save(res)
-        if a.bf16_check:
-            runs['bf16'] = short_run(base/'short_bf16', bf16=True, **kw)
-            runs['bf16_verdict'] = bf16_verdict(runs['fp32'], runs['bf16'])
-    print(report(res))
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out/'results.json', res)
-        if res.get('rows'): plot_bench(res, out/'benchmark.png')
-        print(f"results in {out}/results.json" + (f" and {out}/benchmark.png" if res.get('rows') else ''))
-    return res
+        return json.dumps(res)
+    if a.summary or not a.out_dir:
+        return report(res)
+    out = Path(a.out_dir)
+    return report(res) + f"\nresults in {out}/results.json" + (f" and {out}/benchmark.png" if res.get('rows') else '')
 
-if __name__ == '__main__' and not hasattr(builtins, '__IPYTHON__'): main()
+
+_CLI_OPTIONS = {
+    'models': dict(choices=list(MODELS)),
+    'model': dict(choices=list(MODELS)),
+    'algorithms': dict(choices=['reptile', 'fomaml', 'fomaml_star']),
+    'sections': dict(nargs='*', choices=list(SECTIONS)),
+    'bf16': dict(choices=['auto', 'on', 'off']),
+    'basis': dict(choices=['auto', 'cpu', 'wall']),
+    'summary': dict(metavar='RESULTS_JSON'),
+    'child': dict(choices=list(MALLOC_MODES), help=argparse.SUPPRESS),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    "The command line (`distributed.cli` of `bench_command`): run the benchmark, print the table, write the results."
+    return cli(
+        bench_command,
+        'python -m mliis_nb.bench',
+        'mliis_nb benchmark: meta-learning throughput against plain training',
+        _command_report,
+        argv,
+        options=_CLI_OPTIONS,
+    )
+
+
+if __name__ == '__main__' and not hasattr(builtins, '__IPYTHON__'):
+    sys.exit(main())

@@ -23,12 +23,16 @@ __all__ = ['CHECKPOINT_FORMAT', 'L2Penalty', 'MeanTrainLoss', 'History', 'TimeBu
 # %% ../nbs/10_callbacks.ipynb #b4e344f3
 class L2Penalty(Callback):
     "Add `l2_term(model, l2, l2_half)` to the loss that is back-propagated (training only; the logged loss stays the data term)"
-    def __init__(self,
-                 l2: float = 5e-4,  # lambda (0: off)
-                 l2_half: bool = False,  # lambda / 2, as TF's `l2_loss` in the original code
-                ):
-        if not l2 >= 0: raise ValueError(f"l2 must be >= 0, got {l2!r}")
+
+    def __init__(
+        self,
+        l2: float = 5e-4,  # lambda (0: off)
+        l2_half: bool = False,  # lambda / 2, as TF's `l2_loss` in the original code
+    ):
+        if not l2 >= 0:
+            raise ValueError(f"l2 must be >= 0, got {l2!r}")
         self.l2, self.l2_half = l2, l2_half
+
     def after_loss(self):
         if self.training and self.l2 > 0 and len(self.yb):
             self.learn.loss_grad = self.learn.loss_grad + l2_term(self.model, self.l2, self.l2_half)
@@ -36,62 +40,94 @@ class L2Penalty(Callback):
 # %% ../nbs/10_callbacks.ipynb #93dc8dd6
 class MeanTrainLoss(Callback):
     "Make the recorder's `train_loss` the mean over the epoch's batches instead of fastai's exponentially smoothed loss"
-    def before_fit(self): self.recorder.smooth_loss = AvgLoss()
-    def before_train(self): self.recorder.smooth_loss.reset()
+
+    def before_fit(self):
+        self.recorder.smooth_loss = AvgLoss()
+
+    def before_train(self):
+        self.recorder.smooth_loss.reset()
 
 # %% ../nbs/10_callbacks.ipynb #509068e1
 class History(Callback):
     "One dict per completed epoch: the recorder's columns, the learning rate at the epoch's end and elapsed seconds"
+
     order = 55  # after the Recorder (50)
+
     def __init__(self, clock: Callable[[], float] = time.monotonic):  # seconds; tests pass a fake one
         self.clock = clock
-    def before_fit(self): self.t0, self.rows = self.clock(), []
+
+    def before_fit(self):
+        self.t0, self.rows = self.clock(), []
+
     def after_epoch(self):
         row = {"epoch": int(self.epoch)}
-        row.update({n: float(v) for n, v in zip(self.recorder.metric_names[1:], self.recorder.values[-1]) if n != "time"})
+        row.update(
+            {n: float(v) for n, v in zip(self.recorder.metric_names[1:], self.recorder.values[-1]) if n != "time"}
+        )
         row.update(lr=float(self.opt.hypers[-1]["lr"]), seconds=self.clock() - self.t0)
         self.rows.append(row)
 
 # %% ../nbs/10_callbacks.ipynb #e24980e1
 class TimeBudget(Callback):
     "Stop training cleanly after `seconds`: at an epoch boundary if the next epoch would overrun, else after a batch"
+
     order = 70  # after the recorder, the checkpoint and early stopping have seen the epoch
-    def __init__(self,
-                 seconds: float,  # the budget
-                 clock: Callable[[], float] = time.monotonic,  # returns seconds; tests pass a fake one
-                ):
-        if not seconds > 0: raise ValueError(f"seconds must be > 0, got {seconds!r}")
+
+    def __init__(
+        self,
+        seconds: float,  # the budget
+        clock: Callable[[], float] = time.monotonic,  # returns seconds; tests pass a fake one
+    ):
+        if not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds!r}")
         self.seconds, self.clock, self.stopped = seconds, clock, False
-    def before_fit(self): self.t0, self.stopped = self.clock(), False
-    def before_epoch(self): self.t_epoch = self.clock()
-    def _stop(self): self.stopped = True; raise CancelFitException()
+
+    def before_fit(self):
+        self.t0, self.stopped = self.clock(), False
+
+    def before_epoch(self):
+        self.t_epoch = self.clock()
+
+    def _stop(self):
+        self.stopped = True
+        raise CancelFitException()
+
     def after_batch(self):
-        if self.training and self.clock() - self.t0 > self.seconds: self._stop()
+        if self.training and self.clock() - self.t0 > self.seconds:
+            self._stop()
+
     def after_epoch(self):
         now = self.clock()
-        if self.epoch + 1 < self.n_epoch and (now - self.t0) + (now - self.t_epoch) > self.seconds: self._stop()
+        if self.epoch + 1 < self.n_epoch and (now - self.t0) + (now - self.t_epoch) > self.seconds:
+            self._stop()
 
 # %% ../nbs/10_callbacks.ipynb #1fe49e11
 class SkipValidation(Callback):
     "No validation set: cancel every validation phase"
-    def before_validate(self): raise CancelValidException()
+
+    def before_validate(self):
+        raise CancelValidException()
 
 # %% ../nbs/10_callbacks.ipynb #f6d858d3
 CHECKPOINT_FORMAT = "mliis_nb.checkpoint/1"  # header format of the default writer
 
+
 class SafetensorsCheckpoint(TrackerCallback):
     "Save the last and the best (by `monitor`) model after each epoch as safetensors files in `path`, atomically"
+
     order = TrackerCallback.order + 1
-    def __init__(self,
-                 path: str | Path,  # folder of the files
-                 monitor: str = "valid_loss",  # recorder column deciding the best epoch
-                 comp=None,  # np.less / np.greater (default: less for losses, greater for metrics)
-                 min_delta: float = 0.,  # minimum improvement
-                 fname: str = "model",  # files are `{fname}_best.safetensors` and `{fname}_last.safetensors`
-                 meta: dict | None = None,  # extra JSON stored in every file
-                 save: Callable[[Path, nn.Module, dict], Path] | None = None,  # writer (default: state dict + header via `save_checkpoint`)
-                 format: str = CHECKPOINT_FORMAT,  # header format of the default writer
-                ):
+
+    def __init__(
+        self,
+        path: str | Path,  # folder of the files
+        monitor: str = "valid_loss",  # recorder column deciding the best epoch
+        comp=None,  # np.less / np.greater (default: less for losses, greater for metrics)
+        min_delta: float = 0.0,  # minimum improvement
+        fname: str = "model",  # files are `{fname}_best.safetensors` and `{fname}_last.safetensors`
+        meta: dict | None = None,  # extra JSON stored in every file
+        save: Callable[[Path, nn.Module, dict], Path] | None = None,  # writer (default: `save_checkpoint`)
+        format: str = CHECKPOINT_FORMAT,  # header format of the default writer
+    ):
         super().__init__(monitor=monitor, comp=comp, min_delta=min_delta)
         self.dir, self.fname, self.meta, self.format = Path(path), fname, dict(meta or {}), format
         self.save = save or self._default_save
@@ -100,16 +136,21 @@ class SafetensorsCheckpoint(TrackerCallback):
         return save_checkpoint(path, model.state_dict(), {"format": self.format, "meta": meta})
 
     @property
-    def best_path(self) -> Path: return self.dir/f"{self.fname}_best.safetensors"
+    def best_path(self) -> Path:
+        return self.dir / f"{self.fname}_best.safetensors"
+
     @property
-    def last_path(self) -> Path: return self.dir/f"{self.fname}_last.safetensors"
+    def last_path(self) -> Path:
+        return self.dir / f"{self.fname}_last.safetensors"
 
     def _save(self, p, **extra):
         self.save(p, self.learn.model, {**self.meta, "train_iter": int(self.train_iter), **extra})
         self._saved_iter = self.train_iter
 
     def before_fit(self):
-        super().before_fit(); self._saved_iter = None; self.best_epoch = None
+        super().before_fit()
+        self._saved_iter = None
+        self.best_epoch = None
 
     def after_epoch(self):
         super().after_epoch()

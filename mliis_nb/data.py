@@ -29,91 +29,133 @@ from PIL import ImageOps
 
 _DISAGREE = 64  # max channel spread (grey levels) tolerated in an RGB(A) mask: anti-aliasing, not colour
 _ORIENTATION = 0x0112  # the EXIF tag that tells a viewer how to turn the stored pixels upright (1: as stored)
-_TURN = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-         5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-         8: Image.Transpose.ROTATE_90}  # what a viewer (and ImageOps.exif_transpose) does for each orientation
+_TURN = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # what a viewer (and ImageOps.exif_transpose) does for each orientation
 
-def _orientation(im:Image.Image) -> int:
+
+def _orientation(im: Image.Image) -> int:
     "An opened image's EXIF orientation: 1 (as stored) when the tag is missing or malformed, as a viewer takes it."
-    try: o = int(im.getexif().get(_ORIENTATION, 1))
-    except Exception: return 1
+    try:
+        o = int(im.getexif().get(_ORIENTATION, 1))
+    except Exception:
+        return 1
     return o if o in _TURN else 1
 
-def _upright(im:Image.Image) -> Image.Image:
+
+def _upright(im: Image.Image) -> Image.Image:
     "The image as a viewer shows it: its EXIF orientation applied (phones and cameras store photos turned)."
     return ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
 
-def _open_image(path:Path, what:str,
-                upright:bool=True, # apply the EXIF orientation, as a viewer does
-               ) -> Image.Image:
+
+def _open_image(
+    path: Path,
+    what: str,
+    upright: bool = True,  # apply the EXIF orientation, as a viewer does
+) -> Image.Image:
     "Open and fully decode an image file as a viewer shows it, turning every failure into a ValueError naming the file."
     path = Path(path)
-    if not path.is_file(): raise ValueError(f"{what} file not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"{what} file not found: {path}")
     try:
         im = Image.open(path)
         im.load()  # decode now: truncated files fail here, not later
-        if upright: im = _upright(im)
+        if upright:
+            im = _upright(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{what} file {path} is unreadable or truncated: {e}") from None
     return im
 
-def _binary_from_levels(a:np.ndarray, path:Path, palette:bool=False) -> np.ndarray:
+
+def _binary_from_levels(a: np.ndarray, path: Path, palette: bool = False) -> np.ndarray:
     "Grey levels or label indices (H x W integers) -> bool mask, refusing label maps."
     vals = np.unique(a)
     nz = vals[vals != 0]
-    if palette and len(nz) > 1 and nz[-1] == 255: nz = nz[:-1]; a = np.where(a == 255, 0, a)  # 255 = void
-    if len(nz) == 0: return np.zeros(a.shape, bool)
-    if len(nz) == 1: return a == nz[0]  # {0, 1}, {0, 255}, {0, c}: one object label
-    if not palette and nz.max() >= 128: return a >= 128  # grey 0..255, possibly anti-aliased
-    raise ValueError(f"mask file {path} is not binary: it holds {len(nz)} distinct labels "
-                     f"{nz[:6].tolist()}{'...' if len(nz) > 6 else ''}; expected {{0,1}}, {{0,255}}, {{0,c}} or grey 0..255")
+    if palette and len(nz) > 1 and nz[-1] == 255:
+        nz = nz[:-1]
+        a = np.where(a == 255, 0, a)  # 255 = void
+    if len(nz) == 0:
+        return np.zeros(a.shape, bool)
+    if len(nz) == 1:
+        return a == nz[0]  # {0, 1}, {0, 255}, {0, c}: one object label
+    if not palette and nz.max() >= 128:
+        return a >= 128  # grey 0..255, possibly anti-aliased
+    raise ValueError(
+        f"mask file {path} is not binary: it holds {len(nz)} distinct labels "
+        f"{nz[:6].tolist()}{'...' if len(nz) > 6 else ''}; expected {{0,1}}, {{0,255}}, {{0,c}} or grey 0..255"
+    )
 
-def mask_to_bool(im:Image.Image, path:Path|str='<mask>') -> np.ndarray:
+
+def mask_to_bool(im: Image.Image, path: Path | str = '<mask>') -> np.ndarray:
     "Convert a mask image in any supported convention to a boolean H x W array."
     path = Path(path)
-    if im.mode == '1': return np.array(im, dtype=bool)
-    if im.mode == 'P': return _binary_from_levels(np.array(im), path, palette=True)
-    if im.mode in ('RGBA', 'LA'): im = im.convert('RGB' if im.mode == 'RGBA' else 'L')
+    if im.mode == '1':
+        return np.array(im, dtype=bool)
+    if im.mode == 'P':
+        return _binary_from_levels(np.array(im), path, palette=True)
+    if im.mode in ('RGBA', 'LA'):
+        im = im.convert('RGB' if im.mode == 'RGBA' else 'L')
     if im.mode in ('I', 'I;16', 'F'):
         a = np.array(im).astype(np.float64)
-        if a.max() > 255: a = a / a.max() * 255
+        if a.max() > 255:
+            a = a / a.max() * 255
         return _binary_from_levels(np.round(a).astype(np.int64), path)
     if im.mode == 'RGB':
         a = np.array(im).astype(np.int16)
         spread = int((a.max(-1) - a.min(-1)).max())
         if spread > _DISAGREE:
-            raise ValueError(f"mask file {path} is an RGB mask whose channels disagree (by up to {spread} "
-                             "grey levels): expected R=G=B grey or {0,1} masks, not a colour-coded mask")
+            raise ValueError(
+                f"mask file {path} is an RGB mask whose channels disagree (by up to {spread} "
+                "grey levels): expected R=G=B grey or {0,1} masks, not a colour-coded mask"
+            )
         return _binary_from_levels(np.array(im.convert('L')), path)  # ITU-R 601 luma, as HSNet reads masks
-    if im.mode == 'L': return _binary_from_levels(np.array(im), path)
+    if im.mode == 'L':
+        return _binary_from_levels(np.array(im), path)
     raise ValueError(f"mask file {path} has unsupported image mode {im.mode!r}")
 
 # %% ../nbs/01_data.ipynb #79c9957e
-def _size_hw(size) -> tuple[int,int]|None:
+def _size_hw(size) -> tuple[int, int] | None:
     "Normalise a size argument (int or (H, W)) to (H, W)."
-    if size is None: return None
-    if isinstance(size, (int, np.integer)): size = (int(size), int(size))
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)):
+        size = (int(size), int(size))
     h, w = size
-    if h <= 0 or w <= 0: raise ValueError(f"size must be positive, got {size}")
+    if h <= 0 or w <= 0:
+        raise ValueError(f"size must be positive, got {size}")
     return int(h), int(w)
 
-def _open_pair(image_path:Path, mask_path:Path) -> tuple[Image.Image, Image.Image]:
+
+def _open_pair(image_path: Path, mask_path: Path) -> tuple[Image.Image, Image.Image]:
     "An image and its mask as a viewer shows them (EXIF orientation applied), checked to have the same size."
     image_path, mask_path = Path(image_path), Path(mask_path)
     stored = _open_image(image_path, 'image', upright=False)
-    if not mask_path.is_file(): raise ValueError(f"mask file not found for image {image_path}: {mask_path}")
+    if not mask_path.is_file():
+        raise ValueError(f"mask file not found for image {image_path}: {mask_path}")
     mk, o = _open_image(mask_path, 'mask'), _orientation(stored)
     im = _upright(stored)
-    if mk.size == im.size: return im, mk  # drawn on the photo as a viewer shows it (or no orientation at all)
-    if o in (5, 6, 7, 8) and mk.size == stored.size: return im, mk.transpose(_TURN[o])  # drawn on the stored pixels by a tool that ignores EXIF
+    if mk.size == im.size:
+        return im, mk  # drawn on the photo as a viewer shows it (or no orientation at all)
+    if o in (5, 6, 7, 8) and mk.size == stored.size:
+        return im, mk.transpose(_TURN[o])  # drawn on the stored pixels by a tool that ignores EXIF
     shown = '' if o == 1 else f" as a viewer shows it (stored {stored.size[0]}x{stored.size[1]}, EXIF orientation {o})"
-    raise ValueError(f"mask {mask_path} is {mk.size[0]}x{mk.size[1]} (WxH) but image {image_path} "
-                     f"is {im.size[0]}x{im.size[1]}{shown}: they must have the same size")
+    raise ValueError(
+        f"mask {mask_path} is {mk.size[0]}x{mk.size[1]} (WxH) but image {image_path} "
+        f"is {im.size[0]}x{im.size[1]}{shown}: they must have the same size"
+    )
 
-def load_pair(image_path:str|Path, # the image (any format Pillow reads; its EXIF orientation is applied)
-              mask_path:str|Path,  # its mask, in one of the conventions above
-              size:int|tuple|None=None, # resize both to this (H, W) (an int means square); None keeps the file's size
-             ) -> tuple[np.ndarray, np.ndarray]:
+
+def load_pair(
+    image_path: str | Path,  # the image (any format Pillow reads; its EXIF orientation is applied)
+    mask_path: str | Path,  # its mask, in one of the conventions above
+    size: int | tuple | None = None,  # resize both to this (H, W) (an int means square); None keeps the file's size
+) -> tuple[np.ndarray, np.ndarray]:
     "Load an image as H x W x 3 uint8 and its mask as H x W bool, as a viewer shows them, optionally resized (bilinear / nearest)."
     image_path, mask_path = Path(image_path), Path(mask_path)
     im, mk = _open_pair(image_path, mask_path)
@@ -126,139 +168,207 @@ def load_pair(image_path:str|Path, # the image (any format Pillow reads; its EXI
     return np.asarray(im, dtype=np.uint8), mask
 
 # %% ../nbs/01_data.ipynb #965a30f0
-SPLITS = {'hsnet_trn': 'hsnet_trn.txt', 'hsnet_val': 'hsnet_val.txt', 'hsnet_test': 'hsnet_test.txt',
-          'mliis_train': 'mliis_train.txt', 'mliis_test': 'mliis_test.txt', 'fpk': 'fpk.txt'}
+SPLITS = {
+    'hsnet_trn': 'hsnet_trn.txt',
+    'hsnet_val': 'hsnet_val.txt',
+    'hsnet_test': 'hsnet_test.txt',
+    'mliis_train': 'mliis_train.txt',
+    'mliis_test': 'mliis_test.txt',
+    'fpk': 'fpk.txt',
+}
 CLASS_ALIASES = {'thors_hammer': "thor's_hammer"}  # spellings that differ between published lists
 
-def normalise_class_name(name:str) -> str:
+
+def normalise_class_name(name: str) -> str:
     "Strip whitespace, CR and quotes from a class name and apply the known spelling aliases."
     name = name.strip().strip('\r').strip()
-    if len(name) >= 2 and name[0] == name[-1] and name[0] in '"\'': name = name[1:-1]
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in '"\'':
+        name = name[1:-1]
     return CLASS_ALIASES.get(name, name)
 
-def _list_names(lines:Iterable[str]) -> list[str]:
+
+def _list_names(lines: Iterable[str]) -> list[str]:
     "Class names of list lines: `#` starts a comment; blank lines are skipped; names are normalised."
     names = [normalise_class_name(l.split('#', 1)[0]) for l in lines]
     return [n for n in names if n]
 
-def read_split(name_or_path:str|Path) -> list[str]:
+
+def read_split(name_or_path: str | Path) -> list[str]:
     "Class names of a shipped split (one of `SPLITS`) or of a text file with one class per line (`#` comments allowed)."
-    p = Path(str(_pkg_files('mliis_nb')/'splits'/SPLITS[name_or_path])) if name_or_path in SPLITS else Path(name_or_path)
+    p = (
+        Path(str(_pkg_files('mliis_nb') / 'splits' / SPLITS[name_or_path]))
+        if name_or_path in SPLITS
+        else Path(name_or_path)
+    )
     if not p.is_file():
         raise ValueError(f"split {name_or_path!r} is neither a shipped split {sorted(SPLITS)} nor an existing file")
     names = _list_names(p.read_text(encoding='utf-8-sig').splitlines())
     dup = sorted({n for n in names if names.count(n) > 1})
-    if dup: raise ValueError(f"split file {p} lists classes more than once: {dup[:5]}")
+    if dup:
+        raise ValueError(f"split file {p} lists classes more than once: {dup[:5]}")
     return names
 
 # %% ../nbs/01_data.ipynb #97a80247
 FSS_SPLITS = ('paper', 'hsnet')
 
-def fss_splits(split:str='paper', # "paper" (760/240, validation from the training classes) or "hsnet" (520/240/240)
-              ) -> dict[str, list[str]]:
+
+def fss_splits(
+    split: str = 'paper',  # "paper" (760/240, validation from the training classes) or "hsnet" (520/240/240)
+) -> dict[str, list[str]]:
     "The FSS-1000 class lists {'trn', 'val', 'test'} of a named split."
     if split == 'paper':
         trn = read_split('mliis_train')
         return {'trn': trn, 'val': list(trn), 'test': read_split('mliis_test')}
-    if split == 'hsnet': return {'trn': read_split('hsnet_trn'), 'val': read_split('hsnet_val'), 'test': read_split('hsnet_test')}
+    if split == 'hsnet':
+        return {'trn': read_split('hsnet_trn'), 'val': read_split('hsnet_val'), 'test': read_split('hsnet_test')}
     raise ValueError(f"split: {split!r} is not one of {FSS_SPLITS}")
 
 # %% ../nbs/01_data.ipynb #023a6352
 SPLIT_LISTS = ('trn', 'val', 'test')  # the lists of a class split; `need=` names those a caller reads
 SPLIT_LIST_FILES = {'trn': ('train.txt', 'trn.txt'), 'val': ('val.txt',), 'test': ('test.txt',)}
-_LIST_KEYS = {'train': 'trn', 'trn': 'trn', 'training': 'trn', 'val': 'val', 'valid': 'val', 'validation': 'val',
-              'test': 'test', 'testing': 'test'}
+_LIST_KEYS = {
+    'train': 'trn',
+    'trn': 'trn',
+    'training': 'trn',
+    'val': 'val',
+    'valid': 'val',
+    'validation': 'val',
+    'test': 'test',
+    'testing': 'test',
+}
 
-def _list_name(k:str) -> str: return 'train' if k == 'trn' else k
 
-def check_need(need:str|Sequence[str], # one of `SPLIT_LISTS` or several
-              ) -> tuple[str, ...]:
+def _list_name(k: str) -> str:
+    return 'train' if k == 'trn' else k
+
+
+def check_need(
+    need: str | Sequence[str],  # one of `SPLIT_LISTS` or several
+) -> tuple[str, ...]:
     "The lists a caller reads as a tuple of `SPLIT_LISTS` keys; ValueError('need: ...') otherwise."
     keys = (need,) if isinstance(need, str) else tuple(need) if isinstance(need, (list, tuple)) else ()
     if not keys or not all(isinstance(k, str) and k in SPLIT_LISTS for k in keys):
         raise ValueError(f"need: {need!r}: expected one or more of {SPLIT_LISTS}")
     return keys
 
-def check_split_lists(lists:dict, # {'trn', 'val', 'test'} class lists; those not in `need` may be missing
-                      where:str='split lists', # what to name in the errors
-                      need:str|Sequence[str]=SPLIT_LISTS, # the lists the caller reads (default: all three, as meta-training)
-                     ) -> dict[str, list[str]]:
+
+def check_split_lists(
+    lists: dict,  # {'trn', 'val', 'test'} class lists; those not in `need` may be missing
+    where: str = 'split lists',  # what to name in the errors
+    need: str | Sequence[str] = SPLIT_LISTS,  # the lists the caller reads (default: all three, as meta-training)
+) -> dict[str, list[str]]:
     "Normalised {'trn', 'val', 'test'} lists (no val: the training classes; not needed and missing or empty: []); ValueError on duplicates, a needed list missing or empty, or test classes in train/val."
     need = check_need(need)
     unknown = sorted(set(lists) - set(SPLIT_LISTS))
-    if unknown: raise ValueError(f"split: {where} has unknown lists {unknown}: expected train (or trn), val and test")
+    if unknown:
+        raise ValueError(f"split: {where} has unknown lists {unknown}: expected train (or trn), val and test")
     out = {}
     for k in SPLIT_LISTS:
         v = lists.get(k)
-        if v is None and k == 'val' and (out['trn'] or k not in need): out[k] = list(out['trn']); continue
-        if v is None and k not in need: out[k] = []; continue
+        if v is None and k == 'val' and (out['trn'] or k not in need):
+            out[k] = list(out['trn'])
+            continue
+        if v is None and k not in need:
+            out[k] = []
+            continue
         if v is None:
-            raise ValueError(f"split: {where} has no {_list_name(k)} list" + (" (nor a train list to validate on)" if k == 'val' else ''))
+            raise ValueError(
+                f"split: {where} has no {_list_name(k)} list"
+                + (" (nor a train list to validate on)" if k == 'val' else '')
+            )
         if isinstance(v, str) or not all(isinstance(n, str) for n in v):
             raise ValueError(f"split: {where}: the {k} list must be a list of class names, got {v!r:.80}")
         names = _list_names(v)
         dup = sorted({n for n in names if names.count(n) > 1})
-        if dup: raise ValueError(f"split: {where}: the {k} list names classes more than once: {dup[:5]}")
-        if not names and k == 'val': names = list(out['trn'])
+        if dup:
+            raise ValueError(f"split: {where}: the {k} list names classes more than once: {dup[:5]}")
+        if not names and k == 'val':
+            names = list(out['trn'])
         if not names and k in need:
-            raise ValueError(f"split: {where}: the {_list_name(k)} list is empty" + (" (and so is the train list)" if k == 'val' else ''))
+            raise ValueError(
+                f"split: {where}: the {_list_name(k)} list is empty"
+                + (" (and so is the train list)" if k == 'val' else '')
+            )
         out[k] = names
     seen = set(out['test']) & (set(out['trn']) | set(out['val']))
-    if seen: raise ValueError(f"split: {where}: {len(seen)} test classes also appear in the train or val list "
-                              f"(test classes must be held out): {sorted(seen)[:10]}")
+    if seen:
+        raise ValueError(
+            f"split: {where}: {len(seen)} test classes also appear in the train or val list "
+            f"(test classes must be held out): {sorted(seen)[:10]}"
+        )
     return out
 
 # %% ../nbs/01_data.ipynb #2a3a83fb
-def _lists_from_sections(p:Path, text:str) -> dict[str, list[str]]:
+def _lists_from_sections(p: Path, text: str) -> dict[str, list[str]]:
     "One text file with [train] / [val] / [test] sections."
     lists, cur = {}, None
     for i, line in enumerate(text.splitlines(), 1):
         s = line.split('#', 1)[0].strip()
-        if not s: continue
+        if not s:
+            continue
         if s.startswith('[') and s.endswith(']'):
             cur = _LIST_KEYS.get(s[1:-1].strip().lower())
-            if cur is None: raise ValueError(f"split: {p} line {i}: unknown section {s}; expected [train], [val] or [test]")
-            if cur in lists: raise ValueError(f"split: {p} line {i}: section {s} appears twice")
-            lists[cur] = []; continue
+            if cur is None:
+                raise ValueError(f"split: {p} line {i}: unknown section {s}; expected [train], [val] or [test]")
+            if cur in lists:
+                raise ValueError(f"split: {p} line {i}: section {s} appears twice")
+            lists[cur] = []
+            continue
         if cur is None:
-            raise ValueError(f"split: {p} line {i}: class {s!r} comes before any [train] / [val] / [test] header "
-                             "(one split file holds the three lists under headers; or give a folder with train.txt, val.txt, test.txt)")
+            raise ValueError(
+                f"split: {p} line {i}: class {s!r} comes before any [train] / [val] / [test] header "
+                "(one split file holds the three lists under headers; or give a folder with train.txt, val.txt, test.txt)"
+            )
         lists[cur].append(s)
     return lists
 
-def _lists_from_json(p:Path, text:str) -> dict[str, list[str]]:
+
+def _lists_from_json(p: Path, text: str) -> dict[str, list[str]]:
     "A JSON object of lists, or a run's results.json with a `splits` field."
-    try: obj = json.loads(text)
-    except json.JSONDecodeError as e: raise ValueError(f"split: {p} is not valid JSON: {e}") from None
-    if isinstance(obj, dict) and isinstance(obj.get('splits'), dict): obj = obj['splits']
-    if not isinstance(obj, dict): raise ValueError(f"split: {p} must hold a JSON object with train, val and test lists")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"split: {p} is not valid JSON: {e}") from None
+    if isinstance(obj, dict) and isinstance(obj.get('splits'), dict):
+        obj = obj['splits']
+    if not isinstance(obj, dict):
+        raise ValueError(f"split: {p} must hold a JSON object with train, val and test lists")
     bad = [k for k in obj if str(k).lower() not in _LIST_KEYS]
-    if bad: raise ValueError(f"split: {p} has keys {bad[:5]}; expected train (or trn), val, test")
+    if bad:
+        raise ValueError(f"split: {p} has keys {bad[:5]}; expected train (or trn), val, test")
     return {_LIST_KEYS[str(k).lower()]: v for k, v in obj.items()}
 
-def _folder_needs(need:tuple) -> str:
+
+def _folder_needs(need: tuple) -> str:
     "What a folder of list files must hold for the lists in `need`, and what it may leave out."
     req = {'trn': 'train.txt (or trn.txt)', 'val': 'val.txt (or train.txt)', 'test': 'test.txt'}
     must = [req[k] for k in SPLIT_LISTS if k in need and not (k == 'val' and 'trn' in need)]
     may = [SPLIT_LIST_FILES[k][0] for k in SPLIT_LISTS if k not in need or (k == 'val' and 'trn' in need)]
-    return f"{' and '.join(must)}, one class per line" + (f" ({' and '.join(may)} {'is' if len(may) == 1 else 'are'} optional)" if may else '')
+    return f"{' and '.join(must)}, one class per line" + (
+        f" ({' and '.join(may)} {'is' if len(may) == 1 else 'are'} optional)" if may else ''
+    )
 
-def read_split_lists(path:str|Path, # a folder of list files, or one file (sections or JSON)
-                     need:str|Sequence[str]=SPLIT_LISTS, # the lists the caller reads (evaluation: the one it scores)
-                    ) -> dict[str, list[str]]:
+
+def read_split_lists(
+    path: str | Path,  # a folder of list files, or one file (sections or JSON)
+    need: str | Sequence[str] = SPLIT_LISTS,  # the lists the caller reads (evaluation: the one it scores)
+) -> dict[str, list[str]]:
     "{'trn', 'val', 'test'} class lists from a folder (train.txt or trn.txt, val.txt, test.txt) or one file; lists not in `need` may be missing."
     need = check_need(need)
     p = Path(path).expanduser()
     if p.is_dir():
         lists = {}
         for k, names in SPLIT_LIST_FILES.items():
-            found = [p/n for n in names if (p/n).is_file()]
-            if len(found) > 1: raise ValueError(f"split: {p} holds both {found[0].name} and {found[1].name}: keep one")
-            if found: lists[k] = read_split(found[0])
+            found = [p / n for n in names if (p / n).is_file()]
+            if len(found) > 1:
+                raise ValueError(f"split: {p} holds both {found[0].name} and {found[1].name}: keep one")
+            if found:
+                lists[k] = read_split(found[0])
         if not all(k in lists or (k == 'val' and 'trn' in lists) for k in need):
             raise ValueError(f"split: the folder {p} needs {_folder_needs(need)}")
         return check_split_lists(lists, str(p), need)
-    if not p.is_file(): raise ValueError(f"split: {str(path)!r} is not an existing folder or file of split lists")
+    if not p.is_file():
+        raise ValueError(f"split: {str(path)!r} is not an existing folder or file of split lists")
     text = p.read_text(encoding='utf-8-sig')
     lists = _lists_from_json(p, text) if p.suffix.lower() == '.json' else _lists_from_sections(p, text)
     return check_split_lists(lists, str(p), need)
@@ -266,227 +376,350 @@ def read_split_lists(path:str|Path, # a folder of list files, or one file (secti
 # %% ../nbs/01_data.ipynb #051cc277
 RANDOM_SPLIT = 'random:0.6/0.2/0.2'  # the form of a random class split (append :SEED for another seed)
 
-def parse_random_split(split:str, # "random:TRN/VAL/TEST" or "random:TRN/VAL/TEST:SEED"
-                      ) -> tuple[tuple[float, float, float], int]:
+
+def parse_random_split(
+    split: str,  # "random:TRN/VAL/TEST" or "random:TRN/VAL/TEST:SEED"
+) -> tuple[tuple[float, float, float], int]:
     "The fractions and seed of a random split; ValueError('split: ...') when malformed."
-    bad = (f"split: {split!r} is not a random split: expected 'random:TRN/VAL/TEST' with fractions summing to 1 "
-           f"and TRN, TEST > 0 (e.g. {RANDOM_SPLIT!r}), optionally ':SEED' (e.g. '{RANDOM_SPLIT}:7')")
+    bad = (
+        f"split: {split!r} is not a random split: expected 'random:TRN/VAL/TEST' with fractions summing to 1 "
+        f"and TRN, TEST > 0 (e.g. {RANDOM_SPLIT!r}), optionally ':SEED' (e.g. '{RANDOM_SPLIT}:7')"
+    )
     parts = split.split(':') if isinstance(split, str) else []
-    if len(parts) not in (2, 3) or parts[0] != 'random': raise ValueError(bad)
-    try: fr = tuple(float(x) for x in parts[1].split('/')); seed = int(parts[2]) if len(parts) == 3 else 0
-    except ValueError: raise ValueError(bad) from None
-    if len(fr) != 3 or not all(np.isfinite(fr)) or min(fr) < 0 or fr[0] <= 0 or fr[2] <= 0 or abs(sum(fr) - 1) > 1e-6 or seed < 0:
+    if len(parts) not in (2, 3) or parts[0] != 'random':
+        raise ValueError(bad)
+    try:
+        fr = tuple(float(x) for x in parts[1].split('/'))
+        seed = int(parts[2]) if len(parts) == 3 else 0
+    except ValueError:
+        raise ValueError(bad) from None
+    if (
+        len(fr) != 3
+        or not all(np.isfinite(fr))
+        or min(fr) < 0
+        or fr[0] <= 0
+        or fr[2] <= 0
+        or abs(sum(fr) - 1) > 1e-6
+        or seed < 0
+    ):
         raise ValueError(bad)
     return fr, seed
 
-def random_split(classes:Iterable[str], # every class of the data
-                 fractions:Sequence[float]=(0.6, 0.2, 0.2), # train / val / test (val 0: validation from the training classes)
-                 seed:int=0,
-                ) -> dict[str, list[str]]:
+
+def random_split(
+    classes: Iterable[str],  # every class of the data
+    fractions: Sequence[float] = (0.6, 0.2, 0.2),  # train / val / test (val 0: validation from the training classes)
+    seed: int = 0,
+) -> dict[str, list[str]]:
     "A seeded random class split {'trn', 'val', 'test'}, each list sorted."
-    classes = sorted(set(classes)); n = len(classes)
+    classes = sorted(set(classes))
+    n = len(classes)
     n_test = max(1, int(fractions[2] * n + 0.5))
     n_val = max(1, int(fractions[1] * n + 0.5)) if fractions[1] > 0 else 0
     n_trn = n - n_test - n_val
     if n_trn < 1:
-        raise ValueError(f"split: {n} classes are too few for a random {'/'.join(map(str, fractions))} split "
-                         f"({n_test} test and {n_val} val classes would leave none to train on)")
+        raise ValueError(
+            f"split: {n} classes are too few for a random {'/'.join(map(str, fractions))} split "
+            f"({n_test} test and {n_val} val classes would leave none to train on)"
+        )
     pick = [classes[i] for i in np.random.default_rng(seed).permutation(n)]
-    trn, val, test = sorted(pick[:n_trn]), sorted(pick[n_trn:n_trn + n_val]), sorted(pick[n_trn + n_val:])
+    trn, val, test = sorted(pick[:n_trn]), sorted(pick[n_trn : n_trn + n_val]), sorted(pick[n_trn + n_val :])
     return {'trn': trn, 'val': val or list(trn), 'test': test}
 
 # %% ../nbs/01_data.ipynb #feb654c2
 class ClassData:
     "Base for a set of classes with binary-mask examples: `classes`, `n_examples`, `examples`, `require`."
+
     classes: list[str]
-    def n_examples(self, cls:str) -> int: raise NotImplementedError
-    def examples(self, cls:str) -> tuple[np.ndarray, np.ndarray]: raise NotImplementedError
-    def require(self, n:int, classes:Iterable[str]|None=None):
+
+    def n_examples(self, cls: str) -> int:
+        raise NotImplementedError
+
+    def examples(self, cls: str) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def require(self, n: int, classes: Iterable[str] | None = None):
         "Raise ValueError listing every class with fewer than `n` examples."
-        short = [(c, self.n_examples(c)) for c in (self.classes if classes is None else classes) if self.n_examples(c) < n]
+        short = [
+            (c, self.n_examples(c)) for c in (self.classes if classes is None else classes) if self.n_examples(c) < n
+        ]
         if short:
             listed = ', '.join(f'{c} ({k})' for c, k in short[:10])
-            raise ValueError(f"{len(short)} classes have fewer than the {n} examples needed "
-                             f"(shots + queries): {listed}{' ...' if len(short) > 10 else ''}")
+            raise ValueError(
+                f"{len(short)} classes have fewer than the {n} examples needed "
+                f"(shots + queries): {listed}{' ...' if len(short) > 10 else ''}"
+            )
         return self
-    def preload(self, classes:Iterable[str]|None=None, workers:int=1):
+
+    def preload(self, classes: Iterable[str] | None = None, workers: int = 1):
         "Decode the examples of many classes now rather than at their first task."
-        for c in (self.classes if classes is None else classes): self.examples(c)
+        for c in self.classes if classes is None else classes:
+            self.examples(c)
         return self
-    def __len__(self): return len(self.classes)
-    def __repr__(self): return f"{type(self).__name__}({len(self.classes)} classes)"
+
+    def __len__(self):
+        return len(self.classes)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({len(self.classes)} classes)"
 
 # %% ../nbs/01_data.ipynb #33bca9f2
 _IMG_EXT = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
-def _masks_by_stem(files:Iterable[Path]) -> dict[str, list[Path]]:
+
+def _masks_by_stem(files: Iterable[Path]) -> dict[str, list[Path]]:
     "{name without extension: its .png files} of one folder's files, the extension in any case (.png, .PNG, .Png)."
     out = {}
     for p in files:
         stem, ext = os.path.splitext(p.name)
-        if ext.lower() == '.png': out.setdefault(stem, []).append(p)
+        if ext.lower() == '.png':
+            out.setdefault(stem, []).append(p)
     return out
 
-def _mask_of(image:Path, # an image file
-             masks:dict[str, list[Path]], # `_masks_by_stem` of its folder
-             required:bool=True, # raise when it has no mask (else None)
-            ) -> Path|None:
+
+def _mask_of(
+    image: Path,  # an image file
+    masks: dict[str, list[Path]],  # `_masks_by_stem` of its folder
+    required: bool = True,  # raise when it has no mask (else None)
+) -> Path | None:
     "The mask `<name>.png` (any case of the extension) of `<name>.<ext>`; ValueError when there is none, or more than one."
     stem = os.path.splitext(image.name)[0]
     found = sorted(masks.get(stem, []))
-    if len(found) > 1: raise ValueError(f"image {image} has {len(found)} mask files ({', '.join(m.name for m in found)}): keep one")
+    if len(found) > 1:
+        raise ValueError(f"image {image} has {len(found)} mask files ({', '.join(m.name for m in found)}): keep one")
     if not found and required:
-        raise ValueError(f"mask file not found for image {image}: expected {image.parent/(stem + '.png')} (the extension in any case)")
+        raise ValueError(
+            f"mask file not found for image {image}: expected {image.parent / (stem + '.png')} (the extension in any case)"
+        )
     return found[0] if found else None
 
-def _scan_class(d:Path) -> list[tuple[str, Path, Path]]:
+
+def _scan_class(d: Path) -> list[tuple[str, Path, Path]]:
     "Examples of one FSS-1000 class folder as (id, image path, mask path), ids sorted numerically."
     files = {p.name: p for p in d.iterdir() if p.is_file()}
     masks, out = _masks_by_stem(files.values()), []
     for name, p in files.items():
         stem, ext = os.path.splitext(name)
-        if ext.lower() not in _IMG_EXT or ext.lower() == '.png': continue
+        if ext.lower() not in _IMG_EXT or ext.lower() == '.png':
+            continue
         out.append((stem, p, _mask_of(p, masks)))
     paired = {m.name for _, _, m in out}
     orphans = sorted(n for n in files if n.lower().endswith('.png') and n not in paired)
     if orphans:
-        raise ValueError(f"mask file {d/orphans[0]} has no image: expected {os.path.splitext(orphans[0])[0]}.jpg "
-                         f"(or {', '.join(e for e in _IMG_EXT if e not in ('.jpg', '.png'))}) beside it"
-                         + (f" ({len(orphans)} masks without an image in {d})" if len(orphans) > 1 else ''))
+        raise ValueError(
+            f"mask file {d / orphans[0]} has no image: expected {os.path.splitext(orphans[0])[0]}.jpg "
+            f"(or {', '.join(e for e in _IMG_EXT if e not in ('.jpg', '.png'))}) beside it"
+            + (f" ({len(orphans)} masks without an image in {d})" if len(orphans) > 1 else '')
+        )
     return sorted(out, key=lambda t: (len(t[0]), t[0]))
 
 # %% ../nbs/01_data.ipynb #a205a20b
 class FSSDataset(ClassData):
     "FSS-1000 layout reader: `<root>/<class>/{N.jpg, N.png}`, decoded, resized and cached."
-    def __init__(self, root:str|Path, # folder holding one sub-folder per class
-                 classes:Sequence[str]|str|None=None, # class names, a split name/file, or None for every folder
-                 size:int|tuple|None=None, # resize every example to this (H, W); None: all files must share a size
-                 cache_dir:str|Path|None|bool=None, # cache folder (default `default_cache_dir()`); False: memory only
-                ):
+
+    def __init__(
+        self,
+        root: str | Path,  # folder holding one sub-folder per class
+        classes: Sequence[str] | str | None = None,  # class names, a split name/file, or None for every folder
+        size: int | tuple | None = None,  # resize every example to this (H, W); None: all files must share a size
+        cache_dir: str | Path | None | bool = None,  # cache folder (default `default_cache_dir()`); False: memory only
+    ):
         if not isinstance(root, (str, os.PathLike)):
-            raise ValueError(f"FSSDataset reads a folder in the FSS-1000 layout, not {root!r}: "
-                             "open the root that resolve_data returns with mliis_nb.synthetic.open_data")
+            raise ValueError(
+                f"FSSDataset reads a folder in the FSS-1000 layout, not {root!r}: "
+                "open the root that resolve_data returns with mliis_nb.synthetic.open_data"
+            )
         self.root = Path(root).expanduser()
-        if not self.root.is_dir(): raise ValueError(f"data folder not found: {self.root}")
+        if not self.root.is_dir():
+            raise ValueError(f"data folder not found: {self.root}")
         on_disk = {p.name: p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith('.')}
-        if isinstance(classes, (str, Path)): classes = read_split(classes)
-        if classes is None: classes = sorted(on_disk)
+        if isinstance(classes, (str, Path)):
+            classes = read_split(classes)
+        if classes is None:
+            classes = sorted(on_disk)
         self.classes, self.dirs, missing = [], {}, []
         for c in classes:
             c = normalise_class_name(c)
             d = on_disk.get(c) or next((on_disk[a] for a, b in CLASS_ALIASES.items() if b == c and a in on_disk), None)
-            if d is None: missing.append(c); continue
-            self.classes.append(c); self.dirs[c] = d
+            if d is None:
+                missing.append(c)
+                continue
+            self.classes.append(c)
+            self.dirs[c] = d
         if missing:
-            raise ValueError(f"{len(missing)} classes named in the split are missing under {self.root}: "
-                             f"{missing[:10]}{' ...' if len(missing) > 10 else ''}")
-        if not self.classes: raise ValueError(f"no class folders found under {self.root}")
+            raise ValueError(
+                f"{len(missing)} classes named in the split are missing under {self.root}: "
+                f"{missing[:10]}{' ...' if len(missing) > 10 else ''}"
+            )
+        if not self.classes:
+            raise ValueError(f"no class folders found under {self.root}")
         self.size = _size_hw(size)
-        self.cache_dir = None if cache_dir is False else Path(cache_dir or default_cache_dir())/'fss'
+        self.cache_dir = None if cache_dir is False else Path(cache_dir or default_cache_dir()) / 'fss'
         self._files, self._mem = {}, {}
 
-    def files(self, cls:str) -> list[tuple[str, Path, Path]]:
+    def files(self, cls: str) -> list[tuple[str, Path, Path]]:
         "The (id, image, mask) files of a class."
-        if cls not in self._files: self._files[cls] = _scan_class(self.dirs[cls])
+        if cls not in self._files:
+            self._files[cls] = _scan_class(self.dirs[cls])
         return self._files[cls]
 
-    def n_examples(self, cls:str) -> int: return len(self.files(cls))
+    def n_examples(self, cls: str) -> int:
+        return len(self.files(cls))
 
 # %% ../nbs/01_data.ipynb #83fd0a89
 @patch
-def _key(self:FSSDataset, cls:str) -> str:
-    sig = [str(self.root.resolve()), cls, str(self.size), 'upright']  # 'upright': EXIF orientation applied (older caches are not reused)
+def _key(self: FSSDataset, cls: str) -> str:
+    sig = [
+        str(self.root.resolve()),
+        cls,
+        str(self.size),
+        'upright',
+    ]  # 'upright': EXIF orientation applied (older caches are not reused)
     for _, im, mk in self.files(cls):
-        for p in (im, mk): st = p.stat(); sig.append(f'{p.name}:{st.st_size}:{st.st_mtime_ns}')
+        for p in (im, mk):
+            st = p.stat()
+            sig.append(f'{p.name}:{st.st_size}:{st.st_mtime_ns}')
     return hashlib.sha1('|'.join(sig).encode()).hexdigest()[:20]
 
-@patch
-def _decode(self:FSSDataset, cls:str) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [load_pair(im, mk, self.size) for _, im, mk in self.files(cls)]
-    if not pairs:
-        raise ValueError(f"class {cls}: no examples in {self.dirs[cls]} (expected image files "
-                         f"{', '.join(e for e in _IMG_EXT if e != '.png')}, each with a .png mask of the same name)")
-    shapes = {p[0].shape for p in pairs}
-    if len(shapes) > 1:
-        raise ValueError(f"class {cls} under {self.root} has images of several sizes {sorted(shapes)[:3]}: "
-                         "pass size=(H, W) to resize them")
-    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 @patch
-def examples(self:FSSDataset, cls:str) -> tuple[np.ndarray, np.ndarray]:
+def _decode(self: FSSDataset, cls: str) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [load_pair(im, mk, self.size) for _, im, mk in self.files(cls)]
+    if not pairs:
+        raise ValueError(
+            f"class {cls}: no examples in {self.dirs[cls]} (expected image files "
+            f"{', '.join(e for e in _IMG_EXT if e != '.png')}, each with a .png mask of the same name)"
+        )
+    shapes = {p[0].shape for p in pairs}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"class {cls} under {self.root} has images of several sizes {sorted(shapes)[:3]}: "
+            "pass size=(H, W) to resize them"
+        )
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+@patch
+def examples(self: FSSDataset, cls: str) -> tuple[np.ndarray, np.ndarray]:
     "Images (n x H x W x 3 uint8) and masks (n x H x W bool) of a class."
-    if cls in self._mem: return self._mem[cls]
-    if cls not in self.dirs: raise KeyError(f"unknown class {cls!r}")
-    path = None if self.cache_dir is None else self.cache_dir/f'{self._key(cls)}.npz'
+    if cls in self._mem:
+        return self._mem[cls]
+    if cls not in self.dirs:
+        raise KeyError(f"unknown class {cls!r}")
+    path = None if self.cache_dir is None else self.cache_dir / f'{self._key(cls)}.npz'
     if path is not None and path.is_file():
         try:
-            with np.load(path) as z: out = (z['images'], z['masks'])
-        except Exception: out = None  # a damaged cache file is rebuilt, never trusted
-    else: out = None
+            with np.load(path) as z:
+                out = (z['images'], z['masks'])
+        except Exception:
+            out = None  # a damaged cache file is rebuilt, never trusted
+    else:
+        out = None
     if out is None:
         out = self._decode(cls)
-        if path is not None: atomic_savez(path, images=out[0], masks=out[1])
+        if path is not None:
+            atomic_savez(path, images=out[0], masks=out[1])
     self._mem[cls] = out
     return out
 
 # %% ../nbs/01_data.ipynb #8a636f69
 @patch
-def preload(self:FSSDataset, classes:Iterable[str]|None=None, workers:int=2):
+def preload(self: FSSDataset, classes: Iterable[str] | None = None, workers: int = 2):
     "Decode (or read from the cache) many classes at once on a thread pool."
     todo = [c for c in (self.classes if classes is None else classes) if c not in self._mem]
-    with ThreadPoolExecutor(workers) as ex: list(ex.map(self.examples, todo))
+    with ThreadPoolExecutor(workers) as ex:
+        list(ex.map(self.examples, todo))
     return self
 
 # %% ../nbs/01_data.ipynb #3df2f8ef
-def write_fss_folder(root:str|Path, # folder to create
-                     classes:dict[str, int], # {class name: number of examples}
-                     size:tuple[int,int]=(32, 32), # (H, W) of every example
-                     seed:int=0,
-                    ) -> Path:
+def write_fss_folder(
+    root: str | Path,  # folder to create
+    classes: dict[str, int],  # {class name: number of examples}
+    size: tuple[int, int] = (32, 32),  # (H, W) of every example
+    seed: int = 0,
+) -> Path:
     "Write a tiny FSS-1000-layout folder of random images with a square object mask each (for tests and examples)."
     root, g = Path(root), np.random.default_rng(seed)
     for c, n in classes.items():
-        (root/c).mkdir(parents=True, exist_ok=True)
+        (root / c).mkdir(parents=True, exist_ok=True)
         for i in range(1, n + 1):
-            m = np.zeros(size, bool); y, x = g.integers(2, max(3, min(size) - 10), 2); m[y:y+8, x:x+8] = True
-            Image.fromarray(g.integers(0, 255, tuple(size) + (3,), dtype=np.uint8)).save(root/c/f'{i}.jpg')
-            Image.fromarray((m * 255).astype(np.uint8)).save(root/c/f'{i}.png')
+            m = np.zeros(size, bool)
+            y, x = g.integers(2, max(3, min(size) - 10), 2)
+            m[y : y + 8, x : x + 8] = True
+            Image.fromarray(g.integers(0, 255, tuple(size) + (3,), dtype=np.uint8)).save(root / c / f'{i}.jpg')
+            Image.fromarray((m * 255).astype(np.uint8)).save(root / c / f'{i}.png')
     return root
 
 # %% ../nbs/01_data.ipynb #634ed718
-def class_folders(root:str|Path, # a folder of class folders
-                 ) -> list[str]:
+def class_folders(
+    root: str | Path,  # a folder of class folders
+) -> list[str]:
     "The classes of a folder in the FSS-1000 layout: its sub-folders that hold at least one image, sorted."
     root = Path(root).expanduser()
-    if not root.is_dir(): raise ValueError(f"data folder not found: {root}")
-    def has_image(d): return any(p.suffix.lower() in _IMG_EXT and p.suffix.lower() != '.png' for p in d.iterdir() if p.is_file())
-    return sorted(normalise_class_name(d.name) for d in root.iterdir() if d.is_dir() and not d.name.startswith('.') and has_image(d))
+    if not root.is_dir():
+        raise ValueError(f"data folder not found: {root}")
+
+    def has_image(d):
+        return any(p.suffix.lower() in _IMG_EXT and p.suffix.lower() != '.png' for p in d.iterdir() if p.is_file())
+
+    return sorted(
+        normalise_class_name(d.name)
+        for d in root.iterdir()
+        if d.is_dir() and not d.name.startswith('.') and has_image(d)
+    )
 
 # %% ../nbs/01_data.ipynb #9ab430ab
-VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair',
-               'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
-               'train', 'tvmonitor')
+VOC_CLASSES = (
+    'background',
+    'aeroplane',
+    'bicycle',
+    'bird',
+    'boat',
+    'bottle',
+    'bus',
+    'car',
+    'cat',
+    'chair',
+    'cow',
+    'diningtable',
+    'dog',
+    'horse',
+    'motorbike',
+    'person',
+    'pottedplant',
+    'sheep',
+    'sofa',
+    'train',
+    'tvmonitor',
+)
 
 # %% ../nbs/01_data.ipynb #89ade839
 class VOCDataset(ClassData):
     "PASCAL VOC 2012 as binary few-shot classes: one (image, class == c) example per image holding class c."
-    def __init__(self, root:str|Path, # VOC2012 folder with JPEGImages/ and SegmentationClass/
-                 size:int|tuple=224, # every example is resized to this (H, W)
-                 classes:Sequence[str]|None=None, # VOC class names (default: all 20)
-                 ids:Sequence[str]|None=None, # restrict to these image ids (e.g. a PASCAL-5i fold list)
-                 min_pixels:int=1, # an image counts for a class when the class covers at least this many pixels
-                 cache_dir:str|Path|None|bool=None,
-                 masks:str='SegmentationClass', # mask folder: VOC 2012's SegmentationClass or the SBD-augmented SegmentationClassAug
-                ):
+
+    def __init__(
+        self,
+        root: str | Path,  # VOC2012 folder with JPEGImages/ and SegmentationClass/
+        size: int | tuple = 224,  # every example is resized to this (H, W)
+        classes: Sequence[str] | None = None,  # VOC class names (default: all 20)
+        ids: Sequence[str] | None = None,  # restrict to these image ids (e.g. a PASCAL-5i fold list)
+        min_pixels: int = 1,  # an image counts for a class when the class covers at least this many pixels
+        cache_dir: str | Path | None | bool = None,
+        masks: str = 'SegmentationClass',  # mask folder: VOC 2012's SegmentationClass or the SBD-augmented SegmentationClassAug
+    ):
         self.root = Path(root).expanduser()
-        self.jpg, self.seg = self.root/'JPEGImages', self.root/masks
+        self.jpg, self.seg = self.root / 'JPEGImages', self.root / masks
         for d in (self.jpg, self.seg):
-            if not d.is_dir(): raise ValueError(f"PASCAL VOC folder {d} not found (expected JPEGImages/ and {masks}/ under {self.root})")
+            if not d.is_dir():
+                raise ValueError(
+                    f"PASCAL VOC folder {d} not found (expected JPEGImages/ and {masks}/ under {self.root})"
+                )
         classes = list(VOC_CLASSES[1:] if classes is None else classes)
         bad = [c for c in classes if c not in VOC_CLASSES[1:]]
-        if bad: raise ValueError(f"unknown VOC classes {bad}; expected names from {VOC_CLASSES[1:]}")
+        if bad:
+            raise ValueError(f"unknown VOC classes {bad}; expected names from {VOC_CLASSES[1:]}")
         self.size, self.min_pixels = _size_hw(size), min_pixels
-        self.cache_dir = None if cache_dir is False else Path(cache_dir or default_cache_dir())/'voc'
+        self.cache_dir = None if cache_dir is False else Path(cache_dir or default_cache_dir()) / 'voc'
         present = self._index(ids)
         self.ids = {c: [i for i, cs in present.items() if VOC_CLASSES.index(c) in cs] for c in classes}
         self.classes = classes
@@ -494,30 +727,44 @@ class VOCDataset(ClassData):
 
     def _index(self, ids) -> dict[str, list[int]]:
         "{image id: class indices present}, read from the masks once and cached."
-        pngs = sorted(self.seg.glob('*.png')) if ids is None else [self.seg/f'{i}.png' for i in ids]
-        key = hashlib.sha1('|'.join([str(self.seg.resolve()), str(self.min_pixels)] +
-                                    [f'{p.name}:{p.stat().st_mtime_ns}' for p in pngs if p.exists()]).encode()).hexdigest()[:20]
-        path = None if self.cache_dir is None else self.cache_dir/f'index-{key}.json'
-        if path is not None and path.is_file(): return json.loads(path.read_text())
+        pngs = sorted(self.seg.glob('*.png')) if ids is None else [self.seg / f'{i}.png' for i in ids]
+        key = hashlib.sha1(
+            '|'.join(
+                [str(self.seg.resolve()), str(self.min_pixels)]
+                + [f'{p.name}:{p.stat().st_mtime_ns}' for p in pngs if p.exists()]
+            ).encode()
+        ).hexdigest()[:20]
+        path = None if self.cache_dir is None else self.cache_dir / f'index-{key}.json'
+        if path is not None and path.is_file():
+            return json.loads(path.read_text())
         out = {}
         for p in pngs:
-            if not (self.jpg/f'{p.stem}.jpg').is_file(): raise ValueError(f"image file not found for mask {p}: expected {self.jpg/(p.stem + '.jpg')}")
+            if not (self.jpg / f'{p.stem}.jpg').is_file():
+                raise ValueError(f"image file not found for mask {p}: expected {self.jpg / (p.stem + '.jpg')}")
             a = np.array(_open_image(p, 'mask'))
-            if a.ndim != 2: raise ValueError(f"mask file {p} is not a palette/index PNG (shape {a.shape})")
+            if a.ndim != 2:
+                raise ValueError(f"mask file {p} is not a palette/index PNG (shape {a.shape})")
             cnt = np.bincount(a.ravel(), minlength=256)
             out[p.stem] = [int(c) for c in range(1, 21) if cnt[c] >= self.min_pixels]
-        if path is not None: atomic_write_bytes(path, json.dumps(out).encode())
+        if path is not None:
+            atomic_write_bytes(path, json.dumps(out).encode())
         return out
 
-    def n_examples(self, cls:str) -> int: return len(self.ids[cls])
+    def n_examples(self, cls: str) -> int:
+        return len(self.ids[cls])
 
-    def examples(self, cls:str) -> tuple[np.ndarray, np.ndarray]:
+    def examples(self, cls: str) -> tuple[np.ndarray, np.ndarray]:
         "Images and binary masks (class == cls, void as background) of every image holding `cls`."
-        if cls in self._mem: return self._mem[cls]
-        c = VOC_CLASSES.index(cls); h, w = self.size
-        imgs = np.zeros((len(self.ids[cls]), h, w, 3), np.uint8); masks = np.zeros((len(self.ids[cls]), h, w), bool)
+        if cls in self._mem:
+            return self._mem[cls]
+        c = VOC_CLASSES.index(cls)
+        h, w = self.size
+        imgs = np.zeros((len(self.ids[cls]), h, w, 3), np.uint8)
+        masks = np.zeros((len(self.ids[cls]), h, w), bool)
         for k, i in enumerate(self.ids[cls]):
-            im, mk = _open_pair(self.jpg/f'{i}.jpg', self.seg/f'{i}.png')  # as a viewer shows them, checked to have the same size
+            im, mk = _open_pair(
+                self.jpg / f'{i}.jpg', self.seg / f'{i}.png'
+            )  # as a viewer shows them, checked to have the same size
             im, a = im.convert('RGB'), np.array(mk)
             imgs[k] = np.asarray(im.resize((w, h), Image.BILINEAR))
             masks[k] = np.array(Image.fromarray(a == c).resize((w, h), Image.NEAREST))
@@ -525,27 +772,52 @@ class VOCDataset(ClassData):
         return self._mem[cls]
 
 # %% ../nbs/01_data.ipynb #e8cb7386
-FPK_CONCEPTS = {'airliner': ('airliner', 'aeroplane'), 'bus': ('bus', 'bus'), 'motorbike': ('motorbike', 'motorbike'),
-                'potted_plant': ('potted_plant', 'pottedplant'), 'television': ('television', 'tvmonitor')}
+FPK_CONCEPTS = {
+    'airliner': ('airliner', 'aeroplane'),
+    'bus': ('bus', 'bus'),
+    'motorbike': ('motorbike', 'motorbike'),
+    'potted_plant': ('potted_plant', 'pottedplant'),
+    'television': ('television', 'tvmonitor'),
+}
+
 
 class MergedDataset(ClassData):
     "Classes whose examples are pooled from classes of other datasets: {name: [(dataset, class), ...]}."
-    def __init__(self, parts:dict[str, list[tuple[ClassData, str]]]):
+
+    def __init__(self, parts: dict[str, list[tuple[ClassData, str]]]):
         self.parts, self.classes, self._mem = parts, list(parts), {}
-    def n_examples(self, cls:str) -> int: return sum(d.n_examples(c) for d, c in self.parts[cls])
-    def examples(self, cls:str) -> tuple[np.ndarray, np.ndarray]:
+
+    def n_examples(self, cls: str) -> int:
+        return sum(d.n_examples(c) for d, c in self.parts[cls])
+
+    def examples(self, cls: str) -> tuple[np.ndarray, np.ndarray]:
         if cls not in self._mem:
             got = [d.examples(c) for d, c in self.parts[cls] if d.n_examples(c)]
             shapes = {g[0].shape[1:] for g in got}
-            if len(shapes) > 1: raise ValueError(f"cannot merge {cls}: parts have example sizes {sorted(shapes)}; load them with the same size")
+            if len(shapes) > 1:
+                raise ValueError(
+                    f"cannot merge {cls}: parts have example sizes {sorted(shapes)}; load them with the same size"
+                )
             self._mem[cls] = (np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got]))
         return self._mem[cls]
 
-def fpk_dataset(fss_root:str|Path, voc_root:str|Path|None=None, size:int|tuple=224, cache_dir=None,
-                masks:str='SegmentationClass', # VOC mask folder: SegmentationClass, or the SBD-augmented SegmentationClassAug FP-k needs
-               ) -> MergedDataset:
+
+def fpk_dataset(
+    fss_root: str | Path,
+    voc_root: str | Path | None = None,
+    size: int | tuple = 224,
+    cache_dir=None,
+    masks: str = 'SegmentationClass',  # VOC mask folder: SegmentationClass, or the SBD-augmented SegmentationClassAug FP-k needs
+) -> MergedDataset:
     "The five FP-k concepts, each pooling an FSS-1000 class with its PASCAL VOC class (when `voc_root` is given)."
     fss = FSSDataset(fss_root, classes=[f for f, _ in FPK_CONCEPTS.values()], size=size, cache_dir=cache_dir)
-    voc = None if voc_root is None else VOCDataset(voc_root, size=size, classes=[v for _, v in FPK_CONCEPTS.values()], cache_dir=cache_dir,
-                                                  masks=masks)
-    return MergedDataset({k: [(fss, f)] + ([(voc, v)] if voc is not None else []) for k, (f, v) in FPK_CONCEPTS.items()})
+    voc = (
+        None
+        if voc_root is None
+        else VOCDataset(
+            voc_root, size=size, classes=[v for _, v in FPK_CONCEPTS.values()], cache_dir=cache_dir, masks=masks
+        )
+    )
+    return MergedDataset(
+        {k: [(fss, f)] + ([(voc, v)] if voc is not None else []) for k, (f, v) in FPK_CONCEPTS.items()}
+    )

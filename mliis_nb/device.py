@@ -18,22 +18,27 @@ __all__ = ['MMAP_THRESHOLD', 'TRIM_THRESHOLD', 'MALLOC_ENV', 'resolve_device', '
            'prepare_model', 'to_device', 'autocast', 'set_malloc_thresholds']
 
 # %% ../nbs/18_device.ipynb #3baeae09
-def resolve_device(device:str|torch.device='auto') -> torch.device:
+def resolve_device(device: str | torch.device = 'auto') -> torch.device:
     "'auto' -> cuda if available else cpu; otherwise the named device, checked."
-    if isinstance(device, str) and device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError): raise ValueError(f"device: unknown device {device!r} (expected 'auto', 'cpu', 'cuda' or 'cuda:N')") from None
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"device: {device!r} requested but CUDA is not available")
+    if isinstance(device, str) and device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: unknown device {device!r} (expected 'auto', 'cpu', 'cuda' or 'cuda:N')") from None
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device: {device!r} requested but CUDA is not available")
     return d
 
 # %% ../nbs/18_device.ipynb #20dd6121
 @dataclass(frozen=True)
 class DeviceSettings:
     "How a model computes on its device: the device, the memory format, bf16 autocast and pinned host memory."
-    device: torch.device # where the model and the tasks live
-    channels_last: bool # NHWC convolution weights (and so activations)
-    bf16: bool # forward passes under bfloat16 autocast
-    pin_memory: bool # host tensors are pinned before non-blocking copies to the device
+
+    device: torch.device  # where the model and the tasks live
+    channels_last: bool  # NHWC convolution weights (and so activations)
+    bf16: bool  # forward passes under bfloat16 autocast
+    pin_memory: bool  # host tensors are pinned before non-blocking copies to the device
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -46,60 +51,87 @@ class DeviceSettings:
 
     def describe(self) -> str:
         "One line for logs and tables, e.g. 'cuda, channels_last, bf16, pinned'."
-        flags = ['channels_last' if self.channels_last else 'NCHW'] + (['bf16'] if self.bf16 else []) + (['pinned'] if self.pin_memory else [])
+        flags = (
+            ['channels_last' if self.channels_last else 'NCHW']
+            + (['bf16'] if self.bf16 else [])
+            + (['pinned'] if self.pin_memory else [])
+        )
         return ', '.join([str(self.device)] + flags)
 
 # %% ../nbs/18_device.ipynb #35824db7
-def device_settings(device:str|torch.device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
-                    channels_last:bool|None=None, # None: on (it pays on CUDA and on this CPU, `make bench`)
-                    bf16:bool=False, # bf16 autocast (on only where a short run's IoU matches fp32: `scripts/gpu_check.sh`)
-                    pin_memory:bool|None=None, # None: on for CUDA
-                   ) -> DeviceSettings:
+def device_settings(
+    device: str | torch.device = 'auto',  # 'auto', 'cpu', 'cuda' or 'cuda:N'
+    channels_last: bool | None = None,  # None: on (it pays on CUDA and on this CPU, `make bench`)
+    bf16: bool = False,  # bf16 autocast (on only where a short run's IoU matches fp32: `scripts/gpu_check.sh`)
+    pin_memory: bool | None = None,  # None: on for CUDA
+) -> DeviceSettings:
     "The speed settings for `device`, with the measured defaults filled in."
     dev = resolve_device(device)
     for name, v in (('channels_last', channels_last), ('pin_memory', pin_memory)):
-        if v is not None and not isinstance(v, bool): raise ValueError(f"{name} must be True, False or None, got {v!r}")
-    if not isinstance(bf16, bool): raise ValueError(f"bf16 must be True or False, got {bf16!r}")
-    return DeviceSettings(dev, True if channels_last is None else channels_last, bf16,
-                          (dev.type == 'cuda') if pin_memory is None else (pin_memory and dev.type == 'cuda'))
+        if v is not None and not isinstance(v, bool):
+            raise ValueError(f"{name} must be True, False or None, got {v!r}")
+    if not isinstance(bf16, bool):
+        raise ValueError(f"bf16 must be True or False, got {bf16!r}")
+    return DeviceSettings(
+        dev,
+        True if channels_last is None else channels_last,
+        bf16,
+        (dev.type == 'cuda') if pin_memory is None else (pin_memory and dev.type == 'cuda'),
+    )
 
 # %% ../nbs/18_device.ipynb #498afdec
-def prepare_model(model:nn.Module, # moved and converted in place (and returned)
-                  s:DeviceSettings, # from `device_settings`
-                 ) -> nn.Module:
+def prepare_model(
+    model: nn.Module,  # moved and converted in place (and returned)
+    s: DeviceSettings,  # from `device_settings`
+) -> nn.Module:
     "Move `model` to the settings' device in their memory format."
     return model.to(device=s.device, memory_format=s.memory_format)
 
-def to_device(x:Tensor|Task, # a tensor, or a task (all four of its tensors)
-              s:DeviceSettings, # from `device_settings`
-             ) -> Tensor|Task:
+
+def to_device(
+    x: Tensor | Task,  # a tensor, or a task (all four of its tensors)
+    s: DeviceSettings,  # from `device_settings`
+) -> Tensor | Task:
     "`x` on the settings' device: pinned first when they say so, then copied without blocking (a no-op when it is there already)."
     if isinstance(x, Task):
         return Task(x.cls, *(to_device(t, s) for t in (x.support_x, x.support_y, x.query_x, x.query_y)))
-    if x.device == s.device: return x
-    if s.pin_memory and x.device.type == 'cpu' and s.device.type == 'cuda': x = x.pin_memory()
+    if x.device == s.device:
+        return x
+    if s.pin_memory and x.device.type == 'cpu' and s.device.type == 'cuda':
+        x = x.pin_memory()
     return x.to(s.device, non_blocking=s.pin_memory)
 
 # %% ../nbs/18_device.ipynb #1ab36ef7
-def autocast(s:DeviceSettings, # from `device_settings`
-            ) -> contextlib.AbstractContextManager:
+def autocast(
+    s: DeviceSettings,  # from `device_settings`
+) -> contextlib.AbstractContextManager:
     "bf16 autocast on the settings' device when `s.bf16`, else a context that does nothing."
     return torch.autocast(s.device.type, dtype=torch.bfloat16) if s.bf16 else contextlib.nullcontext()
 
 # %% ../nbs/18_device.ipynb #96d2d3c5
-MMAP_THRESHOLD = 32 * 2**20 # bytes: the largest glibc accepts on 64-bit Linux
-TRIM_THRESHOLD = 256 * 2**20 # bytes of free heap top kept rather than returned to the kernel
+MMAP_THRESHOLD = 32 * 2**20  # bytes: the largest glibc accepts on 64-bit Linux
+TRIM_THRESHOLD = 256 * 2**20  # bytes of free heap top kept rather than returned to the kernel
 MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': str(MMAP_THRESHOLD), 'MALLOC_TRIM_THRESHOLD_': str(TRIM_THRESHOLD)}
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers (malloc.h)
 
-def set_malloc_thresholds(mmap_threshold:int=MMAP_THRESHOLD, # bytes; blocks at least this large are mmap'ed
-                          trim_threshold:int=TRIM_THRESHOLD, # bytes of free heap top glibc keeps
-                         ) -> bool:
+
+def set_malloc_thresholds(
+    mmap_threshold: int = MMAP_THRESHOLD,  # bytes; blocks at least this large are mmap'ed
+    trim_threshold: int = TRIM_THRESHOLD,  # bytes of free heap top glibc keeps
+) -> bool:
     "Fix glibc's mmap and trim thresholds of this process (`mallopt`); False where there is no glibc (macOS, musl)."
-    if not 0 < mmap_threshold <= MMAP_THRESHOLD: raise ValueError(f"mmap_threshold must be in (0, {MMAP_THRESHOLD}] bytes, got {mmap_threshold}")
-    if trim_threshold <= 0: raise ValueError(f"trim_threshold must be > 0 bytes, got {trim_threshold}")
-    if not sys.platform.startswith('linux'): return False
-    try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-    except OSError: return False
-    if not hasattr(libc, 'mallopt') or not hasattr(libc, 'gnu_get_libc_version'): return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+    if not 0 < mmap_threshold <= MMAP_THRESHOLD:
+        raise ValueError(f"mmap_threshold must be in (0, {MMAP_THRESHOLD}] bytes, got {mmap_threshold}")
+    if trim_threshold <= 0:
+        raise ValueError(f"trim_threshold must be > 0 bytes, got {trim_threshold}")
+    if not sys.platform.startswith('linux'):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+    except OSError:
+        return False
+    if not hasattr(libc, 'mallopt') or not hasattr(libc, 'gnu_get_libc_version'):
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse, contextlib, os, pickle
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -26,188 +26,267 @@ def launched() -> bool:
     "Whether torchrun (or another launcher setting RANK and WORLD_SIZE) started this process."
     return 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
 
+
 def is_distributed() -> bool:
     "Whether this process is one of several in an initialised process group."
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
 
 def rank() -> int:
     "This process's rank (0 when not distributed)."
     return dist.get_rank() if is_distributed() else 0
 
+
 def world_size() -> int:
     "The number of processes sharing the work (1 when not distributed)."
     return dist.get_world_size() if is_distributed() else 1
 
+
 def is_main() -> bool:
     "Whether this process writes files and prints: rank 0, or the only process."
     return rank() == 0
+
 
 def local_rank() -> int:
     "This process's rank on its machine (torchrun's LOCAL_RANK; 0 when not launched)."
     return int(os.environ.get('LOCAL_RANK', 0))
 
 # %% ../nbs/21_distributed.ipynb #1f59a825
-def rank_device(device:str|torch.device='auto') -> torch.device:
+def rank_device(device: str | torch.device = 'auto') -> torch.device:
     "This process's device: `resolve_device(device)`, with 'auto'/'cuda' the GPU of its local rank under torchrun."
     dev = resolve_device(device)
-    if dev.type == 'cuda' and dev.index is None and launched(): dev = torch.device('cuda', local_rank())
+    if dev.type == 'cuda' and dev.index is None and launched():
+        dev = torch.device('cuda', local_rank())
     return dev
 
-def init_distributed(device:str|torch.device='auto', # the experiment's `device` parameter
-                     timeout:float=1800, # seconds a collective waits for the slowest rank
-                    ) -> torch.device:
+
+def init_distributed(
+    device: str | torch.device = 'auto',  # the experiment's `device` parameter
+    timeout: float = 1800,  # seconds a collective waits for the slowest rank
+) -> torch.device:
     "Join torchrun's process group (NCCL for a GPU, gloo for the CPU) and return this rank's device; without torchrun only the device."
     dev = rank_device(device)
-    if not launched() or dist.is_initialized(): return dev
+    if not launched() or dist.is_initialized():
+        return dev
     if dev.type == 'cuda':
         torch.cuda.set_device(dev)
-        dist.init_process_group('nccl', timeout=timedelta(seconds=timeout), device_id=dev)  # bound to its GPU from the start
-    else: dist.init_process_group('gloo', timeout=timedelta(seconds=timeout))
+        dist.init_process_group(
+            'nccl', timeout=timedelta(seconds=timeout), device_id=dev
+        )  # bound to its GPU from the start
+    else:
+        dist.init_process_group('gloo', timeout=timedelta(seconds=timeout))
     return dev
 
+
 @contextlib.contextmanager
-def distributed_session(device:str|torch.device='auto') -> Iterator[torch.device]:
+def distributed_session(device: str | torch.device = 'auto') -> Iterator[torch.device]:
     "`init_distributed` for a `with` block; the group it made is left (after a barrier, when the block ends normally) at the end."
     made = launched() and not dist.is_initialized()
     dev = init_distributed(device)
     try:
         yield dev
-        if made and is_distributed(): dist.barrier()
+        if made and is_distributed():
+            dist.barrier()
     finally:
-        if made and dist.is_initialized(): dist.destroy_process_group()
+        if made and dist.is_initialized():
+            dist.destroy_process_group()
 
 # %% ../nbs/21_distributed.ipynb #4a3722af
-def shard(n:int) -> range:
+def shard(n: int) -> range:
     "This rank's indices among `n` items: i with i % world_size() == rank()."
     return range(rank(), n, world_size())
 
-def _portable(err:BaseException|None) -> BaseException|None:
-    "`err`, or a RuntimeError with its text when it cannot be pickled to the other ranks."
-    if err is None: return None
-    try: pickle.loads(pickle.dumps(err)); return err
-    except Exception: return RuntimeError(f"{type(err).__name__}: {err}")
 
-def all_gather_objects(obj:Any) -> list:
+def _portable(err: BaseException | None) -> BaseException | None:
+    "`err`, or a RuntimeError with its text when it cannot be pickled to the other ranks."
+    if err is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:
+        return RuntimeError(f"{type(err).__name__}: {err}")
+
+
+def all_gather_objects(obj: Any) -> list:
     "Every rank's `obj`, in rank order ([obj] when not distributed)."
-    if not is_distributed(): return [obj]
+    if not is_distributed():
+        return [obj]
     out = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
 
-def broadcast_object(obj:Any=None, src:int=0) -> Any:
+
+def broadcast_object(obj: Any = None, src: int = 0) -> Any:
     "Rank `src`'s `obj` on every rank (`obj` itself when not distributed)."
-    if not is_distributed(): return obj
+    if not is_distributed():
+        return obj
     box = [obj]
     dist.broadcast_object_list(box, src)
     return box[0]
 
-def gather_items(local:dict[int, Any], # this rank's results by item index (its `shard`)
-                 n:int, # the number of items over all ranks
-                 error:BaseException|None=None, # this rank's failure, if it failed
-                ) -> list:
+
+def gather_items(
+    local: dict[int, Any],  # this rank's results by item index (its `shard`)
+    n: int,  # the number of items over all ranks
+    error: BaseException | None = None,  # this rank's failure, if it failed
+) -> list:
     "All `n` items in index order on every rank; if any rank passes an `error`, every rank raises (its own, else the lowest rank's)."
     if not is_distributed():
-        if error is not None: raise error
+        if error is not None:
+            raise error
         return [local[i] for i in range(n)]
     parts = all_gather_objects((local, _portable(error)))
-    if error is not None: raise error
+    if error is not None:
+        raise error
     for _, e in parts:
-        if e is not None: raise e
+        if e is not None:
+            raise e
     merged = {i: v for p, _ in parts for i, v in p.items()}
     missing = [i for i in range(n) if i not in merged]
-    if missing: raise RuntimeError(f"gather_items: no rank computed items {missing[:10]} of {n}")
+    if missing:
+        raise RuntimeError(f"gather_items: no rank computed items {missing[:10]} of {n}")
     return [merged[i] for i in range(n)]
 
-def on_main(fn:Callable, *args, **kwargs) -> Any:
+
+def on_main(fn: Callable, *args, **kwargs) -> Any:
     "Call `fn` on rank 0 only; every rank returns its result (sent as a Python object) or raises its exception."
-    if not is_distributed(): return fn(*args, **kwargs)
+    if not is_distributed():
+        return fn(*args, **kwargs)
     res = err = None
     if is_main():
-        try: res = fn(*args, **kwargs)
-        except Exception as e: err = e
+        try:
+            res = fn(*args, **kwargs)
+        except Exception as e:
+            err = e
     res, e = broadcast_object((res, _portable(err)))
-    if err is not None: raise err
-    if e is not None: raise e
+    if err is not None:
+        raise err
+    if e is not None:
+        raise e
     return res
+
 
 @contextlib.contextmanager
 def main_first():
     "Rank 0 runs the block first (to build the benchmark, fill the cache), then the first rank of every other machine, then the rest."
     turn = 0 if not is_distributed() or is_main() else 1 if local_rank() == 0 else 2
-    for _ in range(turn): dist.barrier()  # the first barrier falls when rank 0 is done, the second when every machine's first rank is
-    try: yield
+    for _ in range(turn):
+        dist.barrier()  # the first barrier falls when rank 0 is done, the second when every machine's first rank is
+    try:
+        yield
     finally:
         if is_distributed():
-            for _ in range(2 - turn): dist.barrier()
+            for _ in range(2 - turn):
+                dist.barrier()
 
 # %% ../nbs/21_distributed.ipynb #b423600d
-def exchange(local:dict[int, dict[str, Tensor]], # this rank's items by index: dicts of tensors
-             n:int, # the number of items over all ranks
-             like:dict[str, Tensor], # a tensor with each key's shape, dtype and device (the same on every rank)
-            ) -> list[dict[str, Tensor]]:
+def exchange(
+    local: dict[int, dict[str, Tensor]],  # this rank's items by index: dicts of tensors
+    n: int,  # the number of items over all ranks
+    like: dict[str, Tensor],  # a tensor with each key's shape, dtype and device (the same on every rank)
+) -> list[dict[str, Tensor]]:
     "All `n` items in index order on every rank, bit for bit: item i travels in row i of a zero buffer that one sum-all-reduce fills."
-    if not is_distributed(): return [local[i] for i in range(n)]
+    if not is_distributed():
+        return [local[i] for i in range(n)]
     groups = {}
-    for k, v in like.items(): groups.setdefault((v.dtype, v.device), []).append(k)
+    for k, v in like.items():
+        groups.setdefault((v.dtype, v.device), []).append(k)
     out = [{} for _ in range(n)]
     for (dtype, device), keys in groups.items():
         sizes = [like[k].numel() for k in keys]
         buf = torch.zeros(n, sum(sizes), dtype=dtype, device=device)
-        for i, item in local.items(): buf[i] = torch.cat([item[k].reshape(-1) for k in keys])
+        for i, item in local.items():
+            buf[i] = torch.cat([item[k].reshape(-1) for k in keys])
         dist.all_reduce(buf)
         for i in range(n):
-            for k, piece in zip(keys, buf[i].split(sizes)): out[i][k] = piece.view(like[k].shape)
+            for k, piece in zip(keys, buf[i].split(sizes)):
+                out[i][k] = piece.view(like[k].shape)
     return [{k: o[k] for k in like} for o in out]
 
-def broadcast_module_(model:torch.nn.Module, src:int=0) -> torch.nn.Module:
+
+def broadcast_module_(model: torch.nn.Module, src: int = 0) -> torch.nn.Module:
     "Copy rank `src`'s parameters and buffers into `model` on every rank, in place (nothing when not distributed)."
     if is_distributed():
         with torch.no_grad():
             for t in model.state_dict().values():
                 c = t.contiguous()  # channels_last weights travel in the default layout
                 dist.broadcast(c, src)
-                if c.data_ptr() != t.data_ptr(): t.copy_(c)
+                if c.data_ptr() != t.data_ptr():
+                    t.copy_(c)
     return model
 
 # %% ../nbs/21_distributed.ipynb #28516fec
-def _int_or_str(v:str): return int(v) if v.lstrip('-').isdigit() else v
+def _int_or_str(v: str):
+    return int(v) if v.lstrip('-').isdigit() else v
+
 
 _TYPES = {'int': int, 'float': float, 'str': str, 'int|str': _int_or_str, 'str|int': _int_or_str}
 
-def arg_parser(fn:Callable, # a function whose parameters all have defaults and simple annotations
-               prog:str, # the command, e.g. 'python -m mliis_nb.meta'
-               description:str='', # what the command does
-              ) -> argparse.ArgumentParser:
-    "An argparse parser with one option per parameter of `fn`: its annotation's type, its default, its docments comment as help."
+
+def arg_parser(
+    fn: Callable,  # a function whose parameters all have simple annotations
+    prog: str,  # the command, e.g. 'python -m mliis_nb.meta'
+    description: str = '',  # what the command does
+    options: dict | None = None,  # {parameter: argparse keywords} beyond the signature's (choices, nargs, help)
+    positional: Sequence[str] = (),  # the parameters that are positional arguments instead of options
+) -> argparse.ArgumentParser:
+    """An argparse parser with one option per parameter of `fn`: its annotation's type, its default, its docments comment as help.
+    A parameter without a default is a required option; one named in `positional` a positional argument."""
     import inspect
-    try: helps = docments(fn)
-    except (OSError, TypeError): helps = {}  # no source to read the comments from
-    ap = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                 allow_abbrev=False)  # --shot is an error naming it, never read as --shots
-    for name, p in inspect.signature(fn).parameters.items():
+
+    try:
+        helps = docments(fn)
+    except (OSError, TypeError):
+        helps = {}  # no source to read the comments from
+    params, options = inspect.signature(fn).parameters, options or {}
+    if unknown := (set(options) | set(positional)) - set(params):
+        raise TypeError(f"options or positional name parameters {fn.__name__} does not take: {sorted(unknown)}")
+    ap = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False
+    )  # --shot is an error naming it, never read as --shots
+    for name, p in params.items():
         a = p.annotation
         ann = (a if isinstance(a, str) else a.__name__ if isinstance(a, type) else str(a)).replace(' ', '')
-        flags = [f"--{name.replace('_', '-')}"] + ([f'--{name}'] if '_' in name else [])
-        kw = dict(dest=name, default=p.default, help=helps.get(name) or ' ')
-        if ann == 'bool': kw['action'], flags = argparse.BooleanOptionalAction, flags[:1]  # --flag/--no-flag
-        elif ann.startswith(('list[', 'tuple[')): kw.update(nargs='+', type=_TYPES.get(ann[ann.index('[') + 1:].split(',')[0].rstrip(']'), str))
-        else: kw['type'] = _TYPES.get(ann, str)
-        if isinstance(kw['default'], tuple): kw['default'] = list(kw['default'])
-        ap.add_argument(*flags, **kw)
+        pos = name in positional
+        flags = [name] if pos else [f"--{name.replace('_', '-')}"] + ([f'--{name}'] if '_' in name else [])
+        kw = dict(help=helps.get(name) or ' ') | ({} if pos else dict(dest=name))
+        if p.default is not p.empty:
+            kw['default'] = list(p.default) if isinstance(p.default, tuple) else p.default
+        elif not pos:
+            kw.update(required=True, default=argparse.SUPPRESS)  # no "(default: None)" in --help
+        if ann == 'bool':
+            kw['action'], flags = argparse.BooleanOptionalAction, flags[:1]  # --flag/--no-flag
+        elif ann.startswith(('list[', 'tuple[')):
+            kw.update(nargs='+', type=_TYPES.get(ann[ann.index('[') + 1 :].split(',')[0].rstrip(']'), str))
+        else:
+            kw['type'] = _TYPES.get(ann, str)
+        ap.add_argument(*flags, **kw | options.get(name, {}))
     return ap
 
-def cli(run:Callable, # a `run_*` function: its parameters become the options
-        prog:str, # the command, e.g. 'python -m mliis_nb.meta'
-        description:str, # what the command does
-        report:Callable, # report(results, args) -> the line rank 0 prints at the end
-        argv:list[str]|None=None,
-       ) -> int:
-    "A `python -m` command for `run`, torchrun-aware: rank 0 prints `report`; a bad option or parameter exits with status 2."
-    import sys
-    a = arg_parser(run, prog, description).parse_args(argv)
+
+def cli(
+    run: Callable,  # a `run_*` function: its parameters become the options
+    prog: str,  # the command, e.g. 'python -m mliis_nb.meta'
+    description: str,  # what the command does
+    report: Callable,  # report(results, args) -> the line rank 0 prints at the end
+    argv: list[str] | None = None,
+    options: dict | None = None,  # `arg_parser`'s per-parameter argparse keywords
+    positional: Sequence[str] = (),  # `arg_parser`'s positional arguments
+) -> int:
+    """A `python -m` command for `run` (torchrun-aware when `run` takes a `device`): rank 0 prints `report`;
+    a bad option or parameter exits with status 2."""
+    import inspect, sys
+
+    a = arg_parser(run, prog, description, options, positional).parse_args(argv)
     try:
-        with distributed_session(a.device):
+        with (
+            distributed_session(a.device) if 'device' in inspect.signature(run).parameters else contextlib.nullcontext()
+        ):
             r = run(**vars(a))
-            if is_main(): print(report(r, a), flush=True)
-    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
+            if is_main():
+                print(report(r, a), flush=True)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0

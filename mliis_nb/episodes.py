@@ -20,14 +20,18 @@ __all__ = ['Task', 'to_tensors', 'EpisodeSampler', 'eval_tasks', 'make_task']
 @dataclass
 class Task:
     "One few-shot task: support and query images (N x 3 x H x W float in [0,1]) and masks (N x H x W float)."
+
     cls: str
     support_x: torch.Tensor
     support_y: torch.Tensor
     query_x: torch.Tensor
     query_y: torch.Tensor
-    def __repr__(self): return f"Task({self.cls!r}, support={tuple(self.support_x.shape)}, query={tuple(self.query_x.shape)})"
 
-def to_tensors(images:np.ndarray, masks:np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def __repr__(self):
+        return f"Task({self.cls!r}, support={tuple(self.support_x.shape)}, query={tuple(self.query_x.shape)})"
+
+
+def to_tensors(images: np.ndarray, masks: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     "uint8 N x H x W x 3 images and bool masks -> float N x 3 x H x W in [0,1] and float N x H x W."
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255)
     return x, torch.from_numpy(np.ascontiguousarray(masks)).float()
@@ -35,46 +39,60 @@ def to_tensors(images:np.ndarray, masks:np.ndarray) -> tuple[torch.Tensor, torch
 # %% ../nbs/05_episodes.ipynb #41b242cc
 class EpisodeSampler:
     "Seeded sampler of few-shot tasks: `shots` support and `queries` query examples of one class."
-    def __init__(self, data:ClassData, # any dataset with the ClassData interface
-                 classes:Sequence[str]|None=None, # classes to draw from (default all of `data`)
-                 shots:int=5, # support examples (train-shots when meta-training)
-                 queries:int=5, # query examples (D_val when meta-training)
-                 seed:int=0,
-                 replace:bool=False, # FOMAML*: draw support and query with replacement from the task's shots+queries examples
-                ):
-        if shots < 1: raise ValueError(f"shots must be >= 1, got {shots}")
-        if queries < 0: raise ValueError(f"queries must be >= 0, got {queries}")
+
+    def __init__(
+        self,
+        data: ClassData,  # any dataset with the ClassData interface
+        classes: Sequence[str] | None = None,  # classes to draw from (default all of `data`)
+        shots: int = 5,  # support examples (train-shots when meta-training)
+        queries: int = 5,  # query examples (D_val when meta-training)
+        seed: int = 0,
+        replace: bool = False,  # FOMAML*: draw support and query with replacement from the task's shots+queries examples
+    ):
+        if shots < 1:
+            raise ValueError(f"shots must be >= 1, got {shots}")
+        if queries < 0:
+            raise ValueError(f"queries must be >= 0, got {queries}")
         self.data, self.shots, self.queries, self.replace = data, shots, queries, replace
         self.classes = list(data.classes if classes is None else classes)
-        if not self.classes: raise ValueError("no classes to sample from")
+        if not self.classes:
+            raise ValueError("no classes to sample from")
         data.require(shots + queries, self.classes)
         self.rng = np.random.default_rng(seed)
 
-    def sample(self, cls:str|None=None) -> Task:
+    def sample(self, cls: str | None = None) -> Task:
         "Draw one task (a random class unless `cls` is given)."
         cls = self.classes[self.rng.integers(len(self.classes))] if cls is None else cls
         imgs, masks = self.data.examples(cls)
         n = self.shots + self.queries
         pool = self.rng.permutation(len(imgs))[:n]
-        if self.replace: sup, qry = self.rng.choice(pool, self.shots), self.rng.choice(pool, self.queries)
-        else: sup, qry = pool[:self.shots], pool[self.shots:]
-        sx, sy = to_tensors(imgs[sup], masks[sup]); qx, qy = to_tensors(imgs[qry], masks[qry])
+        if self.replace:
+            sup, qry = self.rng.choice(pool, self.shots), self.rng.choice(pool, self.queries)
+        else:
+            sup, qry = pool[: self.shots], pool[self.shots :]
+        sx, sy = to_tensors(imgs[sup], masks[sup])
+        qx, qy = to_tensors(imgs[qry], masks[qry])
         return Task(cls, sx, sy, qx, qy)
 
     def __iter__(self) -> Iterator[Task]:
-        while True: yield self.sample()
+        while True:
+            yield self.sample()
 
-    def state(self) -> dict: return self.rng.bit_generator.state
-    def set_state(self, s:dict): self.rng.bit_generator.state = s
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, s: dict):
+        self.rng.bit_generator.state = s
 
 # %% ../nbs/05_episodes.ipynb #bfe9f37a
-def eval_tasks(data:ClassData, # the test data
-               classes:Sequence[str]|None=None, # the test classes (default all of `data`)
-               shots:int=5, # k support examples
-               splits_per_class:int=2, # random support/query splits of each class
-               queries:int|str=5, # query examples per split, or "all" (every example not in the support)
-               seed:int=0,
-              ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def eval_tasks(
+    data: ClassData,  # the test data
+    classes: Sequence[str] | None = None,  # the test classes (default all of `data`)
+    shots: int = 5,  # k support examples
+    splits_per_class: int = 2,  # random support/query splits of each class
+    queries: int | str = 5,  # query examples per split, or "all" (every example not in the support)
+    seed: int = 0,
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
     "The fixed task-splits of the meta-test protocol as (class, support indices, query indices)."
     if not (queries == 'all' or (isinstance(queries, (int, np.integer)) and queries >= 1)):
         raise ValueError(f"queries: {queries!r} must be an integer >= 1 or 'all'")
@@ -86,10 +104,11 @@ def eval_tasks(data:ClassData, # the test data
     for c in classes:
         for _ in range(splits_per_class):
             p = rng.permutation(data.n_examples(c))
-            out.append((c, p[:shots], p[shots:] if queries == 'all' else p[shots:shots + queries]))
+            out.append((c, p[:shots], p[shots:] if queries == 'all' else p[shots : shots + queries]))
     return out
 
-def make_task(data:ClassData, split:tuple[str, np.ndarray, np.ndarray]) -> Task:
+
+def make_task(data: ClassData, split: tuple[str, np.ndarray, np.ndarray]) -> Task:
     "Materialise one (class, support, query) split as a Task."
     c, sup, qry = split
     imgs, masks = data.examples(c)

@@ -29,111 +29,170 @@ __all__ = ['EvalResult', 'save_results', 'evaluate', 'show_predictions', 'all_fo
 @dataclass
 class EvalResult:
     "The meta-test of one initialisation: task-mean IoU with its 95% CI, the class-wise metrics, every task-split's score."
-    miou: float # task-mean IoU over the task-splits (the paper's number), a fraction in [0, 1]
-    ci95: float # half-width of its 95% confidence interval, 1.96 s / sqrt(n)
-    n: int # number of task-splits
-    classwise_miou: float # HSNet/DCAMA class-wise mIoU (per-class accumulated intersection over union)
-    fb_iou: float # HSNet's FB-IoU
-    shots: int # k
-    splits_per_class: int|None # task-splits per class (None when fixed `splits` were given)
-    queries: int|str # queries per task-split
-    omega: dict # U's hyperparameters
+
+    miou: float  # task-mean IoU over the task-splits (the paper's number), a fraction in [0, 1]
+    ci95: float  # half-width of its 95% confidence interval, 1.96 s / sqrt(n)
+    n: int  # number of task-splits
+    classwise_miou: float  # HSNet/DCAMA class-wise mIoU (per-class accumulated intersection over union)
+    fb_iou: float  # HSNet's FB-IoU
+    shots: int  # k
+    splits_per_class: int | None  # task-splits per class (None when fixed `splits` were given)
+    queries: int | str  # queries per task-split
+    omega: dict  # U's hyperparameters
     seed: int
-    per_task: list[dict] = field(default_factory=list) # {'class', 'split', 'miou', 'support', 'query'} per task-split
-    examples: list[dict] = field(default_factory=list, repr=False) # kept predictions for figures (not saved)
+    per_task: list[dict] = field(default_factory=list)  # {'class', 'split', 'miou', 'support', 'query'} per task-split
+    examples: list[dict] = field(default_factory=list, repr=False)  # kept predictions for figures (not saved)
 
     def to_dict(self) -> dict:
         "Everything but the kept predictions, JSON-ready."
-        d = asdict(self); d.pop('examples'); return d
+        d = asdict(self)
+        d.pop('examples')
+        return d
 
     def summary(self) -> str:
-        return (f"task-mean IoU {100 * self.miou:.2f} +- {100 * self.ci95:.2f} % (95% CI, n={self.n} task-splits); "
-                f"class-wise mIoU {100 * self.classwise_miou:.2f} %")
+        return (
+            f"task-mean IoU {100 * self.miou:.2f} +- {100 * self.ci95:.2f} % (95% CI, n={self.n} task-splits); "
+            f"class-wise mIoU {100 * self.classwise_miou:.2f} %"
+        )
 
-def save_results(res:EvalResult, path:str|Path, **extra) -> dict:
+
+def save_results(res: EvalResult, path: str | Path, **extra) -> dict:
     "Write an evaluation's numbers (not its kept predictions) and `extra` fields to a JSON file, atomically."
     out = res.to_dict() | extra
     write_json(path, out)
     return out
 
 # %% ../nbs/08_evaluate.ipynb #298fc6d9
-def _score_splits(model:nn.Module, data:ClassData, splits:list, idx:Sequence[int], omega:Omega, seed:int, show:set,
-                  strategy:str='auto') -> dict[int, tuple]:
+def _score_splits(
+    model: nn.Module,
+    data: ClassData,
+    splits: list,
+    idx: Sequence[int],
+    omega: Omega,
+    seed: int,
+    show: set,
+    strategy: str = 'auto',
+) -> dict[int, tuple]:
     "Task-splits `idx` (U with seed + i for split i, one after another or side by side): {i: `_record`}."
     tasks = [make_task(data, splits[i]) for i in idx]
     rs = adapt_many(model, tasks, omega, [seed + i for i in idx], strategy=strategy)
     return {i: _record(t, r, splits[i], i, i in show) for i, t, r in zip(idx, tasks, rs)}
 
-def _record(t, r, split:tuple, i:int, keep:bool) -> tuple:
-    "Task-split i: its per-task record, its class-wise pixel counts, and (if `keep`) its first two predictions."
-    cw = ClasswiseIoU(); cw.update(r.query_logits, t.query_y, t.cls)
-    rec = {'class': t.cls, 'split': i, 'miou': r.miou, 'support': split[1].tolist(), 'query': split[2].tolist()}
-    return rec, cw, ({'class': t.cls, 'x': t.query_x[:2], 'y': t.query_y[:2], 'logits': r.query_logits[:2]} if keep else None)
 
-def _add_counts(total:ClasswiseIoU, part:ClasswiseIoU):
+def _record(t, r, split: tuple, i: int, keep: bool) -> tuple:
+    "Task-split i: its per-task record, its class-wise pixel counts, and (if `keep`) its first two predictions."
+    cw = ClasswiseIoU()
+    cw.update(r.query_logits, t.query_y, t.cls)
+    rec = {'class': t.cls, 'split': i, 'miou': r.miou, 'support': split[1].tolist(), 'query': split[2].tolist()}
+    return (
+        rec,
+        cw,
+        ({'class': t.cls, 'x': t.query_x[:2], 'y': t.query_y[:2], 'logits': r.query_logits[:2]} if keep else None),
+    )
+
+
+def _add_counts(total: ClasswiseIoU, part: ClasswiseIoU):
     "Add one task-split's class-wise intersections and unions to the running totals."
     for c in part.inter:
         I, U = total.inter.setdefault(c, [0, 0]), total.union.setdefault(c, [0, 0])
-        for k in (0, 1): I[k] += part.inter[c][k]; U[k] += part.union[c][k]
+        for k in (0, 1):
+            I[k] += part.inter[c][k]
+            U[k] += part.union[c][k]
 
-def evaluate(model:nn.Module, # the initialisation (left unchanged)
-             data:ClassData, # test data
-             classes:Sequence[str]|None=None, # test classes (default all)
-             shots:int=5, # k
-             splits_per_class:int=2, # random support/query splits per class (the paper: 2)
-             omega:Omega=Omega(), # U's hyperparameters at test time
-             queries:int|str=5, # queries per split (the original: 5), or "all" remaining examples
-             seed:int=0,
-             splits:list|None=None, # fixed (class, support, query) task-splits to use instead of drawing them
-             keep:int=8, # keep the predictions of this many random task-splits for figures
-             progress:bool=True,
-             strategy:str='auto', # U's execution: 'sequential', 'parallel' (`chunk` task-splits side by side) or 'auto' (parallel on a GPU)
-             chunk:int=16, # task-splits adapted side by side by the parallel strategy
-            ) -> EvalResult:
+
+def evaluate(
+    model: nn.Module,  # the initialisation (left unchanged)
+    data: ClassData,  # test data
+    classes: Sequence[str] | None = None,  # test classes (default all)
+    shots: int = 5,  # k
+    splits_per_class: int = 2,  # random support/query splits per class (the paper: 2)
+    omega: Omega = Omega(),  # U's hyperparameters at test time
+    queries: int | str = 5,  # queries per split (the original: 5), or "all" remaining examples
+    seed: int = 0,
+    splits: list | None = None,  # fixed (class, support, query) task-splits to use instead of drawing them
+    keep: int = 8,  # keep the predictions of this many random task-splits for figures
+    progress: bool = True,
+    strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (`chunk` task-splits side by side) or 'auto' (parallel on a GPU)
+    chunk: int = 16,  # task-splits adapted side by side by the parallel strategy
+) -> EvalResult:
     "Meta-test an initialisation: task-mean IoU with 95% CI, class-wise mIoU, per-task scores (under torchrun: shared out, on every rank)."
-    if splits is None: splits = eval_tasks(data, classes, shots, splits_per_class, queries, seed)
-    else: splits_per_class = None
+    if splits is None:
+        splits = eval_tasks(data, classes, shots, splits_per_class, queries, seed)
+    else:
+        splits_per_class = None
     show = set(np.random.default_rng(seed).permutation(len(splits))[:keep].tolist())
     mine, err = {}, None
     idx = list(shard(len(splits)))
     n = chunk if resolve_strategy(strategy, model) == 'parallel' else 1
     it = range(0, len(idx), n)
     if progress and is_main():
-        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
+        from fastprogress.fastprogress import (
+            progress_bar,
+        )  # here: fastprogress imports fasthtml, and only a progress bar needs it
+
         it = progress_bar(it)
     try:
-        for c in it: mine.update(_score_splits(model, data, splits, idx[c:c + n], omega, seed, show, strategy))
-    except Exception as e: err = e  # raised on every rank by gather_items
+        for c in it:
+            mine.update(_score_splits(model, data, splits, idx[c : c + n], omega, seed, show, strategy))
+    except Exception as e:
+        err = e  # raised on every rank by gather_items
     cw, per_task, kept = ClasswiseIoU(), [], []
     for rec, counts, ex in gather_items(mine, len(splits), err):
-        _add_counts(cw, counts); per_task.append(rec)
-        if ex is not None: kept.append(ex)
+        _add_counts(cw, counts)
+        per_task.append(rec)
+        if ex is not None:
+            kept.append(ex)
     m, ci = mean_ci95([p['miou'] for p in per_task])
-    return EvalResult(float(m), float(ci), len(per_task), cw.miou, cw.fb_iou, shots, splits_per_class, queries,
-                      asdict(omega), seed, per_task, kept)
+    return EvalResult(
+        float(m),
+        float(ci),
+        len(per_task),
+        cw.miou,
+        cw.fb_iou,
+        shots,
+        splits_per_class,
+        queries,
+        asdict(omega),
+        seed,
+        per_task,
+        kept,
+    )
 
 # %% ../nbs/08_evaluate.ipynb #22f6ee9f
-def show_predictions(examples:list[dict], fname:str|Path|None=None, n:int=6, title:str|None=None):
+def show_predictions(examples: list[dict], fname: str | Path | None = None, n: int = 6, title: str | None = None):
     "Rows of (query, ground truth, prediction) overlays for kept task-splits of `evaluate`."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
+
     rows = [(e['class'], e['x'][j], e['y'][j], e['logits'][j]) for e in examples for j in range(len(e['x']))][:n]
     fig, axs = plt.subplots(len(rows), 3, figsize=(6, 2 * len(rows)), squeeze=False)
+
     def overlay(img, m):
-        ov = img.permute(1, 2, 0).numpy().copy(); m = m.numpy().astype(bool)
-        ov[m] = 0.45 * ov[m] + 0.55 * np.array([1., 0, 0]); return ov
+        ov = img.permute(1, 2, 0).numpy().copy()
+        m = m.numpy().astype(bool)
+        ov[m] = 0.45 * ov[m] + 0.55 * np.array([1.0, 0, 0])
+        return ov
+
     for r, (c, x, y, lg) in enumerate(rows):
         pred = lg.argmax(0) == 1
-        for k, (im, t) in enumerate([(x.permute(1, 2, 0).numpy(), c), (overlay(x, y), 'ground truth'), (overlay(x, pred), 'prediction')]):
-            axs[r, k].imshow(im); axs[r, k].axis('off'); axs[r, k].set_title(t, fontsize=8)
-    if title: fig.suptitle(title, fontsize=9)
+        for k, (im, t) in enumerate(
+            [(x.permute(1, 2, 0).numpy(), c), (overlay(x, y), 'ground truth'), (overlay(x, pred), 'prediction')]
+        ):
+            axs[r, k].imshow(im)
+            axs[r, k].axis('off')
+            axs[r, k].set_title(t, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=80); plt.close(fig)
+    if fname is not None:
+        fig.savefig(fname, dpi=80)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/08_evaluate.ipynb #703aeee4
-def all_foreground_iou(data:ClassData, # the data the task-splits were drawn from, opened at the size they were scored at
-                       per_task:Sequence[dict], # `EvalResult.per_task` (or a results.json's): each split's class and query indices
-                      ) -> list[float]:
+def all_foreground_iou(
+    data: ClassData,  # the data the task-splits were drawn from, opened at the size they were scored at
+    per_task: Sequence[dict],  # `EvalResult.per_task` (or a results.json's): each split's class and query indices
+) -> list[float]:
     "IoU of the trivial predictor that marks every pixel foreground, per task-split: the mean over its queries."
     out = []
     for p in per_task:
@@ -142,19 +201,35 @@ def all_foreground_iou(data:ClassData, # the data the task-splits were drawn fro
     return out
 
 # %% ../nbs/08_evaluate.ipynb #94382c20
-_MOVED = {'run_evaluate': 'run_evaluate', 'main': 'evaluate_main'}  # moved to `mliis_nb.runners`: old name here -> name there
+_MOVED = {
+    'run_evaluate': 'run_evaluate',
+    'main': 'evaluate_main',
+}  # moved to `mliis_nb.runners`: old name here -> name there
+
 
 def __getattr__(name):
     "The old paths of what moved to `mliis_nb.runners`, for one release: the new object, with a `DeprecationWarning`."
-    if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import warnings
-    from mliis_nb import runners  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
-    warnings.warn(f"mliis_nb.evaluate.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
-                  DeprecationWarning, stacklevel=2)
+    from mliis_nb import (
+        runners,
+    )  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
+
+    warnings.warn(
+        f"mliis_nb.evaluate.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return getattr(runners, _MOVED[name])
 
 # %% ../nbs/08_evaluate.ipynb #9c77fb9f
 #| eval: false
-if __name__ == '__main__' and 'ipykernel' not in sys.modules:  # `python -m mliis_nb.evaluate` (not when a notebook kernel runs this cell)
-    from mliis_nb.runners import evaluate_main  # the entry point's back-reference: runs only when this module is the program, never on import
+if (
+    __name__ == '__main__' and 'ipykernel' not in sys.modules
+):  # `python -m mliis_nb.evaluate` (not when a notebook kernel runs this cell)
+    from mliis_nb.runners import (
+        evaluate_main,
+    )  # the entry point's back-reference: runs only when this module is the program, never on import
+
     sys.exit(evaluate_main())

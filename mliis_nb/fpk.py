@@ -26,215 +26,336 @@ __all__ = ['FPK_KS', 'N_TEST', 'SMALL_K', 'MAX_STEPS', 'VARIANTS', 'FIELDS', 'FP
            'fpk_point', 'fpk_run', 'fpk_summary', 'plot_fpk', 'fpk_finding', 'fpk_data']
 
 # %% ../nbs/23_fpk.ipynb #85cc7398
-FPK_KS = (1, 5, 10, 50, 100, 200, 400) # the paper's training-set sizes
-N_TEST = 20 # test examples per (concept, repeat)
-SMALL_K = 10 # below this k, U runs with the initialisation's UHO omega; from it on, early stopping
-MAX_STEPS = 500 # the original's early-stopping horizon
+FPK_KS = (1, 5, 10, 50, 100, 200, 400)  # the paper's training-set sizes
+N_TEST = 20  # test examples per (concept, repeat)
+SMALL_K = 10  # below this k, U runs with the initialisation's UHO omega; from it on, early stopping
+MAX_STEPS = 500  # the original's early-stopping horizon
+
 
 @dataclass(frozen=True)
 class FPKVariant:
     "One panel of Figure 4: how U is run for k >= SMALL_K."
-    label: str # the panel title
-    decay: bool # the original's step decay of the learning rate
-    patience: int # early-stopping patience
 
-VARIANTS = {'decay_p100': FPKVariant('step decay, patience 100', True, 100),
-            'fixed_p50': FPKVariant('fixed lr, patience 50', False, 50),
-            'fixed_p100': FPKVariant('fixed lr, patience 100', False, 100)}
+    label: str  # the panel title
+    decay: bool  # the original's step decay of the learning rate
+    patience: int  # early-stopping patience
 
-def step_decay(lr:float, every:int=5, factor:float=0.5, floor:float=1e-7) -> Callable[[int], float]:
+
+VARIANTS = {
+    'decay_p100': FPKVariant('step decay, patience 100', True, 100),
+    'fixed_p50': FPKVariant('fixed lr, patience 50', False, 50),
+    'fixed_p100': FPKVariant('fixed lr, patience 100', False, 100),
+}
+
+
+def step_decay(lr: float, every: int = 5, factor: float = 0.5, floor: float = 1e-7) -> Callable[[int], float]:
     "The original's schedule: lr * factor ** (step // every), never below `floor` (U's `lr_at`)."
     return lambda j: max(lr * factor ** (j // every), floor)
 
 # %% ../nbs/23_fpk.ipynb #a76d8d84
-def check_ks(ks:Sequence[int]) -> tuple[int, ...]:
+def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
     "The k values, checked: positive integers in strictly increasing order."
     ks = list(ks) if isinstance(ks, (list, tuple)) else ks
-    if not isinstance(ks, list) or not ks or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks):
+    if (
+        not isinstance(ks, list)
+        or not ks
+        or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks)
+    ):
         raise ValueError(f"ks: expected a non-empty list of integers >= 1, got {ks!r}")
-    if any(b <= a for a, b in zip(ks, ks[1:])): raise ValueError(f"ks: must be strictly increasing (nested training sets), got {ks}")
+    if any(b <= a for a, b in zip(ks, ks[1:])):
+        raise ValueError(f"ks: must be strictly increasing (nested training sets), got {ks}")
     return tuple(ks)
 
-def fpk_draw(data:ClassData, concept:str, repeat:int, max_k:int, n_test:int=N_TEST, seed:int=0) -> tuple[np.ndarray, np.ndarray]:
+
+def fpk_draw(
+    data: ClassData, concept: str, repeat: int, max_k: int, n_test: int = N_TEST, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     "(test indices, training pool) of one (concept, repeat): `n_test` + `max_k` distinct examples, the pool's prefixes are the k sets."
     n = data.n_examples(concept)
     if n < max_k + n_test:
-        raise ValueError(f"FP-k concept {concept!r} has {n} examples, fewer than k + test = {max_k} + {n_test} = {max_k + n_test}")
+        raise ValueError(
+            f"FP-k concept {concept!r} has {n} examples, fewer than k + test = {max_k} + {n_test} = {max_k + n_test}"
+        )
     g = np.random.default_rng(np.random.SeedSequence([seed, repeat, zlib.crc32(concept.encode())]))
-    perm = g.permutation(n)[:max_k + n_test]
+    perm = g.permutation(n)[: max_k + n_test]
     return perm[:n_test], perm[n_test:]
 
 # %% ../nbs/23_fpk.ipynb #3b343f52
-def fpk_point(model:nn.Module, # the initialisation (left unchanged)
-              data:ClassData, concept:str, test:np.ndarray, pool:np.ndarray, # from `fpk_draw`
-              k:int, # training examples: the first k of the pool
-              omega:Omega, # k < SMALL_K: the UHO omega (its steps); k >= SMALL_K: lr, batch, ... (steps from early stopping)
-              variant:FPKVariant|None=None, # how to run k >= SMALL_K (ignored below)
-              max_steps:int=MAX_STEPS, # early-stopping horizon
-              seed:int=0, # U's seed
-             ) -> dict:
+def fpk_point(
+    model: nn.Module,  # the initialisation (left unchanged)
+    data: ClassData,
+    concept: str,
+    test: np.ndarray,
+    pool: np.ndarray,  # from `fpk_draw`
+    k: int,  # training examples: the first k of the pool
+    omega: Omega,  # k < SMALL_K: the UHO omega (its steps); k >= SMALL_K: lr, batch, ... (steps from early stopping)
+    variant: FPKVariant | None = None,  # how to run k >= SMALL_K (ignored below)
+    max_steps: int = MAX_STEPS,  # early-stopping horizon
+    seed: int = 0,  # U's seed
+) -> dict:
     "Train from the initialisation on k examples of `concept` and score the test examples: IoU, the steps used and the early-stopping record."
     t0 = time.perf_counter()
-    if k > len(pool): raise ValueError(f"k={k} is larger than the training pool ({len(pool)} examples)")
+    if k > len(pool):
+        raise ValueError(f"k={k} is larger than the training pool ({len(pool)} examples)")
     if k < SMALL_K:
         t = make_task(data, (concept, pool[:k], test))
         r = adapt(model, t.support_x, t.support_y, omega, t.query_x, t.query_y, seed=seed)
         return dict(miou=r.miou, steps=omega.steps, es_steps='', n_val=0, seconds=round(time.perf_counter() - t0, 2))
-    if variant is None: raise ValueError(f"k={k} >= {SMALL_K} needs an FP-k variant (one of {sorted(VARIANTS)})")
+    if variant is None:
+        raise ValueError(f"k={k} >= {SMALL_K} needs an FP-k variant (one of {sorted(VARIANTS)})")
     n_val = max(1, int(0.2 * k))
     lr_at = step_decay(omega.lr) if variant.decay else None
     es = make_task(data, (concept, pool[n_val:k], pool[:n_val]))
-    curve = adapt(model, es.support_x, es.support_y, omega.replace(steps=max_steps), es.query_x, es.query_y, seed=seed,
-                  track=True, patience=variant.patience, lr_at=lr_at).step_iou
+    curve = adapt(
+        model,
+        es.support_x,
+        es.support_y,
+        omega.replace(steps=max_steps),
+        es.query_x,
+        es.query_y,
+        seed=seed,
+        track=True,
+        patience=variant.patience,
+        lr_at=lr_at,
+    ).step_iou
     best = early_stop_step(curve, variant.patience, min_steps=1)
     t = make_task(data, (concept, pool[:k], test))
-    r = adapt(model, t.support_x, t.support_y, omega.replace(steps=best), t.query_x, t.query_y, seed=seed + 1, lr_at=lr_at)
-    return dict(miou=r.miou, steps=best, es_steps=len(curve) - 1, n_val=n_val, seconds=round(time.perf_counter() - t0, 2))
+    r = adapt(
+        model, t.support_x, t.support_y, omega.replace(steps=best), t.query_x, t.query_y, seed=seed + 1, lr_at=lr_at
+    )
+    return dict(
+        miou=r.miou, steps=best, es_steps=len(curve) - 1, n_val=n_val, seconds=round(time.perf_counter() - t0, 2)
+    )
 
 # %% ../nbs/23_fpk.ipynb #92e80b38
 FIELDS = ['init', 'concept', 'repeat', 'k', 'variant', 'miou', 'steps', 'es_steps', 'n_val', 'lr', 'seconds', 'setup']
 
+
 def _setup(concepts, ks, repeats, n_test, max_steps, omega, small, seed, size) -> str:
-    key = repr((list(concepts), list(ks), repeats, n_test, max_steps, asdict(omega),
-                {k: asdict(o) for k, o in sorted(small.items())}, seed, size))
+    key = repr(
+        (
+            list(concepts),
+            list(ks),
+            repeats,
+            n_test,
+            max_steps,
+            asdict(omega),
+            {k: asdict(o) for k, o in sorted(small.items())},
+            seed,
+            size,
+        )
+    )
     return f'{zlib.crc32(key.encode()):08x}'
 
-def fpk_run(model:nn.Module, # the initialisation (left unchanged)
-            data:ClassData, # holds the concepts
-            concepts:Sequence[str], # the FP-k concepts (class names of `data`)
-            init:str, # this initialisation's label in the CSV and the figure
-            csv:str|Path, # results file: appended to, and read to resume
-            ks:Sequence[int]=FPK_KS,
-            repeats:int=4,
-            variants:Sequence[str]=tuple(VARIANTS),
-            omega:Omega=Omega(lr=0.005), # U for k >= SMALL_K (its lr is the fixed / initial learning rate)
-            small:dict[int, Omega]|None=None, # U for each k < SMALL_K (UHO's omegas); default `omega` with 5 steps
-            max_steps:int=MAX_STEPS, n_test:int=N_TEST, seed:int=0,
-            progress:bool=True,
-           ) -> list[dict]:
+
+def fpk_run(
+    model: nn.Module,  # the initialisation (left unchanged)
+    data: ClassData,  # holds the concepts
+    concepts: Sequence[str],  # the FP-k concepts (class names of `data`)
+    init: str,  # this initialisation's label in the CSV and the figure
+    csv: str | Path,  # results file: appended to, and read to resume
+    ks: Sequence[int] = FPK_KS,
+    repeats: int = 4,
+    variants: Sequence[str] = tuple(VARIANTS),
+    omega: Omega = Omega(lr=0.005),  # U for k >= SMALL_K (its lr is the fixed / initial learning rate)
+    small: dict[int, Omega] | None = None,  # U for each k < SMALL_K (UHO's omegas); default `omega` with 5 steps
+    max_steps: int = MAX_STEPS,
+    n_test: int = N_TEST,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[dict]:
     "Every FP-k point of one initialisation; rows already in `csv` (same setup) are kept, not recomputed."
     ks = check_ks(ks)
     bad = [v for v in variants if v not in VARIANTS]
-    if bad or not variants: raise ValueError(f"variants: unknown {bad or variants!r}; expected names from {sorted(VARIANTS)}")
-    if not (isinstance(repeats, int) and repeats >= 1): raise ValueError(f"repeats: expected an integer >= 1, got {repeats!r}")
+    if bad or not variants:
+        raise ValueError(f"variants: unknown {bad or variants!r}; expected names from {sorted(VARIANTS)}")
+    if not (isinstance(repeats, int) and repeats >= 1):
+        raise ValueError(f"repeats: expected an integer >= 1, got {repeats!r}")
     missing = [c for c in concepts if c not in data.classes]
-    if missing: raise ValueError(f"concepts {missing} are not classes of the data ({len(data.classes)} classes)")
+    if missing:
+        raise ValueError(f"concepts {missing} are not classes of the data ({len(data.classes)} classes)")
     small = {k: (small or {}).get(k, omega.replace(steps=5)) for k in ks if k < SMALL_K}
     draws = {(c, r): fpk_draw(data, c, r, ks[-1], n_test, seed) for c in concepts for r in range(repeats)}
-    size = tuple(make_task(data, (concepts[0], draws[(concepts[0], 0)][0][:1], draws[(concepts[0], 0)][0][:1])).support_x.shape[-2:])
+    size = tuple(
+        make_task(data, (concepts[0], draws[(concepts[0], 0)][0][:1], draws[(concepts[0], 0)][0][:1])).support_x.shape[
+            -2:
+        ]
+    )
     setup = _setup(concepts, ks, repeats, n_test, max_steps, omega, small, seed, size)
     rows = read_csv(csv)
     other = sorted({r['setup'] for r in rows if r['init'] == init and r['setup'] != setup})
     if other:
-        raise ValueError(f"{csv} holds FP-k results of {init!r} made with another setup ({other[0]} != {setup}: other concepts, k, "
-                         "repeats, U or image size): choose another out_dir, or delete that file to start over")
+        raise ValueError(
+            f"{csv} holds FP-k results of {init!r} made with another setup ({other[0]} != {setup}: other concepts, k, "
+            "repeats, U or image size): choose another out_dir, or delete that file to start over"
+        )
     done = {(r['init'], r['concept'], int(r['repeat']), int(r['k']), r['variant']) for r in rows}
-    todo = [(c, r, k, v) for c in concepts for r in range(repeats) for k in ks for v in (['uho'] if k < SMALL_K else variants)
-            if (init, c, r, k, v) not in done]
+    todo = [
+        (c, r, k, v)
+        for c in concepts
+        for r in range(repeats)
+        for k in ks
+        for v in (['uho'] if k < SMALL_K else variants)
+        if (init, c, r, k, v) not in done
+    ]
     it = todo
     if progress and todo:
-        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
+        from fastprogress.fastprogress import (
+            progress_bar,
+        )  # here: fastprogress imports fasthtml, and only a progress bar needs it
+
         it = progress_bar(todo)
     for c, r, k, v in it:
         om = small[k] if k < SMALL_K else omega
         point_seed = int(np.random.SeedSequence([seed, r, k, zlib.crc32(c.encode())]).generate_state(1)[0])
-        try: res = fpk_point(model, data, c, *draws[(c, r)], k, om, VARIANTS.get(v), max_steps, point_seed)
-        except NonFiniteLoss as e: res = dict(miou=0.0, steps=0, es_steps='', n_val=0, seconds=0.0); print(f"{init} {c} r{r} k={k} {v}: {e} (scored 0)")
+        try:
+            res = fpk_point(model, data, c, *draws[(c, r)], k, om, VARIANTS.get(v), max_steps, point_seed)
+        except NonFiniteLoss as e:
+            res = dict(miou=0.0, steps=0, es_steps='', n_val=0, seconds=0.0)
+            print(f"{init} {c} r{r} k={k} {v}: {e} (scored 0)")
         rows.append(dict(init=init, concept=c, repeat=r, k=k, variant=v, lr=om.lr, setup=setup, **res))
         write_csv(csv, rows, FIELDS)
     return [r for r in read_csv(csv) if r['init'] == init]
 
 # %% ../nbs/23_fpk.ipynb #17945ef5
-def fpk_summary(rows:Sequence[dict]) -> list[dict]:
+def fpk_summary(rows: Sequence[dict]) -> list[dict]:
     "Mean IoU and 95% CI per (init, variant, k), the `uho` points repeated under every variant."
     variants = sorted({r['variant'] for r in rows if r['variant'] != 'uho'}) or ['uho']
     groups = {}
     for r in rows:
-        for v in (variants if r['variant'] == 'uho' else [r['variant']]):
+        for v in variants if r['variant'] == 'uho' else [r['variant']]:
             groups.setdefault((r['init'], v, int(r['k'])), []).append(float(r['miou']))
     out = []
     for (i, v, k), vals in sorted(groups.items(), key=lambda x: (x[0][0], x[0][1], x[0][2])):
         m, ci = mean_ci95(vals)
-        out.append(dict(init=i, variant=v, k=k, miou=float(m), ci95=float(ci) if len(vals) > 1 else float('nan'), n=len(vals)))
+        out.append(
+            dict(init=i, variant=v, k=k, miou=float(m), ci95=float(ci) if len(vals) > 1 else float('nan'), n=len(vals))
+        )
     return out
 
-def plot_fpk(summary:Sequence[dict], fname:str|Path|None=None, title:str|None=None):
+
+def plot_fpk(summary: Sequence[dict], fname: str | Path | None = None, title: str | None = None):
     "Figure 4: mean IoU against k (log axis), a line per initialisation with its 95% CI band, a panel per variant."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
-    variants = list(dict.fromkeys(s['variant'] for s in summary)); inits = list(dict.fromkeys(s['init'] for s in summary))
+
+    variants = list(dict.fromkeys(s['variant'] for s in summary))
+    inits = list(dict.fromkeys(s['init'] for s in summary))
     width = max(6.0, 4.2 * len(variants))
     fig, axs = plt.subplots(1, len(variants), figsize=(width, 3.6), sharey=True, squeeze=False)
     for ax, v in zip(axs[0], variants):
         for i in inits:
             pts = sorted((s['k'], s['miou'], s['ci95']) for s in summary if s['variant'] == v and s['init'] == i)
-            if not pts: continue
-            k, m, ci = map(np.array, zip(*pts)); ci = np.nan_to_num(ci)
-            ax.plot(k, m, marker='o', ms=3, label=i); ax.fill_between(k, m - ci, m + ci, alpha=0.2)
-        ax.set_xscale('log'); ax.set_xlabel('k (training examples)'); ax.grid(alpha=0.3)
+            if not pts:
+                continue
+            k, m, ci = map(np.array, zip(*pts))
+            ci = np.nan_to_num(ci)
+            ax.plot(k, m, marker='o', ms=3, label=i)
+            ax.fill_between(k, m - ci, m + ci, alpha=0.2)
+        ax.set_xscale('log')
+        ax.set_xlabel('k (training examples)')
+        ax.grid(alpha=0.3)
         ax.set_title(VARIANTS[v].label if v in VARIANTS else v, fontsize=10)
-    axs[0][0].set_ylabel('mean IoU on the 20 test examples'); axs[0][-1].legend(fontsize=8, loc='lower right')
+    axs[0][0].set_ylabel('mean IoU on the 20 test examples')
+    axs[0][-1].legend(fontsize=8, loc='lower right')
     if title:
         import textwrap
+
         fig.suptitle(textwrap.fill(title, int(width * 13)), fontsize=9)
     fig.tight_layout()
-    if fname: fig.savefig(fname, dpi=120); plt.close(fig)
+    if fname:
+        fig.savefig(fname, dpi=120)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/23_fpk.ipynb #6ae88518
-def _above(a:dict, b:dict) -> bool: return a['miou'] - a['ci95'] > b['miou'] + b['ci95']
+def _above(a: dict, b: dict) -> bool:
+    return a['miou'] - a['ci95'] > b['miou'] + b['ci95']
 
-def fpk_finding(summary:Sequence[dict], meta:str, baselines:Sequence[str], variant:str) -> dict:
+
+def fpk_finding(summary: Sequence[dict], meta: str, baselines: Sequence[str], variant: str) -> dict:
     "Holds / does not hold / inconclusive for 'the meta-learned advantage vanishes as k grows', on one variant's curves."
     pts = {(s['init'], s['k']): s for s in summary if s['variant'] == variant}
     ks = sorted({k for (i, k) in pts if i == meta})
-    if not ks or not baselines: return dict(variant=variant, verdict='not tested', detail='needs a meta-learned and a baseline curve')
+    if not ks or not baselines:
+        return dict(variant=variant, verdict='not tested', detail='needs a meta-learned and a baseline curve')
     lo, hi = ks[0], ks[-1]
     wins = {k: all((b, k) in pts and _above(pts[(meta, k)], pts[(b, k)]) for b in baselines) for k in ks}
     gone = [k for k in ks if not any((b, k) in pts and _above(pts[(meta, k)], pts[(b, k)]) for b in baselines)]
     vanish = next((k for k in ks if all(kk in gone for kk in ks if kk >= k)), None)
-    if not wins[lo]: verdict = 'inconclusive' if all(pts[(meta, lo)]['miou'] >= pts[(b, lo)]['miou'] for b in baselines if (b, lo) in pts) else 'does not hold'
-    elif hi in gone: verdict = 'holds'
-    else: verdict = 'does not hold'
-    return dict(variant=variant, verdict=verdict, wins_at=[k for k in ks if wins[k]], advantage_gone_from=vanish,
-                detail=f"meta-learned above every baseline (CIs apart) at k = {[k for k in ks if wins[k]] or 'none'}; "
-                       f"no CI-separated advantage from k = {vanish}" if vanish else
-                       f"meta-learned above every baseline (CIs apart) at k = {[k for k in ks if wins[k]] or 'none'}; the advantage persists at k = {hi}")
+    if not wins[lo]:
+        verdict = (
+            'inconclusive'
+            if all(pts[(meta, lo)]['miou'] >= pts[(b, lo)]['miou'] for b in baselines if (b, lo) in pts)
+            else 'does not hold'
+        )
+    elif hi in gone:
+        verdict = 'holds'
+    else:
+        verdict = 'does not hold'
+    return dict(
+        variant=variant,
+        verdict=verdict,
+        wins_at=[k for k in ks if wins[k]],
+        advantage_gone_from=vanish,
+        detail=f"meta-learned above every baseline (CIs apart) at k = {[k for k in ks if wins[k]] or 'none'}; "
+        f"no CI-separated advantage from k = {vanish}"
+        if vanish
+        else f"meta-learned above every baseline (CIs apart) at k = {[k for k in ks if wins[k]] or 'none'}; the advantage persists at k = {hi}",
+    )
 
 # %% ../nbs/23_fpk.ipynb #ffb36a0a
-def fpk_data(data:str|Path, # "synthetic", or an FSS-1000-layout folder holding the concepts' classes
-             voc:str|Path|None=None, # a VOC 2012 folder whose classes are pooled in (FSS-1000 data only)
-             size:int|tuple=224,
-             concepts:Sequence[str]|None=None, # class names in `data` (default: the five of the paper, or the synthetic ones)
-             masks:str='auto', # VOC masks: 'auto' (SegmentationClassAug if present), 'SegmentationClassAug' or 'SegmentationClass'
-             need:int=0, # examples each concept must have (k max + test); 0: no check
-             synthetic_kw:dict|None=None, # `make_fpk_concepts` arguments for "synthetic"
-            ) -> tuple[ClassData, list[str]]:
+def fpk_data(
+    data: str | Path,  # "synthetic", or an FSS-1000-layout folder holding the concepts' classes
+    voc: str | Path | None = None,  # a VOC 2012 folder whose classes are pooled in (FSS-1000 data only)
+    size: int | tuple = 224,
+    concepts: Sequence[str] | None = None,  # class names in `data` (default: the paper's five, or the synthetic ones)
+    masks: str = 'auto',  # VOC masks: 'auto' (SegmentationClassAug if present), 'SegmentationClassAug' or 'SegmentationClass'
+    need: int = 0,  # examples each concept must have (k max + test); 0: no check
+    synthetic_kw: dict | None = None,  # `make_fpk_concepts` arguments for "synthetic"
+) -> tuple[ClassData, list[str]]:
     "The FP-k data and its concept names; a clear error naming each concept short of `need` examples."
     if str(data) == 'synthetic':
-        if voc: raise ValueError("voc: PASCAL VOC classes can only be pooled into FSS-1000 data, not the embedded benchmark")
+        if voc:
+            raise ValueError(
+                "voc: PASCAL VOC classes can only be pooled into FSS-1000 data, not the embedded benchmark"
+            )
         root = make_fpk_concepts(**(synthetic_kw or {}))
-        names = list(concepts) if concepts else read_split(root/'fpk.txt')
+        names = list(concepts) if concepts else read_split(root / 'fpk.txt')
         ds = FSSDataset(root, classes=names, size=size)
     else:
         root = Path(data).expanduser()
-        if not root.is_dir(): raise ValueError(f"data: FP-k folder {root} not found")
+        if not root.is_dir():
+            raise ValueError(f"data: FP-k folder {root} not found")
         if voc is None:
             names = list(concepts) if concepts else [f for f, _ in FPK_CONCEPTS.values()]
-            lacking = [c for c in names if not (root/c).is_dir()]
-            if lacking: raise ValueError(f"data: {root} has no class folder for FP-k concept(s) {lacking}")
+            lacking = [c for c in names if not (root / c).is_dir()]
+            if lacking:
+                raise ValueError(f"data: {root} has no class folder for FP-k concept(s) {lacking}")
             ds = FSSDataset(root, classes=names, size=size)
         else:
-            if concepts: raise ValueError("concepts: with voc, the concepts are the paper's five (FPK_CONCEPTS)")
+            if concepts:
+                raise ValueError("concepts: with voc, the concepts are the paper's five (FPK_CONCEPTS)")
             vroot = Path(voc).expanduser()
             if masks not in ('auto', 'SegmentationClassAug', 'SegmentationClass'):
-                raise ValueError(f"masks: expected 'auto', 'SegmentationClassAug' or 'SegmentationClass', got {masks!r}")
-            if masks == 'auto': masks = 'SegmentationClassAug' if (vroot/'SegmentationClassAug').is_dir() else 'SegmentationClass'
+                raise ValueError(
+                    f"masks: expected 'auto', 'SegmentationClassAug' or 'SegmentationClass', got {masks!r}"
+                )
+            if masks == 'auto':
+                masks = 'SegmentationClassAug' if (vroot / 'SegmentationClassAug').is_dir() else 'SegmentationClass'
             ds = fpk_dataset(root, vroot, size=size, masks=masks)
             names = list(FPK_CONCEPTS)
     short = {c: ds.n_examples(c) for c in names if ds.n_examples(c) < need}
     if short:
-        hint = (" (VOC 2012's SegmentationClass has under 200 images per class: use the SBD-augmented SegmentationClassAug masks)"
-                if voc is not None and masks == 'SegmentationClass' else '')
-        raise ValueError("FP-k concepts with too few examples for k + test = " + str(need) + ": "
-                         + ', '.join(f'{c} ({n})' for c, n in short.items()) + hint)
+        hint = (
+            " (VOC 2012's SegmentationClass has under 200 images per class: use the SBD-augmented SegmentationClassAug masks)"
+            if voc is not None and masks == 'SegmentationClass'
+            else ''
+        )
+        raise ValueError(
+            "FP-k concepts with too few examples for k + test = "
+            + str(need)
+            + ": "
+            + ', '.join(f'{c} ({n})' for c, n in short.items())
+            + hint
+        )
     return ds, names

@@ -22,78 +22,117 @@ __all__ = ['BASELINES', 'CHECKPOINT_FILES', 'SHIPPED', 'SHIPPED_DIR', 'imagenet_
 # %% ../nbs/12_inits.ipynb #f9384f3a
 BASELINES = ('imagenet', 'random')
 CHECKPOINT_FILES = (META_CHECKPOINT, 'joint.safetensors')
-SHIPPED = {'shipped': 'photo_meta.safetensors'}  # checkpoints in the package (the wheel too), by name: the best measured on real photographs
-SHIPPED_DIR = Path(__file__).resolve().parent/'checkpoints' if '__file__' in globals() else Path('../mliis_nb/checkpoints').resolve()
+SHIPPED = {
+    'shipped': 'photo_meta.safetensors'
+}  # checkpoints in the package (the wheel too), by name: the best measured on real photographs
+SHIPPED_DIR = (
+    Path(__file__).resolve().parent / 'checkpoints'
+    if '__file__' in globals()
+    else Path('../mliis_nb/checkpoints').resolve()
+)
 
-def imagenet_initialisation(encoder:str=DEFAULT_ENCODER, # an encoder with offline ImageNet weights (or pass `weights=` a file)
-                            seed:int=0, # seeds the fresh decoder and head
-                            weights='imagenet', # "imagenet", None (all random) or a path to a timm state dict
-                            **model_kwargs, # other `EfficientLab` arguments (rsd_stages, dropout, decoder, ...)
-                           ) -> EfficientLab:
+
+def imagenet_initialisation(
+    encoder: str = DEFAULT_ENCODER,  # an encoder with offline ImageNet weights (or pass `weights=` a file)
+    seed: int = 0,  # seeds the fresh decoder and head
+    weights='imagenet',  # "imagenet", None (all random) or a path to a timm state dict
+    **model_kwargs,  # other `EfficientLab` arguments (rsd_stages, dropout, decoder, ...)
+) -> EfficientLab:
     "EfficientLab with an ImageNet-trained encoder and a freshly initialised decoder and 2-class head, seeded."
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return EfficientLab(encoder=encoder, weights=weights, **model_kwargs)
 
 # %% ../nbs/12_inits.ipynb #b8948c0d
-def find_checkpoint(checkpoint:str|Path) -> Path:
+def find_checkpoint(checkpoint: str | Path) -> Path:
     "The checkpoint file named by `checkpoint`: a shipped name (`SHIPPED`), the file itself, or the checkpoint inside a run folder."
     if str(checkpoint) in SHIPPED:
-        p = SHIPPED_DIR/SHIPPED[str(checkpoint)]
-        if not p.is_file(): raise ValueError(f"checkpoint: the shipped checkpoint {str(checkpoint)!r} is missing from the installed package ({p})")
+        p = SHIPPED_DIR / SHIPPED[str(checkpoint)]
+        if not p.is_file():
+            raise ValueError(
+                f"checkpoint: the shipped checkpoint {str(checkpoint)!r} is missing from the installed package ({p})"
+            )
         return p
     p = Path(checkpoint).expanduser()
     if p.is_dir():
-        found = [p/n for n in CHECKPOINT_FILES if (p/n).is_file()]
-        if not found: raise ValueError(f"checkpoint: no {' or '.join(CHECKPOINT_FILES)} in the folder {p}")
+        found = [p / n for n in CHECKPOINT_FILES if (p / n).is_file()]
+        if not found:
+            raise ValueError(f"checkpoint: no {' or '.join(CHECKPOINT_FILES)} in the folder {p}")
         return found[0]
     if not p.is_file():
-        raise ValueError(f"checkpoint: {str(checkpoint)!r} is not {' / '.join(map(repr, BASELINES + tuple(SHIPPED)))} or an existing checkpoint file or run folder")
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} is not {' / '.join(map(repr, BASELINES + tuple(SHIPPED)))} or an existing checkpoint file or run folder"
+        )
     return p
 
-def checkpoint_kind(checkpoint:str|Path) -> str:
+
+def checkpoint_kind(checkpoint: str | Path) -> str:
     "'imagenet', 'random', 'meta' or 'joint'."
-    if str(checkpoint) in BASELINES: return str(checkpoint)
+    if str(checkpoint) in BASELINES:
+        return str(checkpoint)
     fmt = read_header(find_checkpoint(checkpoint))['format']
-    if fmt.startswith(META_FORMAT.split('/')[0]): return 'meta'
-    if fmt.startswith(JOINT_FORMAT.split('/')[0]): return 'joint'
-    raise ValueError(f"checkpoint: {checkpoint} has format {fmt!r}, neither a meta-training nor a joint-training checkpoint")
+    if fmt.startswith(META_FORMAT.split('/')[0]):
+        return 'meta'
+    if fmt.startswith(JOINT_FORMAT.split('/')[0]):
+        return 'joint'
+    raise ValueError(
+        f"checkpoint: {checkpoint} has format {fmt!r}, neither a meta-training nor a joint-training checkpoint"
+    )
 
 # %% ../nbs/12_inits.ipynb #3818d377
-def load_initialisation(checkpoint:str|Path, # "imagenet", "random", a checkpoint file or a run folder
-                        encoder:str=DEFAULT_ENCODER, # for "imagenet"/"random"
-                        rsd_stages:Sequence[int]=(3,), # for "imagenet"/"random"
-                        dropout:float=0.2, # for "imagenet"/"random"
-                        seed:int=0, # seeds the fresh decoder and head of "imagenet"/"random", and a joint model's fresh head
-                        joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original) or "mean" of the class rows
-                        device:str|torch.device|None=None, # put it there in `device_settings`' memory format, as meta-training runs it; None: as built (CPU, NCHW)
-                        **model_kwargs, # other `EfficientLab` arguments for "imagenet"/"random" (decoder, pool_conv)
-                       ) -> nn.Module:
+def load_initialisation(
+    checkpoint: str | Path,  # "imagenet", "random", a checkpoint file or a run folder
+    encoder: str = DEFAULT_ENCODER,  # for "imagenet"/"random"
+    rsd_stages: Sequence[int] = (3,),  # for "imagenet"/"random"
+    dropout: float = 0.2,  # for "imagenet"/"random"
+    seed: int = 0,  # seeds the fresh decoder and head of "imagenet"/"random", and a joint model's fresh head
+    joint_head: str = 'fresh',  # joint checkpoints: "fresh" 2-class head (the original) or "mean" of the class rows
+    device: str | torch.device | None = None,  # put there as meta-training runs it (`device_settings`); None: CPU, NCHW
+    **model_kwargs,  # other `EfficientLab` arguments for "imagenet"/"random" (decoder, pool_conv)
+) -> nn.Module:
     "Build the EfficientLab initialisation named by `checkpoint` (on `device`, laid out as everything that adapts it there)."
     model = _build_initialisation(checkpoint, encoder, rsd_stages, dropout, seed, joint_head, **model_kwargs)
-    if device is None: return model
+    if device is None:
+        return model
     return prepare_model(model, device_settings(device))
+
 
 def _build_initialisation(checkpoint, encoder, rsd_stages, dropout, seed, joint_head, **model_kwargs) -> nn.Module:
     if str(checkpoint) in BASELINES:
-        return imagenet_initialisation(encoder, seed=seed, weights='imagenet' if str(checkpoint) == 'imagenet' else None,
-                                       rsd_stages=tuple(rsd_stages), dropout=dropout, **model_kwargs)
+        return imagenet_initialisation(
+            encoder,
+            seed=seed,
+            weights='imagenet' if str(checkpoint) == 'imagenet' else None,
+            rsd_stages=tuple(rsd_stages),
+            dropout=dropout,
+            **model_kwargs,
+        )
     p, kind = find_checkpoint(checkpoint), checkpoint_kind(checkpoint)
     if kind == 'joint':
         from mliis_nb.joint import load_joint_initialisation  # fastai: imported only for a joint checkpoint
+
         return load_joint_initialisation(p, head=joint_head, seed=seed)
     state, header = load_checkpoint(p, META_FORMAT)
-    if not header.get('model_kwargs'): raise ValueError(f"checkpoint: {p} has no model configuration in its header")
-    kw = dict(header['model_kwargs']); kw.pop('weights', None)
-    if 'rsd_stages' in kw: kw['rsd_stages'] = tuple(kw['rsd_stages'])
-    try: model = EfficientLab(**kw)
+    if not header.get('model_kwargs'):
+        raise ValueError(f"checkpoint: {p} has no model configuration in its header")
+    kw = dict(header['model_kwargs'])
+    kw.pop('weights', None)
+    if 'rsd_stages' in kw:
+        kw['rsd_stages'] = tuple(kw['rsd_stages'])
+    try:
+        model = EfficientLab(**kw)
     except (ValueError, TypeError) as e:
         raise ValueError(f"checkpoint: {p} describes a model that cannot be built ({kw}): {e}") from None
     own = model.state_dict()
-    diff = {'missing': [k for k in own if k not in state], 'unexpected': [k for k in state if k not in own],
-            'of another shape': [k for k in own if k in state and state[k].shape != own[k].shape]}
+    diff = {
+        'missing': [k for k in own if k not in state],
+        'unexpected': [k for k in state if k not in own],
+        'of another shape': [k for k in own if k in state and state[k].shape != own[k].shape],
+    }
     if any(diff.values()):
-        raise ValueError(f"checkpoint: {p} does not fit the architecture its header describes ({kw}): "
-                         + '; '.join(f"{len(v)} tensors {what} (e.g. {', '.join(v[:2])})" for what, v in diff.items() if v))
+        raise ValueError(
+            f"checkpoint: {p} does not fit the architecture its header describes ({kw}): "
+            + '; '.join(f"{len(v)} tensors {what} (e.g. {', '.join(v[:2])})" for what, v in diff.items() if v)
+        )
     model.load_state_dict(state, strict=True)
     return model

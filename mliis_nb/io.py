@@ -23,122 +23,168 @@ __all__ = ['TMP_INFIX', 'HEADER_KEY', 'META_FORMAT', 'JOINT_FORMAT', 'META_CHECK
 # %% ../nbs/00_io.ipynb #b805b489
 def default_cache_dir() -> Path:
     "Where decoded examples and the embedded benchmark are cached: `$MLIIS_NB_CACHE` or ~/.cache/mliis_nb."
-    return Path(os.environ.get('MLIIS_NB_CACHE', Path.home()/'.cache'/'mliis_nb')).expanduser()
+    return Path(os.environ.get('MLIIS_NB_CACHE', Path.home() / '.cache' / 'mliis_nb')).expanduser()
 
 # %% ../nbs/00_io.ipynb #d882104c
 TMP_INFIX = '.tmp-'  # temporary files are named `.<name>.tmp-XXXX` beside their destination
 
-def atomic_write_bytes(path:str|Path, # destination
-                       data:bytes, # full contents
-                      ) -> Path:
+
+def atomic_write_bytes(
+    path: str | Path,  # destination
+    data: bytes,  # full contents
+) -> Path:
     "Write `data` to `path` atomically: temp file in the same folder, fsync, `os.replace`, fsync the folder."
     path = Path(path)
-    if path.is_dir(): raise ValueError(f"cannot write {path}: it is a folder")
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a folder")
     above = path.parent
-    while not above.exists() and above != above.parent: above = above.parent
-    if not above.is_dir(): raise ValueError(f"cannot write {path}: {above} is a file, expected a folder")
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise ValueError(f"cannot write {path}: {above} is a file, expected a folder")
     existed, tmp = path.exists(), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TMP_INFIX}")
-        um = os.umask(0); os.umask(um)
+        um = os.umask(0)
+        os.umask(um)
         os.fchmod(fd, 0o666 & ~um)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f: f.write(data); f.flush(); os.fsync(f.fileno())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:  # a full disk, a read-only folder...: say which file, and that the old one is intact
-        if tmp is not None: Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         kept = f"the previous {path.name} is unchanged" if existed else "nothing was written"
         msg = f"cannot write {path}: {e.strerror or e}; {kept}"
         raise (OSError(e.errno, msg) if e.errno is not None else OSError(msg)) from e
     except BaseException:
-        if tmp is not None: Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
-        try: os.fsync(dfd)
-        finally: os.close(dfd)
-    except OSError: pass
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
     return path
 
-def stale_temp_files(folder:str|Path) -> list[Path]:
+
+def stale_temp_files(folder: str | Path) -> list[Path]:
     "Temporary files left in `folder` by writes that were killed (never read; safe to delete)."
     folder = Path(folder)
     return sorted(folder.glob(f'.*{TMP_INFIX}*')) if folder.is_dir() else []
 
-def remove_stale_temp_files(folder:str|Path) -> int:
+
+def remove_stale_temp_files(folder: str | Path) -> int:
     "Delete the temporary files a killed write left in `folder`; return how many."
     stale = stale_temp_files(folder)
-    for p in stale: p.unlink(missing_ok=True)
+    for p in stale:
+        p.unlink(missing_ok=True)
     return len(stale)
 
 # %% ../nbs/00_io.ipynb #b84e7f4a
-def atomic_savez(path:str|Path, **arrays) -> Path:
+def atomic_savez(path: str | Path, **arrays) -> Path:
     "Write an uncompressed `.npz` of `arrays` atomically."
-    buf = io.BytesIO(); np.savez(buf, **arrays); return atomic_write_bytes(path, buf.getvalue())
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
 
-def write_json(path:str|Path, obj) -> Path:
+
+def write_json(path: str | Path, obj) -> Path:
     "Write `obj` as indented JSON, atomically (numpy scalars, tuples and paths are converted)."
+
     def conv(o):
-        if isinstance(o, (np.integer, np.floating)): return o.item()
-        if isinstance(o, np.ndarray): return o.tolist()
-        if isinstance(o, Tensor): return o.detach().cpu().tolist()
-        if isinstance(o, Path): return str(o)
+        if isinstance(o, (np.integer, np.floating)):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, Tensor):
+            return o.detach().cpu().tolist()
+        if isinstance(o, Path):
+            return str(o)
         raise TypeError(f"write_json: cannot store a {type(o).__name__} in {path}")
+
     return atomic_write_bytes(path, (json.dumps(obj, indent=1, default=conv) + '\n').encode())
 
-def write_csv(path:str|Path, rows:Iterable[Mapping], fields:list[str]) -> Path:
+
+def write_csv(path: str | Path, rows: Iterable[Mapping], fields: list[str]) -> Path:
     "Write `rows` (dicts) under the header `fields`, atomically: call it again with one more row to append."
-    buf = io.StringIO(); w = csv.DictWriter(buf, fields); w.writeheader(); w.writerows(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fields)
+    w.writeheader()
+    w.writerows(rows)
     return atomic_write_bytes(path, buf.getvalue().encode())
 
-def read_csv(path:str|Path) -> list[dict]:
+
+def read_csv(path: str | Path) -> list[dict]:
     "The rows of a CSV file as dicts of strings ([] when the file does not exist)."
     path = Path(path)
-    if not path.is_file(): return []
-    with open(path, newline='') as f: return list(csv.DictReader(f))
+    if not path.is_file():
+        return []
+    with open(path, newline='') as f:
+        return list(csv.DictReader(f))
 
 # %% ../nbs/00_io.ipynb #ce2dc37e
 HEADER_KEY = 'mliis_nb'
 
-def save_checkpoint(path:str|Path, # the .safetensors file to write
-                    state:Mapping[str, Tensor], # tensors (a state dict)
-                    header:dict, # JSON-serialisable metadata; must hold a 'format'
-                    sidecar:bool=False, # also write the header as readable JSON beside it (`<stem>.json`)
-                   ) -> Path:
+
+def save_checkpoint(
+    path: str | Path,  # the .safetensors file to write
+    state: Mapping[str, Tensor],  # tensors (a state dict)
+    header: dict,  # JSON-serialisable metadata; must hold a 'format'
+    sidecar: bool = False,  # also write the header as readable JSON beside it (`<stem>.json`)
+) -> Path:
     "Write a state dict and its JSON header as one safetensors file, atomically."
-    if 'format' not in header: raise ValueError("header must name its 'format'")
+    if 'format' not in header:
+        raise ValueError("header must name its 'format'")
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
     data = _st_save(tensors, metadata={HEADER_KEY: json.dumps(header, default=str)})
     path = atomic_write_bytes(path, data)
-    if sidecar: atomic_write_bytes(path.with_suffix('.json'), json.dumps(header, indent=1, default=str).encode())
+    if sidecar:
+        atomic_write_bytes(path.with_suffix('.json'), json.dumps(header, indent=1, default=str).encode())
     return path
 
-def read_header(path:str|Path, # a checkpoint written by `save_checkpoint`
-                format:str|None=None, # the expected format prefix (e.g. 'mliis_nb.joint'); None: any
-               ) -> dict:
+
+def read_header(
+    path: str | Path,  # a checkpoint written by `save_checkpoint`
+    format: str | None = None,  # the expected format prefix (e.g. 'mliis_nb.joint'); None: any
+) -> dict:
     "The JSON header of a checkpoint, without reading its tensors."
     path = Path(path)
-    if not path.is_file(): raise ValueError(f"checkpoint not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"checkpoint not found: {path}")
     try:
-        with safe_open(str(path), framework='pt') as f: raw = (f.metadata() or {}).get(HEADER_KEY)
+        with safe_open(str(path), framework='pt') as f:
+            raw = (f.metadata() or {}).get(HEADER_KEY)
         header = json.loads(raw) if raw else None
     except Exception as e:
-        raise ValueError(f"checkpoint {path} is not a readable safetensors file: truncated, damaged or of another kind "
-                         f"({type(e).__name__}: {e}); "
-                         "mliis_nb loads only safetensors checkpoints it wrote, never pickles") from None
+        raise ValueError(
+            f"checkpoint {path} is not a readable safetensors file: truncated, damaged or of another kind "
+            f"({type(e).__name__}: {e}); "
+            "mliis_nb loads only safetensors checkpoints it wrote, never pickles"
+        ) from None
     if not isinstance(header, dict) or 'format' not in header:
         raise ValueError(f"checkpoint {path} is a safetensors file without an mliis_nb header: not written by mliis_nb")
     if format is not None and not str(header['format']).startswith(format):
         raise ValueError(f"checkpoint {path} has format {header['format']!r}, expected {format!r}")
     return header
 
-def load_checkpoint(path:str|Path, # a checkpoint written by `save_checkpoint`
-                    format:str|None=None, # the expected format prefix; None: any
-                    device:str|torch.device='cpu', # where the tensors go
-                   ) -> tuple[dict[str, Tensor], dict]:
+
+def load_checkpoint(
+    path: str | Path,  # a checkpoint written by `save_checkpoint`
+    format: str | None = None,  # the expected format prefix; None: any
+    device: str | torch.device = 'cpu',  # where the tensors go
+) -> tuple[dict[str, Tensor], dict]:
     "The state dict and header of a checkpoint."
     header = read_header(path, format)
-    try: state = _st_load(Path(path).read_bytes())
+    try:
+        state = _st_load(Path(path).read_bytes())
     except Exception as e:
         raise ValueError(f"checkpoint {path} is damaged ({type(e).__name__}: {e})") from None
     return {k: v.to(device) for k, v in state.items()}, header

@@ -52,56 +52,78 @@ def joint_model(
 # %% ../nbs/11_joint.ipynb #9ed866bd
 class JointDataset(Dataset):
     "All examples of `classes` as (image 3 x H x W float, target H x W long: 0 background, i + 1 class i)"
-    def __init__(self,
-                 data: ClassData,  # any dataset with the `ClassData` interface (examples resized to one size)
-                 classes: Sequence[str] | None = None,  # the classes, in label order (default: all of `data`)
-                 aug_rate: float = 0.,  # augmentation rate (0 = off, e.g. for validation)
-                 seed: int = 0,  # seed of the augmentation generator
-                 items: Sequence[tuple[int, int]] | None = None,  # (class index, example index) pairs (default: all)
-                ):
+
+    def __init__(
+        self,
+        data: ClassData,  # any dataset with the `ClassData` interface (examples resized to one size)
+        classes: Sequence[str] | None = None,  # the classes, in label order (default: all of `data`)
+        aug_rate: float = 0.0,  # augmentation rate (0 = off, e.g. for validation)
+        seed: int = 0,  # seed of the augmentation generator
+        items: Sequence[tuple[int, int]] | None = None,  # (class index, example index) pairs (default: all)
+    ):
         classes = list(data.classes if classes is None else classes)
-        if not classes: raise ValueError("classes: no classes given")
+        if not classes:
+            raise ValueError("classes: no classes given")
         unknown = [c for c in classes if c not in data.classes]
-        if unknown: raise ValueError(f"classes: {len(unknown)} unknown classes {unknown[:5]}; the data has {len(data.classes)} classes")
+        if unknown:
+            raise ValueError(
+                f"classes: {len(unknown)} unknown classes {unknown[:5]}; the data has {len(data.classes)} classes"
+            )
         dup = sorted({c for c in classes if classes.count(c) > 1})
-        if dup: raise ValueError(f"classes: listed more than once: {dup[:5]}")
-        if not 0 <= aug_rate <= 1: raise ValueError(f"aug_rate must be in [0, 1], got {aug_rate!r}")
+        if dup:
+            raise ValueError(f"classes: listed more than once: {dup[:5]}")
+        if not 0 <= aug_rate <= 1:
+            raise ValueError(f"aug_rate must be in [0, 1], got {aug_rate!r}")
         self.data, self.classes, self.aug_rate, self.seed = data, classes, aug_rate, seed
-        self.items = [(ci, j) for ci, c in enumerate(classes) for j in range(data.n_examples(c))] if items is None else list(items)
+        self.items = (
+            [(ci, j) for ci, c in enumerate(classes) for j in range(data.n_examples(c))]
+            if items is None
+            else list(items)
+        )
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __len__(self): return len(self.items)
+    def __len__(self):
+        return len(self.items)
 
     def __getitem__(self, i):
         ci, j = self.items[i]
         imgs, masks = self.data.examples(self.classes[ci])
         x = torch.from_numpy(np.ascontiguousarray(imgs[j])).permute(2, 0, 1).float().div_(255)
         m = torch.from_numpy(np.ascontiguousarray(masks[j]))
-        if self.aug_rate > 0: x, m = augment_pair(x, m, self.aug_rate, self.generator)
+        if self.aug_rate > 0:
+            x, m = augment_pair(x, m, self.aug_rate, self.generator)
         return x, m.long() * (ci + 1)
 
-    def split(self,
-              valid_frac: float,  # fraction of the items held out (0: none)
-              seed: int = 0,  # seed of the random split
-              aug_rate: float | None = None,  # augmentation rate of the training part (default: this dataset's)
-             ) -> tuple[JointDataset, JointDataset]:
+    def split(
+        self,
+        valid_frac: float,  # fraction of the items held out (0: none)
+        seed: int = 0,  # seed of the random split
+        aug_rate: float | None = None,  # augmentation rate of the training part (default: this dataset's)
+    ) -> tuple[JointDataset, JointDataset]:
         "Random (train, valid) split of the items; the valid part is never augmented"
-        if not 0 <= valid_frac < 1: raise ValueError(f"valid_frac must be in [0, 1), got {valid_frac!r}")
+        if not 0 <= valid_frac < 1:
+            raise ValueError(f"valid_frac must be in [0, 1), got {valid_frac!r}")
         perm = np.random.default_rng(seed).permutation(len(self.items))
         n_valid = 0 if valid_frac == 0 else min(len(perm) - 1, max(1, round(valid_frac * len(perm))))
         valid, train = sorted(perm[:n_valid].tolist()), sorted(perm[n_valid:].tolist())
         mk = lambda idx, rate: JointDataset(self.data, self.classes, rate, self.seed, [self.items[k] for k in idx])
-        return mk(train, self.aug_rate if aug_rate is None else aug_rate), mk(valid, 0.)
+        return mk(train, self.aug_rate if aug_rate is None else aug_rate), mk(valid, 0.0)
 
-    def __repr__(self): return f"JointDataset({len(self.classes)} classes, {len(self)} examples, aug_rate={self.aug_rate})"
+    def __repr__(self):
+        return f"JointDataset({len(self.classes)} classes, {len(self)} examples, aug_rate={self.aug_rate})"
 
 # %% ../nbs/11_joint.ipynb #37dc9d91
 JOINT_LOSSES = ("ce_iou", "ce")
 
+
 def _check_logits_target(logits: Tensor, target: Tensor):
-    if logits.ndim != 4: raise ValueError(f"logits must be N x (C+1) x H x W, got {tuple(logits.shape)}")
+    if logits.ndim != 4:
+        raise ValueError(f"logits must be N x (C+1) x H x W, got {tuple(logits.shape)}")
     if target.shape != (logits.shape[0], *logits.shape[2:]):
-        raise ValueError(f"target must be N x H x W labels matching logits {tuple(logits.shape)}, got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must be N x H x W labels matching logits {tuple(logits.shape)}, got {tuple(target.shape)}"
+        )
+
 
 def multiclass_soft_iou(
     logits: Tensor,  # N x (C+1) x H x W
@@ -115,6 +137,7 @@ def multiclass_soft_iou(
     inter = (p * y).flatten(1).sum(1)
     return (inter + eps) / (p.flatten(1).sum(1) + y.flatten(1).sum(1) - inter + eps)
 
+
 def joint_loss(
     logits: Tensor,  # N x (C+1) x H x W
     target: Tensor,  # N x H x W labels in 0..C
@@ -122,10 +145,12 @@ def joint_loss(
     eps: float = 1e-7,  # soft IoU smoothing
 ) -> Tensor:  # scalar (the data term; L2 is added by `L2Penalty`)
     "The joint model's data term: pixel-mean cross-entropy, minus log Dice of the multi-class soft IoU (`loss='ce_iou'`)"
-    if loss not in JOINT_LOSSES: raise ValueError(f"loss must be one of {JOINT_LOSSES}, got {loss!r}")
+    if loss not in JOINT_LOSSES:
+        raise ValueError(f"loss must be one of {JOINT_LOSSES}, got {loss!r}")
     _check_logits_target(logits, target)
     ce = F.cross_entropy(logits, target.long())
-    if loss == "ce": return ce
+    if loss == "ce":
+        return ce
     iou = multiclass_soft_iou(logits, target, eps).mean()
     return ce - torch.log(2 * iou / (iou + 1))
 
@@ -134,6 +159,7 @@ def pixel_acc(pred: Tensor, targ: Tensor) -> Tensor:
     "Fraction of pixels whose argmax over the C + 1 channels is the label"
     return (pred.argmax(1) == targ).float().mean()
 
+
 def fg_iou(pred: Tensor, targ: Tensor) -> Tensor:
     "Mean over images of the IoU of predicted vs true foreground (any class against background)"
     return iou_per_image(pred.argmax(1) != 0, targ != 0).float().mean()
@@ -141,11 +167,14 @@ def fg_iou(pred: Tensor, targ: Tensor) -> Tensor:
 # %% ../nbs/11_joint.ipynb #1dcc73a5
 FORMAT = JOINT_FORMAT  # named in `mliis_nb.io`, where checkpoint readers find it
 
+
 def _json_kwargs(kw: dict) -> dict:
     out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()}
-    if "weights" in out: out["weights"] = None if out["weights"] is None else str(out["weights"])
+    if "weights" in out:
+        out["weights"] = None if out["weights"] is None else str(out["weights"])
     json.dumps(out)  # fail early on anything JSON cannot hold
     return out
+
 
 def save_joint(
     path: str | Path,  # the .safetensors file to write
@@ -154,11 +183,19 @@ def save_joint(
 ) -> Path:
     "Save a joint model's state dict and configuration as one safetensors file, atomically"
     cfg = getattr(model, "joint_config", None)
-    if cfg is None: raise ValueError("model: not built by `joint_model` (no `joint_config`); cannot record how to rebuild it")
+    if cfg is None:
+        raise ValueError("model: not built by `joint_model` (no `joint_config`); cannot record how to rebuild it")
     kw = _json_kwargs(cfg["model_kwargs"])
-    header = dict(format=FORMAT, n_classes=cfg["n_classes"], head=cfg["head"], binary_head=cfg.get("binary_head"),
-                  loss=cfg.get("loss"), model_kwargs={**kw, "weights": None}, encoder_weights=kw.get("weights"),
-                  meta=meta or {})
+    header = dict(
+        format=FORMAT,
+        n_classes=cfg["n_classes"],
+        head=cfg["head"],
+        binary_head=cfg.get("binary_head"),
+        loss=cfg.get("loss"),
+        model_kwargs={**kw, "weights": None},
+        encoder_weights=kw.get("weights"),
+        meta=meta or {},
+    )
     return save_checkpoint(path, model.state_dict(), header)
 
 # %% ../nbs/11_joint.ipynb #4c77846b
@@ -168,13 +205,16 @@ def read_joint_header(
     "The JSON header of a joint checkpoint (format, n_classes, head, binary_head, loss, model_kwargs, encoder_weights, meta)"
     return read_header(path, FORMAT)
 
+
 def load_joint(
     path: str | Path,  # a file written by `save_joint`
 ) -> tuple[EfficientLab, dict]:
     "The model exactly as saved (joint or converted head) and its header"
     state, header = load_checkpoint(path, FORMAT)
-    kw = dict(header["model_kwargs"]); kw["weights"] = None
-    if "rsd_stages" in kw: kw["rsd_stages"] = tuple(kw["rsd_stages"])
+    kw = dict(header["model_kwargs"])
+    kw["weights"] = None
+    if "rsd_stages" in kw:
+        kw["rsd_stages"] = tuple(kw["rsd_stages"])
     model = joint_model(header["n_classes"], **kw)
     if header["head"] == "binary":
         to_binary_head(model, mode="mean")  # the 2-channel shape; the saved weights replace it
@@ -186,6 +226,7 @@ def load_joint(
 # %% ../nbs/11_joint.ipynb #4e2ad91a
 HEAD_MODES = ("fresh", "mean")
 
+
 def to_binary_head(
     model: EfficientLab,  # a model from `joint_model` (C + 1 head), converted in place
     mode: str = "fresh",  # "fresh": new seeded 2-class conv (the original); "mean": background row + mean of the class rows
@@ -193,12 +234,16 @@ def to_binary_head(
     log_c_offset: bool = False,  # add log C to the foreground bias (mode="mean" only)
 ) -> EfficientLab:
     "Replace the C + 1-way head conv by a 2-way one: a fresh seeded conv, or background row + mean of the class rows"
-    if mode not in HEAD_MODES: raise ValueError(f"mode must be one of {HEAD_MODES}, got {mode!r}")
-    if log_c_offset and mode != "mean": raise ValueError("log_c_offset: only meaningful with mode='mean'")
+    if mode not in HEAD_MODES:
+        raise ValueError(f"mode must be one of {HEAD_MODES}, got {mode!r}")
+    if log_c_offset and mode != "mean":
+        raise ValueError("log_c_offset: only meaningful with mode='mean'")
     conv = model.head.conv
     cfg = getattr(model, "joint_config", None)
-    if cfg is not None and cfg.get("head") == "binary": raise ValueError("model: its head is already 2-class")
-    if conv.out_channels < 2: raise ValueError(f"model: head has {conv.out_channels} output channel(s), expected C + 1 >= 2")
+    if cfg is not None and cfg.get("head") == "binary":
+        raise ValueError("model: its head is already 2-class")
+    if conv.out_channels < 2:
+        raise ValueError(f"model: head has {conv.out_channels} output channel(s), expected C + 1 >= 2")
     if mode == "fresh":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -208,9 +253,11 @@ def to_binary_head(
         n = conv.out_channels - 1
         new = nn.Conv2d(conv.in_channels, 2, 1, bias=conv.bias is not None).to(conv.weight.device, conv.weight.dtype)
         with torch.no_grad():
-            new.weight[0] = conv.weight[0]; new.weight[1] = conv.weight[1:].mean(0)
+            new.weight[0] = conv.weight[0]
+            new.weight[1] = conv.weight[1:].mean(0)
             if conv.bias is not None:
-                new.bias[0] = conv.bias[0]; new.bias[1] = conv.bias[1:].mean() + (math.log(n) if log_c_offset else 0.)
+                new.bias[0] = conv.bias[0]
+                new.bias[1] = conv.bias[1:].mean() + (math.log(n) if log_c_offset else 0.0)
     model.head.conv = new
     if cfg is not None:
         cfg["head"] = "binary"
@@ -226,47 +273,93 @@ def load_joint_initialisation(
 ) -> EfficientLab:
     "A 2-class model ready for U: the saved joint model with its head converted by `to_binary_head` (if not already)"
     model, header = load_joint(path)
-    if header["head"] == "binary": return model
+    if header["head"] == "binary":
+        return model
     return to_binary_head(model, mode=head, seed=seed, log_c_offset=log_c_offset)
 
 # %% ../nbs/11_joint.ipynb #f8c80481
 def _fit(model, dls, out_dir, has_valid, epochs, lr, l2, l2_half, patience, time_budget, progress, loss, ckpt_meta):
     "The fastai part of `joint_train`: callbacks, `Learner`, fit, summary"
     hist, budget = History(), (TimeBudget(time_budget) if time_budget else None)
-    ckpt = SafetensorsCheckpoint(out_dir, monitor="valid_loss" if has_valid else "train_loss", fname="joint",
-                                 meta=ckpt_meta, save=save_joint)
-    cbs = [ParamScheduler({"lr": SchedLin(lr, 0.)}), L2Penalty(l2, l2_half), MeanTrainLoss(), CSVLogger("metrics.csv"), hist, ckpt]
-    if has_valid and patience is not None: cbs.append(EarlyStoppingCallback(monitor="valid_loss", patience=patience))
-    if not has_valid: cbs.append(SkipValidation())
-    if budget is not None: cbs.append(budget)
-    learn = Learner(dls, model, loss_func=partial(joint_loss, loss=loss), opt_func=partial(SGD, mom=0.), lr=lr, wd=0.,
-                    metrics=[pixel_acc, fg_iou] if has_valid else [], path=out_dir, model_dir=".", cbs=cbs)
-    if not has_valid: learn.recorder.valid_metrics = False
+    ckpt = SafetensorsCheckpoint(
+        out_dir, monitor="valid_loss" if has_valid else "train_loss", fname="joint", meta=ckpt_meta, save=save_joint
+    )
+    cbs = [
+        ParamScheduler({"lr": SchedLin(lr, 0.0)}),
+        L2Penalty(l2, l2_half),
+        MeanTrainLoss(),
+        CSVLogger("metrics.csv"),
+        hist,
+        ckpt,
+    ]
+    if has_valid and patience is not None:
+        cbs.append(EarlyStoppingCallback(monitor="valid_loss", patience=patience))
+    if not has_valid:
+        cbs.append(SkipValidation())
+    if budget is not None:
+        cbs.append(budget)
+    learn = Learner(
+        dls,
+        model,
+        loss_func=partial(joint_loss, loss=loss),
+        opt_func=partial(SGD, mom=0.0),
+        lr=lr,
+        wd=0.0,
+        metrics=[pixel_acc, fg_iou] if has_valid else [],
+        path=out_dir,
+        model_dir=".",
+        cbs=cbs,
+    )
+    if not has_valid:
+        learn.recorder.valid_metrics = False
     t0 = time.time()
-    if progress: learn.fit(epochs)
+    if progress:
+        learn.fit(epochs)
     else:
-        with learn.no_bar(), learn.no_logging(): learn.fit(epochs)
+        with learn.no_bar(), learn.no_logging():
+            learn.fit(epochs)
     seconds = time.time() - t0
-    stopped = "time_budget" if budget is not None and budget.stopped else ("early_stopping" if len(hist.rows) < epochs else "completed")
+    stopped = (
+        "time_budget"
+        if budget is not None and budget.stopped
+        else ("early_stopping" if len(hist.rows) < epochs else "completed")
+    )
     last = learn.recorder.smooth_loss.value
-    model.train_summary = dict(epochs_run=len(hist.rows), stopped=stopped, seconds=seconds, train_iters=int(learn.train_iter),
-                               last_train_loss=None if last is None else float(last),  # mean over the last (possibly partial) epoch
-                               best_epoch=ckpt.best_epoch, best_path=str(ckpt.best_path), last_path=str(ckpt.last_path))
+    model.train_summary = dict(
+        epochs_run=len(hist.rows),
+        stopped=stopped,
+        seconds=seconds,
+        train_iters=int(learn.train_iter),
+        last_train_loss=None if last is None else float(last),  # mean over the last (possibly partial) epoch
+        best_epoch=ckpt.best_epoch,
+        best_path=str(ckpt.best_path),
+        last_path=str(ckpt.last_path),
+    )
     return model.eval(), hist.rows
 
 # %% ../nbs/11_joint.ipynb #cc9e60a2
 def _check_train_args(data, classes, epochs, batch, lr, l2, aug_rate, valid_frac, time_budget, patience, loss):
     for name, v in (("epochs", epochs), ("batch", batch)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0): raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if not (isinstance(l2, (int, float)) and l2 >= 0): raise ValueError(f"l2 must be >= 0, got {l2!r}")
-    if not 0 <= aug_rate <= 1: raise ValueError(f"aug_rate must be in [0, 1], got {aug_rate!r}")
-    if not 0 <= valid_frac < 1: raise ValueError(f"valid_frac must be in [0, 1), got {valid_frac!r}")
-    if time_budget is not None and not time_budget >= 0: raise ValueError(f"time_budget must be None or >= 0 seconds, got {time_budget!r}")
-    if patience is not None and (not isinstance(patience, int) or patience < 1): raise ValueError(f"patience must be None or an integer >= 1, got {patience!r}")
-    if loss not in JOINT_LOSSES: raise ValueError(f"loss must be one of {JOINT_LOSSES}, got {loss!r}")
-    if isinstance(classes, str): raise ValueError("classes: expected a list of class names, got one string")
-    if not isinstance(data, ClassData): raise ValueError(f"data: expected a ClassData (e.g. FSSDataset), got {type(data).__name__}")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not (isinstance(l2, (int, float)) and l2 >= 0):
+        raise ValueError(f"l2 must be >= 0, got {l2!r}")
+    if not 0 <= aug_rate <= 1:
+        raise ValueError(f"aug_rate must be in [0, 1], got {aug_rate!r}")
+    if not 0 <= valid_frac < 1:
+        raise ValueError(f"valid_frac must be in [0, 1), got {valid_frac!r}")
+    if time_budget is not None and not time_budget >= 0:
+        raise ValueError(f"time_budget must be None or >= 0 seconds, got {time_budget!r}")
+    if patience is not None and (not isinstance(patience, int) or patience < 1):
+        raise ValueError(f"patience must be None or an integer >= 1, got {patience!r}")
+    if loss not in JOINT_LOSSES:
+        raise ValueError(f"loss must be one of {JOINT_LOSSES}, got {loss!r}")
+    if isinstance(classes, str):
+        raise ValueError("classes: expected a list of class names, got one string")
+    if not isinstance(data, ClassData):
+        raise ValueError(f"data: expected a ClassData (e.g. FSSDataset), got {type(data).__name__}")
 
 # %% ../nbs/11_joint.ipynb #fa7427ca
 def joint_train(
@@ -295,16 +388,48 @@ def joint_train(
     dev = resolve_device(device)
     full = JointDataset(data, classes, aug_rate=aug_rate, seed=seed)
     trn, val = full.split(valid_frac, seed=seed)
-    if len(trn) < 2: raise ValueError(f"classes: {len(trn)} training example(s); need at least 2")
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)  # only once every check has passed
+    if len(trn) < 2:
+        raise ValueError(f"classes: {len(trn)} training example(s); need at least 2")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once every check has passed
     g = torch.Generator().manual_seed(seed)
     trn_dl = DataLoader(trn, batch_size=batch, shuffle=True, generator=g, drop_last=len(trn) % batch == 1)
-    dls = DataLoaders(trn_dl, DataLoader(val, batch_size=batch, shuffle=False))  # fastai moves batches to the model's device
-    kw = dict(model_kwargs or {}); kw["dropout"] = dropout
-    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):  # the caller's RNG state comes back after
+    dls = DataLoaders(
+        trn_dl, DataLoader(val, batch_size=batch, shuffle=False)
+    )  # fastai moves batches to the model's device
+    kw = dict(model_kwargs or {})
+    kw["dropout"] = dropout
+    with torch.random.fork_rng(
+        devices=[dev.index or 0] if dev.type == "cuda" else []
+    ):  # the caller's RNG state comes back after
         torch.manual_seed(seed)  # seeds the initialisation and the dropout masks
         model = joint_model(len(full.classes), **kw).to(dev)
         model.joint_config["loss"] = loss
-        return _fit(model, dls, out_dir, len(val) > 0, epochs, lr, l2, l2_half, patience, time_budget, progress, loss,
-                    dict(classes=list(full.classes), epochs=epochs, batch=batch, lr=lr, l2=l2, l2_half=l2_half, loss=loss,
-                         aug_rate=aug_rate, valid_frac=valid_frac, seed=seed, device=str(dev), **(meta or {})))
+        return _fit(
+            model,
+            dls,
+            out_dir,
+            len(val) > 0,
+            epochs,
+            lr,
+            l2,
+            l2_half,
+            patience,
+            time_budget,
+            progress,
+            loss,
+            dict(
+                classes=list(full.classes),
+                epochs=epochs,
+                batch=batch,
+                lr=lr,
+                l2=l2,
+                l2_half=l2_half,
+                loss=loss,
+                aug_rate=aug_rate,
+                valid_frac=valid_frac,
+                seed=seed,
+                device=str(dev),
+                **(meta or {}),
+            ),
+        )

@@ -21,6 +21,7 @@ def _check_mask(x: Tensor, mask: Tensor, what: str):
     if mask.ndim != 3 or mask.shape[0] != x.shape[0] or mask.shape[-2:] != x.shape[-2:]:
         raise ValueError(f"mask must be N x H x W matching {what} {tuple(x.shape)}, got {tuple(mask.shape)}")
 
+
 def soft_iou(
     prob_fg: Tensor,  # N x H x W foreground probabilities
     mask: Tensor,  # N x H x W in {0, 1}
@@ -41,6 +42,7 @@ def l2_term(
     "$\\lambda\\lVert\\theta\\rVert^2$ over the non-BatchNorm parameters (`l2_params`)"
     return (l2 / 2 if l2_half else l2) * sum((p * p).sum() for p in l2_params(model))
 
+
 def seg_loss(
     logits: Tensor,  # N x 2 x H x W
     mask: Tensor,  # N x H x W in {0, 1} (bool, float or long)
@@ -50,7 +52,8 @@ def seg_loss(
     eps: float = 1e-7,  # soft IoU smoothing
 ) -> Tensor:  # scalar
     "Cross-entropy minus mean log soft Dice, plus L2 on the non-BatchNorm parameters"
-    if logits.ndim != 4 or logits.shape[1] != 2: raise ValueError(f"logits must be N x 2 x H x W, got {tuple(logits.shape)}")
+    if logits.ndim != 4 or logits.shape[1] != 2:
+        raise ValueError(f"logits must be N x 2 x H x W, got {tuple(logits.shape)}")
     _check_mask(logits, mask, "logits")
     ce = F.cross_entropy(logits, mask.long())
     iou = soft_iou(logits.softmax(1)[:, 1], mask, eps)
@@ -64,10 +67,13 @@ def _fg_pred(logits_or_pred: Tensor) -> Tensor:
     "Boolean N x H x W foreground prediction from N x 2 x H x W logits (p_fg > 0.5) or a N x H x W mask"
     x = logits_or_pred
     if x.ndim == 4:
-        if x.shape[1] != 2: raise ValueError(f"logits must be N x 2 x H x W, got {tuple(x.shape)}")
+        if x.shape[1] != 2:
+            raise ValueError(f"logits must be N x 2 x H x W, got {tuple(x.shape)}")
         return x[:, 1] > x[:, 0]  # softmax p_fg > 0.5  <=>  z_fg > z_bg
-    if x.ndim == 3: return x.bool() if x.dtype == torch.bool else x > 0.5
+    if x.ndim == 3:
+        return x.bool() if x.dtype == torch.bool else x > 0.5
     raise ValueError(f"expected N x 2 x H x W logits or an N x H x W prediction, got {tuple(x.shape)}")
+
 
 def iou_per_image(
     logits_or_pred: Tensor,  # N x 2 x H x W logits, or an N x H x W binary prediction
@@ -90,21 +96,25 @@ def mean_ci95(
 ) -> tuple[float, float]:  # (mean, half-width of the 95% CI)
     "Mean and 1.96 * sample std / sqrt(n); the half-width is nan for a single value"
     x = np.asarray(values.detach().cpu() if isinstance(values, Tensor) else values, dtype=np.float64).ravel()
-    if x.size == 0: raise ValueError("mean_ci95 needs at least one value")
+    if x.size == 0:
+        raise ValueError("mean_ci95 needs at least one value")
     ci = 1.96 * x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else math.nan
     return float(x.mean()), float(ci)
 
 # %% ../nbs/06_losses.ipynb #6ce7c682
 class ClasswiseIoU:
     "Accumulates per-class pixel intersections and unions over episodes: HSNet/DCAMA class-wise mIoU and FB-IoU"
-    def __init__(self): self.inter, self.union = {}, {}  # class -> [background, foreground] pixel counts
 
-    def update(self,
-               logits_or_pred: Tensor,  # N x 2 x H x W logits or N x H x W prediction
-               mask: Tensor,  # N x H x W in {0, 1}
-               cls,  # class of these images (any hashable)
-               ignore: Tensor | None = None,  # N x H x W, True where a pixel is not counted (PASCAL's 255 band)
-              ) -> None:
+    def __init__(self):
+        self.inter, self.union = {}, {}  # class -> [background, foreground] pixel counts
+
+    def update(
+        self,
+        logits_or_pred: Tensor,  # N x 2 x H x W logits or N x H x W prediction
+        mask: Tensor,  # N x H x W in {0, 1}
+        cls,  # class of these images (any hashable)
+        ignore: Tensor | None = None,  # N x H x W, True where a pixel is not counted (PASCAL's 255 band)
+    ) -> None:
         a = _fg_pred(logits_or_pred)
         _check_mask(a, mask, "the prediction")
         b = mask.bool() if mask.dtype == torch.bool else mask > 0.5
@@ -112,7 +122,9 @@ class ClasswiseIoU:
         i = [int((~a & ~b & v).sum()), int((a & b & v).sum())]
         u = [int(((~a | ~b) & v).sum()), int(((a | b) & v).sum())]
         I, U = self.inter.setdefault(cls, [0, 0]), self.union.setdefault(cls, [0, 0])
-        for k in (0, 1): I[k] += i[k]; U[k] += u[k]
+        for k in (0, 1):
+            I[k] += i[k]
+            U[k] += u[k]
 
     @property
     def per_class(self) -> dict:
@@ -122,12 +134,20 @@ class ClasswiseIoU:
     @property
     def miou(self) -> float:
         "Class-wise mIoU (HSNet/DCAMA): mean over classes of the foreground IoU of summed counts"
-        if not self.inter: raise ValueError("ClasswiseIoU has no updates")
+        if not self.inter:
+            raise ValueError("ClasswiseIoU has no updates")
         return float(np.mean(list(self.per_class.values())))
 
     @property
     def fb_iou(self) -> float:
         "FB-IoU (HSNet): mean of background and foreground IoU over the counts summed over all classes"
-        if not self.inter: raise ValueError("ClasswiseIoU has no updates")
-        return float(np.mean([sum(v[k] for v in self.inter.values()) / max(1, sum(v[k] for v in self.union.values()))
-                              for k in (0, 1)]))
+        if not self.inter:
+            raise ValueError("ClasswiseIoU has no updates")
+        return float(
+            np.mean(
+                [
+                    sum(v[k] for v in self.inter.values()) / max(1, sum(v[k] for v in self.union.values()))
+                    for k in (0, 1)
+                ]
+            )
+        )

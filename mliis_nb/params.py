@@ -24,128 +24,221 @@ __all__ = ['PAPER_IMAGE_SIZE', 'SYNTHETIC_IMAGE_SIZE', 'PAPERMILL_HEADER', 'PAPE
            'check_common', 'declared_parameters', 'notebook_parameters', 'check_known', 'refuse_unknown_parameters']
 
 # %% ../nbs/13_params.ipynb #1ff05bb9
-PAPER_IMAGE_SIZE = 224 # the paper's input size, the default on a data folder
-SYNTHETIC_IMAGE_SIZE = 64 # the embedded benchmark's CPU-sized default
+PAPER_IMAGE_SIZE = 224  # the paper's input size, the default on a data folder
+SYNTHETIC_IMAGE_SIZE = 64  # the embedded benchmark's CPU-sized default
 
-def _is_int(v): return isinstance(v, Integral) and not isinstance(v, bool)
-def _is_num(v): return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+
+def _is_int(v):
+    return isinstance(v, Integral) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+
 
 @dataclass
 class Checks:
     "Collects every bad parameter of an experiment notebook, then raises one ValueError naming them all."
+
     errors: list[str] = field(default_factory=list)
 
-    def add(self, ok:bool, name:str, value, expected:str) -> bool:
+    def add(self, ok: bool, name: str, value, expected: str) -> bool:
         "Record `name=value: expected` unless `ok`; return `ok`."
-        if not ok: self.errors.append(f"{name}={value!r}: {expected}")
+        if not ok:
+            self.errors.append(f"{name}={value!r}: {expected}")
         return bool(ok)
 
-    def integer(self, name:str, value, lo:int|None=None) -> bool:
-        return self.add(_is_int(value) and (lo is None or value >= lo), name, value,
-                        "expected an integer" + ("" if lo is None else f" >= {lo}"))
+    def integer(self, name: str, value, lo: int | None = None) -> bool:
+        return self.add(
+            _is_int(value) and (lo is None or value >= lo),
+            name,
+            value,
+            "expected an integer" + ("" if lo is None else f" >= {lo}"),
+        )
 
-    def number(self, name:str, value, lo:float|None=None, hi:float|None=None, positive:bool=False, hi_open:bool=False) -> bool:
-        ok = _is_num(value) and (not positive or value > 0) and (lo is None or value >= lo) and \
-             (hi is None or (value < hi if hi_open else value <= hi))
+    def number(
+        self,
+        name: str,
+        value,
+        lo: float | None = None,
+        hi: float | None = None,
+        positive: bool = False,
+        hi_open: bool = False,
+    ) -> bool:
+        ok = (
+            _is_num(value)
+            and (not positive or value > 0)
+            and (lo is None or value >= lo)
+            and (hi is None or (value < hi if hi_open else value <= hi))
+        )
         rng = ' > 0' if positive else ''
-        if lo is not None or hi is not None: rng += f" in [{'' if lo is None else lo}, {'' if hi is None else hi}{')' if hi_open else ']'}"
+        if lo is not None or hi is not None:
+            rng += f" in [{'' if lo is None else lo}, {'' if hi is None else hi}{')' if hi_open else ']'}"
         return self.add(ok, name, value, f"expected a finite number{rng}")
 
-    def choice(self, name:str, value, options:Sequence) -> bool:
+    def choice(self, name: str, value, options: Sequence) -> bool:
         return self.add(value in options, name, value, f"expected one of {list(options)}")
 
     def done(self):
         "Raise one ValueError listing every recorded problem (nothing when all parameters are fine)."
-        if self.errors: raise ValueError("invalid parameters:\n  " + "\n  ".join(self.errors))
+        if self.errors:
+            raise ValueError("invalid parameters:\n  " + "\n  ".join(self.errors))
 
 # %% ../nbs/13_params.ipynb #65dfce9e
-def resolve_image_size(data:str, # the `data` parameter
-                       image_size:int, # the `image_size` parameter; 0: the default for `data`
-                      ) -> int:
+def resolve_image_size(
+    data: str,  # the `data` parameter
+    image_size: int,  # the `image_size` parameter; 0: the default for `data`
+) -> int:
     "0 -> 224 (the paper's) on a data folder, 64 on the embedded benchmark; otherwise `image_size` itself."
-    if image_size: return int(image_size)
+    if image_size:
+        return int(image_size)
     return SYNTHETIC_IMAGE_SIZE if str(data) == 'synthetic' else PAPER_IMAGE_SIZE
 
-def _check_data_split(c:Checks, data, split, need=SPLIT_LISTS) -> None:
+
+def _check_data_split(c: Checks, data, split, need=SPLIT_LISTS) -> None:
     "`data` and `split`: each on its own, then together (on a folder or PASCAL-5i: the lists in `need` resolved, so a bad list stops here)."
     kind = form = None
-    try: kind, _ = parse_data(data)
-    except ValueError as e: c.add(False, 'data', data, str(e).removeprefix('data: '))
-    try: form = split_form(split)
-    except ValueError as e: c.add(False, 'split', split, str(e).removeprefix('split: '))
-    if kind is None or form is None: return
-    if kind == 'synthetic':  # building the benchmark is the notebook's work, not the check's
-        c.add(form != 'fold', 'split', split, "'fold0'..'fold3' are PASCAL-5i folds: use them with data='pascal5i:<VOC2012 folder>'")
+    try:
+        kind, _ = parse_data(data)
+    except ValueError as e:
+        c.add(False, 'data', data, str(e).removeprefix('data: '))
+    try:
+        form = split_form(split)
+    except ValueError as e:
+        c.add(False, 'split', split, str(e).removeprefix('split: '))
+    if kind is None or form is None:
         return
-    try: resolve_data(data, split, need=need)
+    if kind == 'synthetic':  # building the benchmark is the notebook's work, not the check's
+        c.add(
+            form != 'fold',
+            'split',
+            split,
+            "'fold0'..'fold3' are PASCAL-5i folds: use them with data='pascal5i:<VOC2012 folder>'",
+        )
+        return
+    try:
+        resolve_data(data, split, need=need)
     except ValueError as e:
         name = 'data' if str(e).startswith('data:') else 'split'
         c.add(False, name, data if name == 'data' else split, str(e).removeprefix(f'{name}: '))
 
-def _out_dir_problem(out_dir) -> str|None:
+
+def _out_dir_problem(out_dir) -> str | None:
     "Why nothing could be written into `out_dir` (not a path; a file, or below one; a read-only place), or None."
-    if not isinstance(out_dir, (str, Path)) or str(out_dir).strip() == '': return "expected a folder path"
+    if not isinstance(out_dir, (str, Path)) or str(out_dir).strip() == '':
+        return "expected a folder path"
     p = above = Path(out_dir).expanduser()
-    while not above.exists() and above != above.parent: above = above.parent  # the folder it would be made in
-    if not above.is_dir(): return "expected a folder path (it is a file)" if above == p else f"expected a folder path ({above} is a file)"
-    if not os.access(above, os.W_OK | os.X_OK): return f"expected a writable folder ({above} is read-only)"
+    while not above.exists() and above != above.parent:
+        above = above.parent  # the folder it would be made in
+    if not above.is_dir():
+        return "expected a folder path (it is a file)" if above == p else f"expected a folder path ({above} is a file)"
+    if not os.access(above, os.W_OK | os.X_OK):
+        return f"expected a writable folder ({above} is read-only)"
     return None
 
-def check_common(c:Checks, data, split, out_dir, seed, image_size, encoder, device,
-                 need=SPLIT_LISTS, # the class lists the notebook reads: evaluation only the one it scores, e.g. ('test',)
-                ) -> None:
+
+def check_common(
+    c: Checks,
+    data,
+    split,
+    out_dir,
+    seed,
+    image_size,
+    encoder,
+    device,
+    need=SPLIT_LISTS,  # the class lists the notebook reads: evaluation only the one it scores, e.g. ('test',)
+) -> None:
     "Check the parameters every experiment notebook has, recording problems in `c`."
     _check_data_split(c, data, split, need)
     problem = _out_dir_problem(out_dir)
     c.add(problem is None, 'out_dir', out_dir, problem)
     c.integer('seed', seed, 0)
     if c.integer('image_size', image_size, 0) and image_size:
-        c.add(image_size >= 2 * DEEP_STRIDE and image_size % DEEP_STRIDE == 0, 'image_size', image_size,
-              f"expected 0 (the default for the data) or a multiple of the encoder's stride {DEEP_STRIDE}, at least {2 * DEEP_STRIDE}")
-    c.add(isinstance(encoder, str) and timm.is_model(encoder), 'encoder', encoder, "expected a timm model name (see timm.list_models())")
-    try: resolve_device(device)
-    except ValueError as e: c.add(False, 'device', device, str(e).removeprefix('device: '))
+        c.add(
+            image_size >= 2 * DEEP_STRIDE and image_size % DEEP_STRIDE == 0,
+            'image_size',
+            image_size,
+            f"expected 0 (the default for the data) or a multiple of the encoder's stride {DEEP_STRIDE}, at least {2 * DEEP_STRIDE}",
+        )
+    c.add(
+        isinstance(encoder, str) and timm.is_model(encoder),
+        'encoder',
+        encoder,
+        "expected a timm model name (see timm.list_models())",
+    )
+    try:
+        resolve_device(device)
+    except ValueError as e:
+        c.add(False, 'device', device, str(e).removeprefix('device: '))
 
 # %% ../nbs/13_params.ipynb #b8e4f2a1
 PAPERMILL_HEADER = '# Parameters\n'  # the first line of the cell papermill injects (`comment='Parameters'`)
-PAPERMILL_OWN = ('PAPERMILL_INPUT_PATH', 'PAPERMILL_OUTPUT_PATH')  # what papermill's --inject-paths sets: not the user's
+PAPERMILL_OWN = (
+    'PAPERMILL_INPUT_PATH',
+    'PAPERMILL_OUTPUT_PATH',
+)  # what papermill's --inject-paths sets: not the user's
 
-def declared_parameters(source:str, # a `parameters` cell's code
-                       ) -> list[str]:
+
+def declared_parameters(
+    source: str,  # a `parameters` cell's code
+) -> list[str]:
     "The names a `parameters` cell assigns, in order: what papermill can set."
     names = []
     for node in ast.parse(source).body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
     return names
 
-def notebook_parameters(notebook:str|Path, # an experiment notebook
-                       ) -> list[str]:
+
+def notebook_parameters(
+    notebook: str | Path,  # an experiment notebook
+) -> list[str]:
     "The parameters `notebook` declares: the names its one cell tagged `parameters` assigns."
-    cells = [c for c in json.loads(Path(notebook).read_text(encoding='utf-8'))['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
-    if len(cells) != 1: raise ValueError(f"{notebook}: expected one cell tagged 'parameters', found {len(cells)}")
+    cells = [
+        c
+        for c in json.loads(Path(notebook).read_text(encoding='utf-8'))['cells']
+        if 'parameters' in c.get('metadata', {}).get('tags', [])
+    ]
+    if len(cells) != 1:
+        raise ValueError(f"{notebook}: expected one cell tagged 'parameters', found {len(cells)}")
     return declared_parameters(''.join(cells[0]['source']))
 
-def check_known(passed:Iterable[str], # the parameter names given
-                declared:Sequence[str], # the names the notebook (or command) declares
-                where:str='', # what to name first in the error, e.g. the notebook
-               ) -> None:
+
+def check_known(
+    passed: Iterable[str],  # the parameter names given
+    declared: Sequence[str],  # the names the notebook (or command) declares
+    where: str = '',  # what to name first in the error, e.g. the notebook
+) -> None:
     "One ValueError naming every name in `passed` that is not `declared`, each with the closest declared name."
     declared = list(declared)
+
     def one(name):
         close = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
-        return f"unknown parameter {name!r} " + (f"(did you mean {close[0]!r}?)" if close else f"(the parameters are {', '.join(declared)})")
-    bad = [one(n) for n in passed if n not in declared]
-    if bad: raise ValueError(f"{where + ': ' if where else ''}{'; '.join(bad)}")
+        return f"unknown parameter {name!r} " + (
+            f"(did you mean {close[0]!r}?)" if close else f"(the parameters are {', '.join(declared)})"
+        )
 
-def refuse_unknown_parameters(history:Sequence[str]|None=None, # cell sources in execution order (default: the kernel's `In`)
-                             ) -> None:
+    bad = [one(n) for n in passed if n not in declared]
+    if bad:
+        raise ValueError(f"{where + ': ' if where else ''}{'; '.join(bad)}")
+
+
+def refuse_unknown_parameters(
+    history: Sequence[str] | None = None,  # cell sources in execution order (default: the kernel's `In`)
+) -> None:
     "In a notebook papermill ran: ValueError if the injected cell sets a name the `parameters` cell before it does not declare."
     if history is None:
         from IPython import get_ipython  # only inside a kernel
+
         ip = get_ipython()
         history = ip.user_ns.get('In', []) if ip is not None else []
     injected = [i for i, s in enumerate(history) if s.startswith(PAPERMILL_HEADER)]
-    if not injected: return  # not run by papermill with parameters: nothing was injected
+    if not injected:
+        return  # not run by papermill with parameters: nothing was injected
     k = injected[-1]
-    check_known([n for n in declared_parameters(history[k]) if n not in PAPERMILL_OWN], declared_parameters(history[k - 1]) if k > 0 else [])
+    check_known(
+        [n for n in declared_parameters(history[k]) if n not in PAPERMILL_OWN],
+        declared_parameters(history[k - 1]) if k > 0 else [],
+    )

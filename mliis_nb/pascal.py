@@ -31,48 +31,60 @@ __all__ = ['N_FOLDS', 'IGNORE_INDEX', 'IMAGE_DIR', 'MASK_DIR', 'OWN_LISTS', 'fol
 
 # %% ../nbs/16_pascal.ipynb #e992cc92
 N_FOLDS = 4
-IGNORE_INDEX = 255 # VOC's void / boundary label
+IGNORE_INDEX = 255  # VOC's void / boundary label
 IMAGE_DIR, MASK_DIR = 'JPEGImages', 'SegmentationClassAug'
-OWN_LISTS = 'pascal5i_splits' # a folder under the VOC root whose fold lists replace the shipped ones
+OWN_LISTS = 'pascal5i_splits'  # a folder under the VOC root whose fold lists replace the shipped ones
+
 
 def _check_fold(fold) -> int:
     if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < N_FOLDS:
         raise ValueError(f"fold: {fold!r} is not one of 0, 1, 2, 3")
     return int(fold)
 
-def fold_classes(fold:int) -> list[str]:
+
+def fold_classes(fold: int) -> list[str]:
     "The five VOC classes fold `fold` holds out for testing (classes 5 fold + 1 .. 5 fold + 5)."
     f = _check_fold(fold)
-    return list(VOC_CLASSES[5 * f + 1:5 * f + 6])
+    return list(VOC_CLASSES[5 * f + 1 : 5 * f + 6])
 
-def class_fold(cls:str) -> int:
+
+def class_fold(cls: str) -> int:
     "The fold whose test classes include `cls`."
-    if cls not in VOC_CLASSES[1:]: raise ValueError(f"unknown VOC class {cls!r}; expected one of {VOC_CLASSES[1:]}")
+    if cls not in VOC_CLASSES[1:]:
+        raise ValueError(f"unknown VOC class {cls!r}; expected one of {VOC_CLASSES[1:]}")
     return (VOC_CLASSES.index(cls) - 1) // 5
 
-def check_voc_root(root:str|Path) -> Path:
+
+def check_voc_root(root: str | Path) -> Path:
     "The VOC 2012 folder, checked to hold JPEGImages/ and SegmentationClassAug/; ValueError('data: ...') otherwise."
     r = Path(root).expanduser()
-    lacks = [d for d in (IMAGE_DIR, MASK_DIR) if not (r/d).is_dir()]
+    lacks = [d for d in (IMAGE_DIR, MASK_DIR) if not (r / d).is_dir()]
     if lacks:
-        raise ValueError(f"data: PASCAL-5i folder {r} lacks {' and '.join(d + '/' for d in lacks)}: expected the VOC2012 folder "
-                         f"with {IMAGE_DIR}/<id>.jpg and the SBD-augmented masks {MASK_DIR}/<id>.png")
+        raise ValueError(
+            f"data: PASCAL-5i folder {r} lacks {' and '.join(d + '/' for d in lacks)}: expected the VOC2012 folder "
+            f"with {IMAGE_DIR}/<id>.jpg and the SBD-augmented masks {MASK_DIR}/<id>.png"
+        )
     return r
 
-def lists_folder(root:str|Path, lists:str|Path|None=None) -> Path:
-    "Where the fold lists are read from: `lists`, else `<root>/pascal5i_splits` if present, else the shipped HSNet lists."
-    if lists is not None: return Path(lists).expanduser()
-    own = Path(root).expanduser()/OWN_LISTS
-    return own if own.is_dir() else Path(str(_pkg_files('mliis_nb')/'splits'/'pascal5i'))
 
-def read_fold_list(path:str|Path) -> list[tuple[str, str]]:
+def lists_folder(root: str | Path, lists: str | Path | None = None) -> Path:
+    "Where the fold lists are read from: `lists`, else `<root>/pascal5i_splits` if present, else the shipped HSNet lists."
+    if lists is not None:
+        return Path(lists).expanduser()
+    own = Path(root).expanduser() / OWN_LISTS
+    return own if own.is_dir() else Path(str(_pkg_files('mliis_nb') / 'splits' / 'pascal5i'))
+
+
+def read_fold_list(path: str | Path) -> list[tuple[str, str]]:
     "The (image id, class name) pairs of one fold list (`<image id>__<class index 1..20>` per line), in file order."
     p = Path(path)
-    if not p.is_file(): raise ValueError(f"PASCAL-5i fold list not found: {p}")
+    if not p.is_file():
+        raise ValueError(f"PASCAL-5i fold list not found: {p}")
     out = []
     for i, line in enumerate(p.read_text().splitlines(), 1):
         s = line.strip()
-        if not s or s.startswith('#'): continue
+        if not s or s.startswith('#'):
+            continue
         img, sep, c = s.rpartition('__')
         if not sep or not img or not c.isdigit() or not 1 <= int(c) <= 20:
             raise ValueError(f"{p} line {i}: {s!r} is not '<image id>__<class index 1..20>'")
@@ -83,164 +95,221 @@ def read_fold_list(path:str|Path) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class Pascal5iFold:
     "One PASCAL-5i fold of a VOC 2012 folder: the `root` `resolve_data` returns for PASCAL-5i data."
-    root: Path # the VOC2012 folder
-    fold: int # 0..3
-    lists: Path|None = None # fold lists (default: `lists_folder(root)`)
-    def __str__(self): return f"pascal5i:{self.root}"
+
+    root: Path  # the VOC2012 folder
+    fold: int  # 0..3
+    lists: Path | None = None  # fold lists (default: `lists_folder(root)`)
+
+    def __str__(self):
+        return f"pascal5i:{self.root}"
+
     @property
-    def test_classes(self) -> list[str]: return fold_classes(self.fold)
+    def test_classes(self) -> list[str]:
+        return fold_classes(self.fold)
+
     @property
-    def train_classes(self) -> list[str]: return [c for c in VOC_CLASSES[1:] if c not in self.test_classes]
+    def train_classes(self) -> list[str]:
+        return [c for c in VOC_CLASSES[1:] if c not in self.test_classes]
+
     def splits(self) -> dict[str, list[str]]:
         "{'trn': the 15 training classes, 'val': the same, 'test': the 5 held-out classes}."
         return {'trn': self.train_classes, 'val': list(self.train_classes), 'test': self.test_classes}
-    def list_file(self, cls:str) -> Path:
+
+    def list_file(self, cls: str) -> Path:
         "The fold list `cls` is read from: the test list of this fold, or the training list of the class's own fold."
         folder = lists_folder(self.root, self.lists)
-        return folder/'val'/f'fold{self.fold}.txt' if cls in self.test_classes else folder/'trn'/f'fold{class_fold(cls)}.txt'
+        return (
+            folder / 'val' / f'fold{self.fold}.txt'
+            if cls in self.test_classes
+            else folder / 'trn' / f'fold{class_fold(cls)}.txt'
+        )
+
     def check(self) -> 'Pascal5iFold':
         "Check the root and that every fold list this fold reads exists and parses; return self."
-        check_voc_root(self.root); _check_fold(self.fold)
-        for f in dict.fromkeys(self.list_file(c) for c in VOC_CLASSES[1:]): read_fold_list(f)
+        check_voc_root(self.root)
+        _check_fold(self.fold)
+        for f in dict.fromkeys(self.list_file(c) for c in VOC_CLASSES[1:]):
+            read_fold_list(f)
         return self
-    def open(self, classes:Sequence[str]|None=None, size:int|tuple|None=None, cache_dir=None) -> 'Pascal5iDataset':
+
+    def open(
+        self, classes: Sequence[str] | None = None, size: int | tuple | None = None, cache_dir=None
+    ) -> 'Pascal5iDataset':
         "The dataset of this fold (`size` None: 224)."
         return Pascal5iDataset(self.root, self.fold, classes, size or 224, cache_dir, self.lists)
 
 # %% ../nbs/16_pascal.ipynb #211cb17f
-def read_label_map(path:str|Path) -> np.ndarray:
+def read_label_map(path: str | Path) -> np.ndarray:
     "A VOC class-index mask (single-channel or palette PNG) as an H x W uint8 array of 0..20 and 255."
     a = np.array(_open_image(Path(path), 'mask'))
     if a.ndim != 2:
-        raise ValueError(f"mask file {path} is not a class-index PNG (shape {a.shape}): {MASK_DIR} masks hold one class index per pixel")
+        raise ValueError(
+            f"mask file {path} is not a class-index PNG (shape {a.shape}): {MASK_DIR} masks hold one class index per pixel"
+        )
     bad = sorted(set(np.unique(a).tolist()) - set(range(21)) - {IGNORE_INDEX})
-    if bad: raise ValueError(f"mask file {path} holds values {bad[:6]} outside the VOC class indices 0..20 and 255")
+    if bad:
+        raise ValueError(f"mask file {path} holds values {bad[:6]} outside the VOC class indices 0..20 and 255")
     return a.astype(np.uint8)
 
 # %% ../nbs/16_pascal.ipynb #b3fddd84
 class Pascal5iDataset(ClassData):
     "PASCAL-5i classes of one fold: examples from the fold lists, binary masks (class == c) and the void pixels to ignore."
-    def __init__(self, root:str|Path, # the VOC2012 folder (JPEGImages/, SegmentationClassAug/)
-                 fold:int, # 0..3: whose 5 classes are the test classes
-                 classes:Sequence[str]|None=None, # VOC class names (default all 20: 15 training, 5 test)
-                 size:int|tuple=224, # every example is resized to this (H, W)
-                 cache_dir:str|Path|None|bool=None, # as `FSSDataset`'s; False: memory only
-                 lists:str|Path|None=None, # fold lists (default: `lists_folder(root)`)
-                ):
+
+    def __init__(
+        self,
+        root: str | Path,  # the VOC2012 folder (JPEGImages/, SegmentationClassAug/)
+        fold: int,  # 0..3: whose 5 classes are the test classes
+        classes: Sequence[str] | None = None,  # VOC class names (default all 20: 15 training, 5 test)
+        size: int | tuple = 224,  # every example is resized to this (H, W)
+        cache_dir: str | Path | None | bool = None,  # as `FSSDataset`'s; False: memory only
+        lists: str | Path | None = None,  # fold lists (default: `lists_folder(root)`)
+    ):
         self.spec = Pascal5iFold(check_voc_root(root), _check_fold(fold), lists)
         self.root, self.fold = self.spec.root, self.spec.fold
         classes = list(VOC_CLASSES[1:] if classes is None else classes)
         bad = [c for c in classes if c not in VOC_CLASSES[1:]]
-        if bad: raise ValueError(f"unknown VOC classes {bad}; expected names from {VOC_CLASSES[1:]}")
+        if bad:
+            raise ValueError(f"unknown VOC classes {bad}; expected names from {VOC_CLASSES[1:]}")
         self.classes, self.size = classes, _size_hw(size)
-        self.cache_dir = None if cache_dir is False else Path(cache_dir or default_cache_dir())/'pascal5i'
+        self.cache_dir = None if cache_dir is False else Path(cache_dir or default_cache_dir()) / 'pascal5i'
         self.ids = {c: [] for c in classes}  # image ids of each class, in list order
         self.order = []  # (class, index into its examples) in list-file order: the queries of the meta-test
         for f in dict.fromkeys(self.spec.list_file(c) for c in classes):
             for img, c in read_fold_list(f):
                 if c in self.ids and self.spec.list_file(c) == f:
-                    self.order.append((c, len(self.ids[c]))); self.ids[c].append(img)
+                    self.order.append((c, len(self.ids[c])))
+                    self.ids[c].append(img)
         missing = [p for c in classes for i in self.ids[c] for p in self._paths(i) if not p.is_file()]
         if missing:
-            raise ValueError(f"{len(missing)} files named in the PASCAL-5i fold lists are missing under {self.root}: "
-                             f"{[str(p.relative_to(self.root)) for p in missing[:5]]}{' ...' if len(missing) > 5 else ''}")
+            raise ValueError(
+                f"{len(missing)} files named in the PASCAL-5i fold lists are missing under {self.root}: "
+                f"{[str(p.relative_to(self.root)) for p in missing[:5]]}{' ...' if len(missing) > 5 else ''}"
+            )
         self._mem = {}
 
-    def _paths(self, i:str) -> tuple[Path, Path]: return self.root/IMAGE_DIR/f'{i}.jpg', self.root/MASK_DIR/f'{i}.png'
-    def n_examples(self, cls:str) -> int: return len(self.ids[cls])
-    def is_test(self, cls:str) -> bool: return cls in self.spec.test_classes
+    def _paths(self, i: str) -> tuple[Path, Path]:
+        return self.root / IMAGE_DIR / f'{i}.jpg', self.root / MASK_DIR / f'{i}.png'
 
-    def __repr__(self): return f"Pascal5iDataset(fold {self.fold}, {len(self.classes)} classes, {sum(map(len, self.ids.values()))} examples)"
+    def n_examples(self, cls: str) -> int:
+        return len(self.ids[cls])
+
+    def is_test(self, cls: str) -> bool:
+        return cls in self.spec.test_classes
+
+    def __repr__(self):
+        return f"Pascal5iDataset(fold {self.fold}, {len(self.classes)} classes, {sum(map(len, self.ids.values()))} examples)"
 
 # %% ../nbs/16_pascal.ipynb #2417abae
 @patch
-def _key(self:Pascal5iDataset, cls:str) -> str:
+def _key(self: Pascal5iDataset, cls: str) -> str:
     sig = [str(self.root.resolve()), cls, str(self.size)]
     for i in self.ids[cls]:
-        for p in self._paths(i): st = p.stat(); sig.append(f'{p.name}:{st.st_size}:{st.st_mtime_ns}')
+        for p in self._paths(i):
+            st = p.stat()
+            sig.append(f'{p.name}:{st.st_size}:{st.st_mtime_ns}')
     return hashlib.sha1('|'.join(sig).encode()).hexdigest()[:20]
 
+
 @patch
-def _decode(self:Pascal5iDataset, cls:str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _decode(self: Pascal5iDataset, cls: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     c, (h, w), n = VOC_CLASSES.index(cls), self.size, len(self.ids[cls])
     imgs, masks, ign = np.zeros((n, h, w, 3), np.uint8), np.zeros((n, h, w), bool), np.zeros((n, h, w), bool)
     for k, i in enumerate(self.ids[cls]):
         ip, mp = self._paths(i)
         im, lab = _open_image(ip, 'image').convert('RGB'), read_label_map(mp)
         if lab.shape != (im.size[1], im.size[0]):
-            raise ValueError(f"mask {mp} is {lab.shape[1]}x{lab.shape[0]} (WxH) but image {ip} is {im.size[0]}x{im.size[1]}")
+            raise ValueError(
+                f"mask {mp} is {lab.shape[1]}x{lab.shape[0]} (WxH) but image {ip} is {im.size[0]}x{im.size[1]}"
+            )
         imgs[k] = np.asarray(im.resize((w, h), Image.BILINEAR))
         lab = np.array(Image.fromarray(lab).resize((w, h), Image.NEAREST))
         masks[k], ign[k] = lab == c, lab == IGNORE_INDEX
     return imgs, masks, ign
 
+
 @patch
-def _load(self:Pascal5iDataset, cls:str):
-    if cls in self._mem: return self._mem[cls]
-    if cls not in self.ids: raise KeyError(f"unknown class {cls!r}")
-    path = None if self.cache_dir is None else self.cache_dir/f'{self._key(cls)}.npz'
+def _load(self: Pascal5iDataset, cls: str):
+    if cls in self._mem:
+        return self._mem[cls]
+    if cls not in self.ids:
+        raise KeyError(f"unknown class {cls!r}")
+    path = None if self.cache_dir is None else self.cache_dir / f'{self._key(cls)}.npz'
     out = None
     if path is not None and path.is_file():
         try:
-            with np.load(path) as z: out = (z['images'], z['masks'], z['ignore'])
-        except Exception: out = None  # a damaged cache file is rebuilt, never trusted
+            with np.load(path) as z:
+                out = (z['images'], z['masks'], z['ignore'])
+        except Exception:
+            out = None  # a damaged cache file is rebuilt, never trusted
     if out is None:
         out = self._decode(cls)
-        if path is not None: atomic_savez(path, images=out[0], masks=out[1], ignore=out[2])
+        if path is not None:
+            atomic_savez(path, images=out[0], masks=out[1], ignore=out[2])
     self._mem[cls] = out
     return out
 
 # %% ../nbs/16_pascal.ipynb #a3be4526
 @patch
-def examples(self:Pascal5iDataset, cls:str) -> tuple[np.ndarray, np.ndarray]:
+def examples(self: Pascal5iDataset, cls: str) -> tuple[np.ndarray, np.ndarray]:
     "Images (n x H x W x 3 uint8) and masks (n x H x W bool: the class; void and other classes are background)."
     return self._load(cls)[:2]
 
+
 @patch
-def ignore(self:Pascal5iDataset, cls:str) -> np.ndarray:
+def ignore(self: Pascal5iDataset, cls: str) -> np.ndarray:
     "The void (255) pixels of the same examples, n x H x W bool: left out of the meta-test's scores."
     return self._load(cls)[2]
 
+
 @patch
-def preload(self:Pascal5iDataset, classes:Iterable[str]|None=None, workers:int=4):
+def preload(self: Pascal5iDataset, classes: Iterable[str] | None = None, workers: int = 4):
     "Decode (or read from the cache) many classes at once on a thread pool."
     todo = [c for c in (self.classes if classes is None else classes) if c not in self._mem]
-    with ThreadPoolExecutor(workers) as ex: list(ex.map(self._load, todo))
+    with ThreadPoolExecutor(workers) as ex:
+        list(ex.map(self._load, todo))
     return self
 
 # %% ../nbs/16_pascal.ipynb #4c27b2bf
-def write_pascal_tree(root:str|Path, # the fake VOC2012 folder to create
-                      images:dict[str, dict[int, tuple]], # {image id: {class index: (y0, y1, x0, x1) box}}
-                      lists:dict[str, list[str]]|None=None, # {'trn/fold0': ['<id>__<cls>', ...], ...} written to pascal5i_splits/
-                      size:tuple[int,int]=(24, 32), # (H, W)
-                      seed:int=0,
-                     ) -> Path:
+def write_pascal_tree(
+    root: str | Path,  # the fake VOC2012 folder to create
+    images: dict[str, dict[int, tuple]],  # {image id: {class index: (y0, y1, x0, x1) box}}
+    lists: dict[str, list[str]] | None = None,  # {'trn/fold0': ['<id>__<cls>', ...], ...} written to pascal5i_splits/
+    size: tuple[int, int] = (24, 32),  # (H, W)
+    seed: int = 0,
+) -> Path:
     "Write a tiny PASCAL-5i tree (for tests and examples): random images, label maps with a void (255) band around each box."
     root, g = Path(root), np.random.default_rng(seed)
-    (root/IMAGE_DIR).mkdir(parents=True, exist_ok=True); (root/MASK_DIR).mkdir(parents=True, exist_ok=True)
+    (root / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
+    (root / MASK_DIR).mkdir(parents=True, exist_ok=True)
     for k, (name, boxes) in enumerate(images.items()):
         a = np.zeros(size, np.uint8)
         for c, (y0, y1, x0, x1) in boxes.items():
-            a[max(0, y0 - 1):y1 + 1, max(0, x0 - 1):x1 + 1] = IGNORE_INDEX; a[y0:y1, x0:x1] = c
+            a[max(0, y0 - 1) : y1 + 1, max(0, x0 - 1) : x1 + 1] = IGNORE_INDEX
+            a[y0:y1, x0:x1] = c
         m = Image.fromarray(a)
         if k % 2:  # every other mask a palette PNG, as VOC's own SegmentationClass files are
-            m = m.convert('P'); m.putpalette([v for i in range(256) for v in (i, (3 * i) % 256, 255 - i)])
-        m.save(root/MASK_DIR/f'{name}.png')
-        Image.fromarray(g.integers(0, 255, size + (3,), dtype=np.uint8)).save(root/IMAGE_DIR/f'{name}.jpg')
+            m = m.convert('P')
+            m.putpalette([v for i in range(256) for v in (i, (3 * i) % 256, 255 - i)])
+        m.save(root / MASK_DIR / f'{name}.png')
+        Image.fromarray(g.integers(0, 255, size + (3,), dtype=np.uint8)).save(root / IMAGE_DIR / f'{name}.jpg')
     for rel, lines in (lists or {}).items():
-        p = root/OWN_LISTS/f'{rel}.txt'; p.parent.mkdir(parents=True, exist_ok=True); p.write_text('\n'.join(lines) + '\n')
+        p = root / OWN_LISTS / f'{rel}.txt'
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text('\n'.join(lines) + '\n')
     return root
 
 # %% ../nbs/16_pascal.ipynb #a6afed5d
-def pascal_episodes(data:Pascal5iDataset, # the fold's dataset
-                    classes:Sequence[str]|None=None, # classes to test (default: the fold's test classes in `data`)
-                    episodes:int=1000, # the literature: 1,000 per fold
-                    shots:int=1, # k
-                    seed:int=0,
-                   ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def pascal_episodes(
+    data: Pascal5iDataset,  # the fold's dataset
+    classes: Sequence[str] | None = None,  # classes to test (default: the fold's test classes in `data`)
+    episodes: int = 1000,  # the literature: 1,000 per fold
+    shots: int = 1,  # k
+    seed: int = 0,
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
     "The test episodes as (class, support indices, [query index]): queries in list order, supports random and distinct."
     classes = [c for c in data.classes if data.is_test(c)] if classes is None else list(classes)
-    if not (isinstance(episodes, (int, np.integer)) and episodes >= 1): raise ValueError(f"episodes: {episodes!r} must be an integer >= 1")
+    if not (isinstance(episodes, (int, np.integer)) and episodes >= 1):
+        raise ValueError(f"episodes: {episodes!r} must be an integer >= 1")
     data.require(shots + 1, classes)
     order = [(c, q) for c, q in data.order if c in classes]
     rng, out = np.random.default_rng(seed), []
@@ -254,46 +323,53 @@ def pascal_episodes(data:Pascal5iDataset, # the fold's dataset
 @dataclass
 class Pascal5iResult:
     "The meta-test of one initialisation on one fold at k shots."
+
     fold: int
     shots: int
     episodes: int
-    classwise_miou: float # the literature's mIoU: mean over the fold's classes of the accumulated foreground IoU (void ignored)
-    fb_iou: float # the literature's FB-IoU (void ignored)
-    per_class: dict # foreground IoU of each class
-    miou: float # the paper's number: mean over episodes of the query's IoU (void ignored)
-    ci95: float # half-width of its 95% confidence interval
-    omega: dict # U's hyperparameters
+    classwise_miou: float  # the literature's mIoU: the fold's classes' mean accumulated foreground IoU (void ignored)
+    fb_iou: float  # the literature's FB-IoU (void ignored)
+    per_class: dict  # foreground IoU of each class
+    miou: float  # the paper's number: mean over episodes of the query's IoU (void ignored)
+    ci95: float  # half-width of its 95% confidence interval
+    omega: dict  # U's hyperparameters
     seed: int
-    per_episode: list[dict] = field(default_factory=list) # {'episode', 'class', 'query', 'support', 'iou'}
-    examples: list[dict] = field(default_factory=list, repr=False) # kept predictions for figures (not saved)
+    per_episode: list[dict] = field(default_factory=list)  # {'episode', 'class', 'query', 'support', 'iou'}
+    examples: list[dict] = field(default_factory=list, repr=False)  # kept predictions for figures (not saved)
 
     def to_dict(self) -> dict:
         "Everything but the kept predictions, JSON-ready."
-        d = asdict(self); d.pop('examples'); return d
+        d = asdict(self)
+        d.pop('examples')
+        return d
 
     def summary(self) -> str:
-        return (f"fold {self.fold}, {self.shots}-shot: mIoU {100 * self.classwise_miou:.2f}, FB-IoU {100 * self.fb_iou:.2f}, "
-                f"per-episode mean IoU {100 * self.miou:.2f} +- {100 * self.ci95:.2f} (n={len(self.per_episode)})")
-
-
+        return (
+            f"fold {self.fold}, {self.shots}-shot: mIoU {100 * self.classwise_miou:.2f}, FB-IoU {100 * self.fb_iou:.2f}, "
+            f"per-episode mean IoU {100 * self.miou:.2f} +- {100 * self.ci95:.2f} (n={len(self.per_episode)})"
+        )
 
 # %% ../nbs/16_pascal.ipynb #1be2c4a1
-def pascal_meta_test(model:torch.nn.Module, # the initialisation (left unchanged)
-                     data:Pascal5iDataset, # the fold's dataset (its test classes at least)
-                     shots:int=1, # k
-                     episodes:int=1000, # per fold
-                     omega:Omega=Omega(), # U's hyperparameters
-                     seed:int=0,
-                     classes:Sequence[str]|None=None, # default: the fold's test classes
-                     keep:int=6, # keep the predictions of the first episodes for figures
-                     progress:bool=True,
-                    ) -> Pascal5iResult:
+def pascal_meta_test(
+    model: torch.nn.Module,  # the initialisation (left unchanged)
+    data: Pascal5iDataset,  # the fold's dataset (its test classes at least)
+    shots: int = 1,  # k
+    episodes: int = 1000,  # per fold
+    omega: Omega = Omega(),  # U's hyperparameters
+    seed: int = 0,
+    classes: Sequence[str] | None = None,  # default: the fold's test classes
+    keep: int = 6,  # keep the predictions of the first episodes for figures
+    progress: bool = True,
+) -> Pascal5iResult:
     "The literature's PASCAL-5i meta-test of one fold: class-wise mIoU and FB-IoU, and the paper's per-episode mean IoU with its CI."
     eps = pascal_episodes(data, classes, episodes, shots, seed)
     acc, per, kept = ClasswiseIoU(), [], []
     it = range(len(eps))
     if progress:
-        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
+        from fastprogress.fastprogress import (
+            progress_bar,
+        )  # here: fastprogress imports fasthtml, and only a progress bar needs it
+
         it = progress_bar(it)
     for e in it:
         c, sup, qry = eps[e]
@@ -302,34 +378,55 @@ def pascal_meta_test(model:torch.nn.Module, # the initialisation (left unchanged
         ign = torch.from_numpy(data.ignore(c)[qry])
         acc.update(r.query_logits, t.query_y, c, ign)
         iou = float(iou_per_image(r.query_logits, t.query_y, ignore=ign).mean())
-        per.append({'episode': e, 'class': c, 'query': data.ids[c][int(qry[0])], 'support': [data.ids[c][int(j)] for j in sup], 'iou': iou})
-        if e < keep: kept.append({'class': c, 'x': t.query_x, 'y': t.query_y, 'logits': r.query_logits})
+        per.append(
+            {
+                'episode': e,
+                'class': c,
+                'query': data.ids[c][int(qry[0])],
+                'support': [data.ids[c][int(j)] for j in sup],
+                'iou': iou,
+            }
+        )
+        if e < keep:
+            kept.append({'class': c, 'x': t.query_x, 'y': t.query_y, 'logits': r.query_logits})
     m, ci = mean_ci95([p['iou'] for p in per])
-    return Pascal5iResult(data.fold, shots, episodes, acc.miou, acc.fb_iou, acc.per_class, m, ci, asdict(omega), seed, per, kept)
+    return Pascal5iResult(
+        data.fold, shots, episodes, acc.miou, acc.fb_iou, acc.per_class, m, ci, asdict(omega), seed, per, kept
+    )
 
-def pascal5i_summary(results:Sequence[Pascal5iResult], # one result per (fold, shots)
-                    ) -> dict:
+
+def pascal5i_summary(
+    results: Sequence[Pascal5iResult],  # one result per (fold, shots)
+) -> dict:
     "Per k: the mean over folds of mIoU and FB-IoU (the literature's table) and the paper's mean IoU with its CI over every episode."
     out = {}
     for k in sorted({r.shots for r in results}):
         rs = sorted((r for r in results if r.shots == k), key=lambda r: r.fold)
         m, ci = mean_ci95([p['iou'] for r in rs for p in r.per_episode])
-        out[k] = {'folds': [r.fold for r in rs], 'miou_per_fold': [r.classwise_miou for r in rs],
-                  'classwise_miou': float(np.mean([r.classwise_miou for r in rs])), 'fb_iou': float(np.mean([r.fb_iou for r in rs])),
-                  'episode_miou': m, 'episode_ci95': ci, 'episodes': sum(len(r.per_episode) for r in rs)}
+        out[k] = {
+            'folds': [r.fold for r in rs],
+            'miou_per_fold': [r.classwise_miou for r in rs],
+            'classwise_miou': float(np.mean([r.classwise_miou for r in rs])),
+            'fb_iou': float(np.mean([r.fb_iou for r in rs])),
+            'episode_miou': m,
+            'episode_ci95': ci,
+            'episodes': sum(len(r.per_episode) for r in rs),
+        }
     return out
 
-
-
 # %% ../nbs/16_pascal.ipynb #b4ab7658
-def trained_fold(checkpoint:str|Path) -> int|None:
+def trained_fold(checkpoint: str | Path) -> int | None:
     "The PASCAL-5i fold a run was trained on, from the `split` its results.json records; None if unknown."
     p = Path(checkpoint).expanduser()
-    res = (p if p.is_dir() else p.parent)/'results.json'
-    if not res.is_file(): return None
-    try: r = json.loads(res.read_text())
-    except (OSError, json.JSONDecodeError): return None
+    res = (p if p.is_dir() else p.parent) / 'results.json'
+    if not res.is_file():
+        return None
+    try:
+        r = json.loads(res.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
     split = r.get('split', (r.get('parameters') or {}).get('split'))
     data = str(r.get('data', (r.get('parameters') or {}).get('data', '')))
-    if isinstance(split, str) and split in {f'fold{k}' for k in range(N_FOLDS)} and 'pascal5i' in data: return int(split[4:])
+    if isinstance(split, str) and split in {f'fold{k}' for k in range(N_FOLDS)} and 'pascal5i' in data:
+        return int(split[4:])
     return None

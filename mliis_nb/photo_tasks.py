@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 from skimage.segmentation import slic
 from .io import write_json
+from .distributed import cli
 
 # %% auto #0
 __all__ = ['PHOTO_EXTS', 'photo_files', 'region_mask', 'random_view', 'make_photo_tasks', 'main']
@@ -18,30 +19,38 @@ __all__ = ['PHOTO_EXTS', 'photo_files', 'region_mask', 'random_view', 'make_phot
 # %% ../nbs/24_photo_tasks.ipynb #bf9d1995
 PHOTO_EXTS = ('.jpg', '.jpeg', '.png')
 
-def photo_files(folders:str|Path|Sequence) -> list[Path]:
+
+def photo_files(folders: str | Path | Sequence) -> list[Path]:
     "The photographs (jpg, jpeg, png) in `folders`, sorted; a clear error for a missing or empty folder."
     out = []
-    for f in ([folders] if isinstance(folders, (str, Path)) else folders):
+    for f in [folders] if isinstance(folders, (str, Path)) else folders:
         p = Path(f).expanduser()
-        if not p.is_dir(): raise ValueError(f"photos: {p} is not a folder")
+        if not p.is_dir():
+            raise ValueError(f"photos: {p} is not a folder")
         found = sorted(q for q in p.iterdir() if q.suffix.lower() in PHOTO_EXTS)
-        if not found: raise ValueError(f"photos: {p} holds no {'/'.join(PHOTO_EXTS)} file")
+        if not found:
+            raise ValueError(f"photos: {p} holds no {'/'.join(PHOTO_EXTS)} file")
         out += found
     return out
 
-def _neighbours(labels:np.ndarray) -> dict[int, set]:
+
+def _neighbours(labels: np.ndarray) -> dict[int, set]:
     "Which superpixels touch which (4-connectivity)."
     nb = {int(l): set() for l in np.unique(labels)}
     for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
         m = a != b
-        for x, y in zip(a[m].tolist(), b[m].tolist()): nb[x].add(y); nb[y].add(x)
+        for x, y in zip(a[m].tolist(), b[m].tolist()):
+            nb[x].add(y)
+            nb[y].add(x)
     return nb
 
-def region_mask(img:np.ndarray, # H x W x 3 uint8
-                rng:np.random.Generator,
-                frac:tuple=(0.08, 0.35), # the region's share of the image, drawn uniformly
-                n_segments:int=24, # SLIC superpixels
-               ) -> np.ndarray:
+
+def region_mask(
+    img: np.ndarray,  # H x W x 3 uint8
+    rng: np.random.Generator,
+    frac: tuple = (0.08, 0.35),  # the region's share of the image, drawn uniformly
+    n_segments: int = 24,  # SLIC superpixels
+) -> np.ndarray:
     "A pseudo-mask: a random superpixel grown by its most similar neighbours (mean colour) until it covers a drawn share of the image."
     labels = slic(img, n_segments=n_segments, compactness=10, start_label=0)
     ids = np.unique(labels)
@@ -52,83 +61,119 @@ def region_mask(img:np.ndarray, # H x W x 3 uint8
     size = sum(area[i] for i in region)
     while size < target:
         cand = set().union(*(nb[i] for i in region)) - region
-        if not cand: break
+        if not cand:
+            break
         c = np.mean([mean[i] for i in region], 0)
         best = min(sorted(cand), key=lambda j: float(np.abs(mean[j] - c).sum()))
-        region.add(best); size += area[best]
+        region.add(best)
+        size += area[best]
     return np.isin(labels, list(region))
 
-def random_view(img:np.ndarray, mask:np.ndarray, rng:np.random.Generator, size:int, min_keep:float=0.5) -> tuple[np.ndarray, np.ndarray]:
+
+def random_view(
+    img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, size: int, min_keep: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     "A random crop (40-100% of the side) that keeps at least `min_keep` of the region, resized to `size`, maybe flipped, colour-jittered."
     H, W = mask.shape
     total = mask.sum()
     for _ in range(50):
-        s = rng.uniform(0.4, 1.0); h, w = max(8, int(H * s)), max(8, int(W * s))
+        s = rng.uniform(0.4, 1.0)
+        h, w = max(8, int(H * s)), max(8, int(W * s))
         t, l = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
-        if mask[t:t + h, l:l + w].sum() >= min_keep * total: break
-    else: t, l, h, w = 0, 0, H, W
-    im = Image.fromarray(img[t:t + h, l:l + w]).resize((size, size), Image.BILINEAR)
-    mk = Image.fromarray((mask[t:t + h, l:l + w] * 255).astype(np.uint8)).resize((size, size), Image.NEAREST)
+        if mask[t : t + h, l : l + w].sum() >= min_keep * total:
+            break
+    else:
+        t, l, h, w = 0, 0, H, W
+    im = Image.fromarray(img[t : t + h, l : l + w]).resize((size, size), Image.BILINEAR)
+    mk = Image.fromarray((mask[t : t + h, l : l + w] * 255).astype(np.uint8)).resize((size, size), Image.NEAREST)
     a, m = np.asarray(im).astype(np.float32), np.asarray(mk)
-    if rng.random() < 0.5: a, m = a[:, ::-1], m[:, ::-1]
+    if rng.random() < 0.5:
+        a, m = a[:, ::-1], m[:, ::-1]
     a = a * rng.uniform(0.75, 1.25, 3) + rng.normal(0, 12)  # per-channel gain, brightness
     return np.clip(a, 0, 255).astype(np.uint8), m
 
 # %% ../nbs/24_photo_tasks.ipynb #f8c7e086
-def make_photo_tasks(photos:str|Path|Sequence, # folder(s) of unlabelled photographs
-                     out:str|Path, # writes out/data (FSS-1000 layout: one class per photo region) and out/split
-                     size:int=160, # side of the written views
-                     regions:int=6, # pseudo-masks (classes) per photograph
-                     views:int=12, # augmented views (examples) per class
-                     val_photos:float=0.1, # share of the photographs whose classes are the validation classes (and as many for test)
-                     seed:int=0,
-                    ) -> Path:
+def make_photo_tasks(
+    photos: str | Path | Sequence,  # folder(s) of unlabelled photographs
+    out: str | Path,  # writes out/data (FSS-1000 layout: one class per photo region) and out/split
+    size: int = 160,  # side of the written views
+    regions: int = 6,  # pseudo-masks (classes) per photograph
+    views: int = 12,  # augmented views (examples) per class
+    val_photos: float = 0.1,  # share of the photographs whose classes are the validation classes (and as many for test)
+    seed: int = 0,
+) -> Path:
     "Self-supervised few-shot tasks from unlabelled photographs (superpixel pseudo-masks, as SSL-ALPNet); returns `out`."
     files = photo_files(photos)
-    if not (isinstance(size, int) and size >= 16): raise ValueError(f"size: expected an integer >= 16, got {size!r}")
-    if not (isinstance(regions, int) and regions >= 1): raise ValueError(f"regions: expected an integer >= 1, got {regions!r}")
-    if not (isinstance(views, int) and views >= 2): raise ValueError(f"views: expected an integer >= 2, got {views!r}")
-    if not 0 < val_photos < 0.5 or len(files) < 3: raise ValueError(f"val_photos: expected a share in (0, 0.5) of at least 3 photographs, got {val_photos!r} of {len(files)}")
-    out = Path(out).expanduser(); data, split = out/'data', out/'split'
+    if not (isinstance(size, int) and size >= 16):
+        raise ValueError(f"size: expected an integer >= 16, got {size!r}")
+    if not (isinstance(regions, int) and regions >= 1):
+        raise ValueError(f"regions: expected an integer >= 1, got {regions!r}")
+    if not (isinstance(views, int) and views >= 2):
+        raise ValueError(f"views: expected an integer >= 2, got {views!r}")
+    if not 0 < val_photos < 0.5 or len(files) < 3:
+        raise ValueError(
+            f"val_photos: expected a share in (0, 0.5) of at least 3 photographs, got {val_photos!r} of {len(files)}"
+        )
+    out = Path(out).expanduser()
+    data, split = out / 'data', out / 'split'
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(files)); n_val = max(1, round(val_photos * len(files)))
+    order = rng.permutation(len(files))
+    n_val = max(1, round(val_photos * len(files)))
     names = {'trn': [], 'val': [], 'test': []}
     for rank, i in enumerate(order.tolist()):
-        img = Image.open(files[i]).convert('RGB'); img.thumbnail((2 * size, 2 * size))
+        img = Image.open(files[i]).convert('RGB')
+        img.thumbnail((2 * size, 2 * size))
         img = np.asarray(img)
         for r in range(regions):
             mask = region_mask(img, rng)
             cls = f"{files[i].stem}_r{r}"
-            (data/cls).mkdir(parents=True, exist_ok=True)
+            (data / cls).mkdir(parents=True, exist_ok=True)
             for v in range(views):
                 a, m = random_view(img, mask, rng, size)
-                Image.fromarray(a).save(data/cls/f'{v + 1}.jpg', quality=92); Image.fromarray(m).save(data/cls/f'{v + 1}.png')
+                Image.fromarray(a).save(data / cls / f'{v + 1}.jpg', quality=92)
+                Image.fromarray(m).save(data / cls / f'{v + 1}.png')
             names['val' if rank < n_val else 'test' if rank < 2 * n_val else 'trn'].append(cls)
     split.mkdir(parents=True, exist_ok=True)
-    (split/'train.txt').write_text('\n'.join(sorted(names['trn'])) + '\n')
-    (split/'val.txt').write_text('\n'.join(sorted(names['val'])) + '\n')
-    (split/'test.txt').write_text('\n'.join(sorted(names['test'])) + '\n')
-    write_json(out/'SOURCES.json', dict(what='self-supervised few-shot tasks: superpixel pseudo-masks of unlabelled photographs',
-                                        photos=[str(f) for f in files], size=size, regions=regions, views=views, seed=seed,
-                                        train_classes=len(names['trn']), val_classes=len(names['val']), test_classes=len(names['test'])))
+    (split / 'train.txt').write_text('\n'.join(sorted(names['trn'])) + '\n')
+    (split / 'val.txt').write_text('\n'.join(sorted(names['val'])) + '\n')
+    (split / 'test.txt').write_text('\n'.join(sorted(names['test'])) + '\n')
+    write_json(
+        out / 'SOURCES.json',
+        dict(
+            what='self-supervised few-shot tasks: superpixel pseudo-masks of unlabelled photographs',
+            photos=[str(f) for f in files],
+            size=size,
+            regions=regions,
+            views=views,
+            seed=seed,
+            train_classes=len(names['trn']),
+            val_classes=len(names['val']),
+            test_classes=len(names['test']),
+        ),
+    )
     return out
 
 # %% ../nbs/24_photo_tasks.ipynb #1c1ae756
-def main(argv:list[str]|None=None) -> int:
-    "`python -m mliis_nb.photo_tasks PHOTOS OUT`: build the photo tasks."
-    import argparse
-    p = argparse.ArgumentParser('python -m mliis_nb.photo_tasks', allow_abbrev=False,
-                                description='Self-supervised few-shot tasks (superpixel pseudo-masks) from a folder of unlabelled photographs.')
-    p.add_argument('photos', nargs='+', help='folder(s) of photographs'); p.add_argument('out', help='output folder (data/ and split/)')
-    p.add_argument('--size', type=int, default=160); p.add_argument('--regions', type=int, default=6)
-    p.add_argument('--views', type=int, default=12); p.add_argument('--val-photos', type=float, default=0.1)
-    p.add_argument('--seed', type=int, default=0)
-    a = p.parse_args(argv)
-    out = make_photo_tasks(a.photos, a.out, a.size, a.regions, a.views, a.val_photos, a.seed)
-    print(json.dumps({k: v for k, v in json.loads((out/'SOURCES.json').read_text()).items() if k != 'photos'}))
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    "`python -m mliis_nb.photo_tasks PHOTOS... OUT`: build the photo tasks (`make_photo_tasks`'s other parameters are the options)."
+    return cli(
+        make_photo_tasks,
+        'python -m mliis_nb.photo_tasks',
+        'Self-supervised few-shot tasks (superpixel pseudo-masks) from a folder of unlabelled photographs.',
+        _report,
+        argv,
+        options={'photos': dict(nargs='+')},
+        positional=('photos', 'out'),
+    )
+
+
+def _report(out: Path, a) -> str:
+    "The command's line: what SOURCES.json says, less the list of photographs."
+    return json.dumps({k: v for k, v in json.loads((out / 'SOURCES.json').read_text()).items() if k != 'photos'})
 
 # %% ../nbs/24_photo_tasks.ipynb #bf29d3a3
 #| eval: false
 import sys
-if __name__ == '__main__' and 'ipykernel' not in sys.modules: sys.exit(main())  # not when a notebook kernel runs this cell
+
+if __name__ == '__main__' and 'ipykernel' not in sys.modules:
+    sys.exit(main())  # not when a notebook kernel runs this cell

@@ -22,112 +22,172 @@ __all__ = ['EXPERIMENTS', 'STAGE_FILE', 'PAPER_TABLE1', 'PAPER_TABLE2', 'PAPER_T
            'stage_state', 'run_stage', 'compare', 'finding_verdict', 'verdict_parts', 'fmt_ci', 'md_table']
 
 # %% ../nbs/22_reproduce.ipynb #18a5f05d
-EXPERIMENTS = Path(__file__).resolve().parents[1]/'nbs'/'experiments' if '__file__' in globals() else Path('experiments').resolve()
+EXPERIMENTS = (
+    Path(__file__).resolve().parents[1] / 'nbs' / 'experiments'
+    if '__file__' in globals()
+    else Path('experiments').resolve()
+)
 STAGE_FILE = 'stage.json'
 
+
 def _canon(v):
-    if isinstance(v, Path): return str(v)
-    if isinstance(v, dict): return {str(k): _canon(x) for k, x in sorted(v.items())}
-    if isinstance(v, (list, tuple)): return [_canon(x) for x in v]
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, dict):
+        return {str(k): _canon(x) for k, x in sorted(v.items())}
+    if isinstance(v, (list, tuple)):
+        return [_canon(x) for x in v]
     return v
 
-def stage_key(notebook:str, params:dict, after:Sequence[str]=()) -> str:
+
+def stage_key(notebook: str, params: dict, after: Sequence[str] = ()) -> str:
     "The key of a stage: a hash of the notebook's name, its parameters (out_dir excluded) and the keys of the stages it reads."
     p = {k: v for k, v in _canon(params).items() if k != 'out_dir'}
     return hashlib.sha1(json.dumps([Path(notebook).name, p, sorted(after)], sort_keys=True).encode()).hexdigest()[:16]
 
-def code_version(notebook:str|Path, # the experiment notebook: its code cells are hashed, not its prose or outputs
-                 package:str|Path|None=None, # the folder whose modules (`*.py`) are hashed; default: the installed `mliis_nb`
-                ) -> str:
+
+def code_version(
+    notebook: str | Path,  # the experiment notebook: its code cells are hashed, not its prose or outputs
+    package: str | Path | None = None,  # the folder whose `*.py` modules are hashed; default: the installed `mliis_nb`
+) -> str:
     "A hash of the code a stage runs: every module of the installed `mliis_nb` package and the notebook's code cells."
     if package is None:
         package = Path(mliis_nb.__file__).parent
-    if not Path(package).is_dir(): raise ValueError(f"code_version: package={str(package)!r} is not a folder of modules")
+    if not Path(package).is_dir():
+        raise ValueError(f"code_version: package={str(package)!r} is not a folder of modules")
     h = hashlib.sha1()
-    for f in sorted(Path(package).glob('*.py')): h.update(f.name.encode() + b'\0' + f.read_bytes())
+    for f in sorted(Path(package).glob('*.py')):
+        h.update(f.name.encode() + b'\0' + f.read_bytes())
     cells = json.loads(Path(notebook).read_text())['cells']
     for c in cells:
-        if c.get('cell_type') == 'code': h.update(''.join(c.get('source', '')).encode())
+        if c.get('cell_type') == 'code':
+            h.update(''.join(c.get('source', '')).encode())
     return h.hexdigest()[:12]
 
-def _upstream(st:dict) -> str:
+
+def _upstream(st: dict) -> str:
     "What a finished stage contributes to the keys of the stages reading it: its key and the id of the run that made it."
     return st['key'] + (f":{st['run']}" if st.get('run') else '')  # records from before run ids keep their keys
 
-def stage_state(folder:str|Path) -> dict|None:
+
+def stage_state(folder: str | Path) -> dict | None:
     "The stage record of a folder (key, status, notebook, parameters, seconds), or None."
-    f = Path(folder)/STAGE_FILE
+    f = Path(folder) / STAGE_FILE
     return json.loads(f.read_text()) if f.is_file() else None
 
 # %% ../nbs/22_reproduce.ipynb #e6514d8b
-def _papermill(notebook:Path, out_nb:Path, params:dict):
+def _papermill(notebook: Path, out_nb: Path, params: dict):
     import papermill as pm  # here: papermill (Jupyter's machinery) only runs a stage; the library imports without Jupyter
+
     pm.execute_notebook(str(notebook), str(out_nb), parameters=params, kernel_name='python3', progress_bar=False)
 
-def _adoptable(run_nb:Path, notebook:str, params:dict) -> Path|None:
+
+def _adoptable(run_nb: Path, notebook: str, params: dict) -> Path | None:
     "The out_dir of an earlier papermill run of `notebook` with exactly `params` (out_dir aside), if it finished."
-    try: meta = json.loads(Path(run_nb).read_text())['metadata']['papermill']
-    except (OSError, ValueError, KeyError): return None
+    try:
+        meta = json.loads(Path(run_nb).read_text())['metadata']['papermill']
+    except (OSError, ValueError, KeyError):
+        return None
     got = {k: v for k, v in _canon(meta.get('parameters', {})).items() if k != 'out_dir'}
     want = {k: v for k, v in _canon(params).items() if k != 'out_dir'}
     same_nb = Path(meta.get('input_path', '')).name == Path(notebook).name
     out = Path(meta.get('parameters', {}).get('out_dir', ''))
-    if not (same_nb and got == want and meta.get('exception') is None and (out/'results.json').is_file()): return None
+    if not (same_nb and got == want and meta.get('exception') is None and (out / 'results.json').is_file()):
+        return None
     return out
 
-def run_stage(name:str, # the stage's folder under `root`
-              notebook:str|Path, # an experiment notebook (a name in nbs/experiments or a path)
-              params:dict, # its parameters (out_dir is set to the stage folder)
-              root:str|Path, # the run's folder
-              after:Sequence[str|Path]=(), # stage folders this one reads: their keys enter this one's
-              adopt:Sequence[str|Path]=(), # earlier papermill output notebooks that may be this very run
-              resume_param:str|None=None, # a boolean parameter set True when continuing a killed stage (meta_train: "resume")
-              runner:Callable|None=None, log:Callable=print,
-             ) -> Path:
+
+def run_stage(
+    name: str,  # the stage's folder under `root`
+    notebook: str | Path,  # an experiment notebook (a name in nbs/experiments or a path)
+    params: dict,  # its parameters (out_dir is set to the stage folder)
+    root: str | Path,  # the run's folder
+    after: Sequence[str | Path] = (),  # stage folders this one reads: their keys enter this one's
+    adopt: Sequence[str | Path] = (),  # earlier papermill output notebooks that may be this very run
+    resume_param: str | None = None,  # a boolean parameter set True to continue a killed stage (meta_train: "resume")
+    runner: Callable | None = None,
+    log: Callable = print,
+) -> Path:
     "Run (or skip, continue, adopt) one stage; return its folder, which holds the notebook's outputs and `stage.json`."
-    nb = Path(notebook) if Path(notebook).suffix == '.ipynb' and Path(notebook).exists() else EXPERIMENTS/f'{notebook}.ipynb'
-    if not nb.is_file(): raise ValueError(f"stage {name}: notebook {nb} not found")
-    check_known(params, notebook_parameters(nb), f"stage {name} ({nb.name})")  # as the notebook itself would, before any work
+    nb = (
+        Path(notebook)
+        if Path(notebook).suffix == '.ipynb' and Path(notebook).exists()
+        else EXPERIMENTS / f'{notebook}.ipynb'
+    )
+    if not nb.is_file():
+        raise ValueError(f"stage {name}: notebook {nb} not found")
+    check_known(
+        params, notebook_parameters(nb), f"stage {name} ({nb.name})"
+    )  # as the notebook itself would, before any work
     ups = []
     for a in after:
         st = stage_state(a)
-        if not st or st.get('status') != 'done': raise ValueError(f"stage {name}: the stage it reads, {a}, has not finished")
+        if not st or st.get('status') != 'done':
+            raise ValueError(f"stage {name}: the stage it reads, {a}, has not finished")
         ups.append(_upstream(st))
-    out = Path(root)/name
+    out = Path(root) / name
     key = stage_key(nb.name, params, ups)
     st = stage_state(out)
     code = code_version(nb)
     if st and st['key'] == key and st['status'] == 'done':
         stale = st.get('code') and st['code'] != code  # records from before code hashes say nothing
-        log(f"[{name}] done before ({st.get('seconds', 0):.0f} s{', after a kill' if st.get('continued') else ''}): skipped"
-            + (f"; it was made by other library code ({st['code']}, now {code}): delete {out} to recompute it and what reads it" if stale else ''))
+        log(
+            f"[{name}] done before ({st.get('seconds', 0):.0f} s{', after a kill' if st.get('continued') else ''}): skipped"
+            + (
+                f"; it was made by other library code ({st['code']}, now {code}): delete {out} to recompute it and what reads it"
+                if stale
+                else ''
+            )
+        )
         return out
     resuming = bool(st and st['key'] == key)
     if out.exists() and not resuming:
-        log(f"[{name}] " + ('its parameters or a stage it reads changed: recomputing' if st else 'a folder without a stage record: recomputing'))
+        log(
+            f"[{name}] "
+            + (
+                'its parameters or a stage it reads changed: recomputing'
+                if st
+                else 'a folder without a stage record: recomputing'
+            )
+        )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    rec = dict(key=key, notebook=nb.name, parameters=_canon(params), after=[str(a) for a in after], status='running', code=code)
+    rec = dict(
+        key=key, notebook=nb.name, parameters=_canon(params), after=[str(a) for a in after], status='running', code=code
+    )
     for a in adopt:
         src = _adoptable(Path(a), nb.name, params)
         if src is not None and not resuming:
-            shutil.rmtree(out); shutil.copytree(src, out)
-            write_json(out/STAGE_FILE, {**rec, 'status': 'done', 'adopted_from': str(src), 'seconds': 0.0, 'run': uuid.uuid4().hex[:12]})
-            log(f"[{name}] adopted the identical earlier run {src}"); return out
-    write_json(out/STAGE_FILE, rec)
+            shutil.rmtree(out)
+            shutil.copytree(src, out)
+            write_json(
+                out / STAGE_FILE,
+                {**rec, 'status': 'done', 'adopted_from': str(src), 'seconds': 0.0, 'run': uuid.uuid4().hex[:12]},
+            )
+            log(f"[{name}] adopted the identical earlier run {src}")
+            return out
+    write_json(out / STAGE_FILE, rec)
     p = {**params, 'out_dir': str(out)}
-    if resuming and resume_param: p[resume_param] = True
+    if resuming and resume_param:
+        p[resume_param] = True
     log(f"[{name}] {'continuing' if resuming else 'running'} {nb.name}")
     t0 = time.time()
-    (runner or _papermill)(nb, out/f'{nb.stem}.run.ipynb', p)
+    (runner or _papermill)(nb, out / f'{nb.stem}.run.ipynb', p)
     secs = round(time.time() - t0, 1)  # a continued stage's killed part is not known: its time is a lower bound
-    write_json(out/STAGE_FILE, {**rec, 'status': 'done', 'seconds': secs, 'continued': resuming, 'run': uuid.uuid4().hex[:12]})
+    write_json(
+        out / STAGE_FILE,
+        {**rec, 'status': 'done', 'seconds': secs, 'continued': resuming, 'run': uuid.uuid4().hex[:12]},
+    )
     log(f"[{name}] finished in {secs:.0f} s")
     return out
 
 # %% ../nbs/22_reproduce.ipynb #5d6adf76
-PAPER_TABLE1 = {'deeplab': ('Auto-DeepLab decoder', 71.16, 1.03), 'noresidual': ('RSD at stage 3 w/o residual', 77.55, 1.08),
-                'fomaml_star': ('RSD at stage 3 (EfficientLab-3)', 79.89, 0.98), 'fomaml_star_63': ('RSD at stages 6 & 3 (EfficientLab-6-3)', 80.43, 0.91)}
+PAPER_TABLE1 = {
+    'deeplab': ('Auto-DeepLab decoder', 71.16, 1.03),
+    'noresidual': ('RSD at stage 3 w/o residual', 77.55, 1.08),
+    'fomaml_star': ('RSD at stage 3 (EfficientLab-3)', 79.89, 0.98),
+    'fomaml_star_63': ('RSD at stages 6 & 3 (EfficientLab-6-3)', 80.43, 0.91),
+}
 PAPER_TABLE2 = {  # (row label, 1-shot (mean, ci) or None, 5-shot (mean, ci) or None)
     'imagenet': ('ImageNet-trained encoder', (42.46, 1.40), (50.26, 1.41)),
     'joint': ('Joint-trained', (28.07, 0.99), (25.03, 0.94)),
@@ -137,57 +197,99 @@ PAPER_TABLE2 = {  # (row label, 1-shot (mean, ci) or None, 5-shot (mean, ci) or 
     'noreg': ('FOMAML* - regularisation', None, (77.89, 1.03)),
     'fomaml_star': ('FOMAML*', (75.87, 1.10), (79.89, 0.98)),
     'fomaml_star+uho': ('FOMAML* + UHO', (76.45, 1.16), (81.36, 0.80)),
-    'fomaml_star_63+uho': ('EfficientLab-6-3 FOMAML* + UHO', None, (82.78, 0.74))}
-PAPER_TABLE3 = dict(meta_batch=5, meta_steps=50000, meta_lr=0.1, meta_lr_final=1e-5, inner_batch=8, inner_steps=5,
-                    inner_lr=0.005, dropout=0.2, aug_rate=0.5)
+    'fomaml_star_63+uho': ('EfficientLab-6-3 FOMAML* + UHO', None, (82.78, 0.74)),
+}
+PAPER_TABLE3 = dict(
+    meta_batch=5,
+    meta_steps=50000,
+    meta_lr=0.1,
+    meta_lr_final=1e-5,
+    inner_batch=8,
+    inner_steps=5,
+    inner_lr=0.005,
+    dropout=0.2,
+    aug_rate=0.5,
+)
 
 # %% ../nbs/22_reproduce.ipynb #33dd7838
-def compare(a:dict, b:dict) -> dict:
+def compare(a: dict, b: dict) -> dict:
     "Is `a` (an evaluate results dict) above `b`? Paired over identical task-splits when possible; verdict and the difference with its CI."
     pa, pb = a.get('per_task') or [], b.get('per_task') or []
-    paired = len(pa) == len(pb) > 1 and all((x['class'], x['support'], x['query']) == (y['class'], y['support'], y['query']) for x, y in zip(pa, pb))
+    paired = len(pa) == len(pb) > 1 and all(
+        (x['class'], x['support'], x['query']) == (y['class'], y['support'], y['query']) for x, y in zip(pa, pb)
+    )
     if paired:
         d, h = mean_ci95([x['miou'] - y['miou'] for x, y in zip(pa, pb)])
         verdict = 'holds' if d - h > 0 else 'does not hold' if d + h < 0 else 'inconclusive'
     else:
         d, h = a['miou'] - b['miou'], a['ci95'] + b['ci95']
-        verdict = 'holds' if a['miou'] - a['ci95'] > b['miou'] + b['ci95'] else 'does not hold' if b['miou'] - b['ci95'] > a['miou'] + a['ci95'] else 'inconclusive'
+        verdict = (
+            'holds'
+            if a['miou'] - a['ci95'] > b['miou'] + b['ci95']
+            else 'does not hold'
+            if b['miou'] - b['ci95'] > a['miou'] + a['ci95']
+            else 'inconclusive'
+        )
     return dict(verdict=verdict, difference=float(d), ci95=float(h), paired=paired)
 
-VERDICTS = ('holds', 'does not hold', 'inconclusive', 'not tested')  # a comparison's verdicts, in the order `verdict_parts` lists them
 
-def _counts(verdicts:Sequence[str]) -> dict:
+VERDICTS = (
+    'holds',
+    'does not hold',
+    'inconclusive',
+    'not tested',
+)  # a comparison's verdicts, in the order `verdict_parts` lists them
+
+
+def _counts(verdicts: Sequence[str]) -> dict:
     v = list(verdicts)
     bad = [x for x in v if x not in VERDICTS]
-    if bad: raise ValueError(f"unknown comparison verdict(s) {bad}: expected each of {list(VERDICTS)}")
+    if bad:
+        raise ValueError(f"unknown comparison verdict(s) {bad}: expected each of {list(VERDICTS)}")
     return {k: v.count(k) for k in VERDICTS}
 
-def finding_verdict(verdicts:Sequence[str], # the verdicts of a finding's comparisons: 'holds', 'does not hold', 'inconclusive' or 'not tested'
-                   ) -> str:
+
+def finding_verdict(
+    verdicts: Sequence[str],  # its comparisons' verdicts: 'holds', 'does not hold', 'inconclusive', 'not tested'
+) -> str:
     """One verdict for a finding made of several comparisons, each counted as it is (none upgraded):
     'holds' when every comparison holds; 'does not hold' when any comparison is significantly reversed (its verdict
     is 'does not hold': the paired CI of the difference lies below 0); otherwise 'mixed' when some hold and the rest are
     inconclusive (or not tested), 'inconclusive' when none holds; 'not tested' when there is no comparison or none was tested."""
     n = _counts(verdicts)
-    if sum(n.values()) == n['not tested']: return 'not tested'
-    if n['does not hold']: return 'does not hold'
-    if n['holds'] == sum(n.values()): return 'holds'
+    if sum(n.values()) == n['not tested']:
+        return 'not tested'
+    if n['does not hold']:
+        return 'does not hold'
+    if n['holds'] == sum(n.values()):
+        return 'holds'
     return 'mixed' if n['holds'] else 'inconclusive'
 
-def verdict_parts(verdicts:Sequence[str]) -> str:
+
+def verdict_parts(verdicts: Sequence[str]) -> str:
     "The parts of a finding's verdict, counted: '3 hold, 1 does not hold', '1 holds, 2 inconclusive'; 'no comparisons' for none."
     n = _counts(verdicts)
-    word = {'holds': ('holds', 'hold'), 'does not hold': ('does not hold', 'do not hold'),
-            'inconclusive': ('inconclusive',) * 2, 'not tested': ('not tested',) * 2}
+    word = {
+        'holds': ('holds', 'hold'),
+        'does not hold': ('does not hold', 'do not hold'),
+        'inconclusive': ('inconclusive',) * 2,
+        'not tested': ('not tested',) * 2,
+    }
     return ', '.join(f"{c} {word[k][c > 1]}" for k, c in n.items() if c) or 'no comparisons'
 
-
 # %% ../nbs/22_reproduce.ipynb #87fbff93
-def fmt_ci(m:float|None, ci:float|None, scale:float=100) -> str:
+def fmt_ci(m: float | None, ci: float | None, scale: float = 100) -> str:
     "'79.89 ± 0.98' (in % by default); '' when missing."
-    if m is None: return ''
-    return f"{scale * m:.2f}" + ('' if ci is None or (isinstance(ci, float) and math.isnan(ci)) else f" ± {scale * ci:.2f}")
+    if m is None:
+        return ''
+    return f"{scale * m:.2f}" + (
+        '' if ci is None or (isinstance(ci, float) and math.isnan(ci)) else f" ± {scale * ci:.2f}"
+    )
 
-def md_table(columns:Sequence[str], rows:Sequence[Sequence]) -> str:
+
+def md_table(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
     "A markdown table."
-    return '\n'.join(['| ' + ' | '.join(columns) + ' |', '|' + '---|' * len(columns)] + ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows])
+    return '\n'.join(
+        ['| ' + ' | '.join(columns) + ' |', '|' + '---|' * len(columns)]
+        + ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows]
+    )

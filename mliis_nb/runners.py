@@ -23,262 +23,458 @@ from .params import Checks, check_common, resolve_image_size
 from .inits import load_initialisation, find_checkpoint, checkpoint_kind, BASELINES
 from .meta import ALGORITHMS, CHECKPOINT, MetaConfig, meta_train
 from .evaluate import evaluate, save_results, show_predictions
-from .uho import (
-    SPACES, MAX_STEPS, TRIALS_CSV, UHO_FORMAT, uho, read_trials, search_space, validation_tasks, save_uho, read_uho, omega_from_results,
-    plot_uho, plot_uho_convergence, plot_uho_objective, uho_tables)
+from mliis_nb.uho import (
+    SPACES,
+    MAX_STEPS,
+    TRIALS_CSV,
+    UHO_FORMAT,
+    uho,
+    read_trials,
+    search_space,
+    validation_tasks,
+    save_uho,
+    read_uho,
+    omega_from_results,
+    plot_uho,
+    plot_uho_convergence,
+    plot_uho_objective,
+    uho_tables,
+)
 
 # %% auto #0
 __all__ = ['run_meta_train', 'meta_train_main', 'run_evaluate', 'evaluate_main', 'run_uho', 'uho_main']
 
 # %% ../nbs/25_runners.ipynb #d6be39af
-def run_meta_train(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
-                   split:str='auto', # "auto", "paper" (760/240, validation from the training classes) or "hsnet" (520/240/240)
-                   out_dir:str='runs/meta', # everything is written here
-                   seed:int=0, # the model's initialisation and every task's randomness
-                   image_size:int=0, # 0: 224 on a data folder (the paper's), 64 on the embedded benchmark
-                   encoder:str=DEFAULT_ENCODER, # any timm encoder with features_only
-                   device:str='auto', # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
-                   algorithm:str='fomaml_star', # "reptile", "fomaml" (disjoint D_tr/D_val) or "fomaml_star"
-                   meta_steps:int=50000, # meta-steps T
-                   meta_batch:int=5, # tasks per meta-step M (shared out over the processes)
-                   inner_steps:int=5, # FOMAML(*): inner_steps - 1 steps on D_tr, then 1 on D_val (as the original)
-                   inner_batch:int=8, # U's minibatch size
-                   inner_lr:float=0.005, # U's learning rate
-                   meta_lr:float=0.1, # the meta step size at the first meta-step
-                   meta_lr_final:float=1e-5, # ... and at the last
-                   train_shots:int=5, # |D_tr|
-                   val_shots:int=5, # |D_val| (FOMAML, FOMAML*)
-                   dropout:float=0.2, # the head's dropout while adapting
-                   aug_rate:float=0.5, # augmentation rate on D_tr
-                   l2:float=5e-4, # L2 weight in the inner loss
-                   rsd_stages:list[int]=(3,), # 3: EfficientLab-3; 6 3: EfficientLab-6-3
-                   decoder:str='rsd', # "rsd", "rsd_noresidual", "deeplab", "deeplab_v3plus", "deeplab_v3plus_running"
-                   pool_conv:bool=False, # RSD pooled branch: plain pooling (the paper's) or with a 1x1 conv
-                   drop_path_rate:float=0.0, # encoder stochastic depth: block i of n dropped with p = rate*i/n (the original: 0.2)
-                   freeze_encoder:str='none', # 'none' (the paper), 'bn' (encoder BN keeps its ImageNet statistics) or 'all' (and its weights)
-                   weights:str='imagenet', # encoder initialisation: "imagenet" (offline for tf_efficientnet_lite0/1/2, else timm's hub), "none" or a file
-                   resume:bool=False, # continue the run in out_dir from its checkpoint (with any number of processes)
-                   stop_at:int=0, # stop (with a checkpoint) after this meta-step, to continue later; 0: run to meta_steps
-                   eval_every:int=100, # validate every this many meta-steps
-                   val_tasks:int=20, # validation task-splits (shared out over the processes)
-                   checkpoint_every:int=100, # checkpoint every this many meta-steps
-                   time_budget:float=0, # seconds; 0: no limit (a budgeted run stops with a checkpoint and can be resumed)
-                   synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
-                   synthetic_examples:int=10, # examples per class of the embedded benchmark
-                   synthetic_size:int=128, # image side of the embedded benchmark
-                   progress:bool=True, # a progress bar (rank 0)
-                   strategy:str='auto', # U's execution: 'sequential', 'parallel' (the tasks side by side) or 'auto' (parallel on a GPU)
-                  ) -> dict:
+def run_meta_train(
+    data: str = 'synthetic',  # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
+    split: str = 'auto',  # "auto", "paper" (760/240, validation from the training classes) or "hsnet" (520/240/240)
+    out_dir: str = 'runs/meta',  # everything is written here
+    seed: int = 0,  # the model's initialisation and every task's randomness
+    image_size: int = 0,  # 0: 224 on a data folder (the paper's), 64 on the embedded benchmark
+    encoder: str = DEFAULT_ENCODER,  # any timm encoder with features_only
+    device: str = 'auto',  # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
+    algorithm: str = 'fomaml_star',  # "reptile", "fomaml" (disjoint D_tr/D_val) or "fomaml_star"
+    meta_steps: int = 50000,  # meta-steps T
+    meta_batch: int = 5,  # tasks per meta-step M (shared out over the processes)
+    inner_steps: int = 5,  # FOMAML(*): inner_steps - 1 steps on D_tr, then 1 on D_val (as the original)
+    inner_batch: int = 8,  # U's minibatch size
+    inner_lr: float = 0.005,  # U's learning rate
+    meta_lr: float = 0.1,  # the meta step size at the first meta-step
+    meta_lr_final: float = 1e-5,  # ... and at the last
+    train_shots: int = 5,  # |D_tr|
+    val_shots: int = 5,  # |D_val| (FOMAML, FOMAML*)
+    dropout: float = 0.2,  # the head's dropout while adapting
+    aug_rate: float = 0.5,  # augmentation rate on D_tr
+    l2: float = 5e-4,  # L2 weight in the inner loss
+    rsd_stages: list[int] = (3,),  # 3: EfficientLab-3; 6 3: EfficientLab-6-3
+    decoder: str = 'rsd',  # "rsd", "rsd_noresidual", "deeplab", "deeplab_v3plus", "deeplab_v3plus_running"
+    pool_conv: bool = False,  # RSD pooled branch: plain pooling (the paper's) or with a 1x1 conv
+    drop_path_rate: float = 0.0,  # encoder stochastic depth: block i of n dropped with p = rate*i/n (the original: 0.2)
+    freeze_encoder: str = 'none',  # 'none' (the paper), 'bn' (encoder BN keeps its ImageNet statistics) or 'all' (and its weights)
+    weights: str = 'imagenet',  # encoder initialisation: "imagenet" (offline for tf_efficientnet_lite0/1/2, else timm's hub), "none" or a file
+    resume: bool = False,  # continue the run in out_dir from its checkpoint (with any number of processes)
+    stop_at: int = 0,  # stop (with a checkpoint) after this meta-step, to continue later; 0: run to meta_steps
+    eval_every: int = 100,  # validate every this many meta-steps
+    val_tasks: int = 20,  # validation task-splits (shared out over the processes)
+    checkpoint_every: int = 100,  # checkpoint every this many meta-steps
+    time_budget: float = 0,  # seconds; 0: no limit (a budgeted run stops with a checkpoint and can be resumed)
+    synthetic_classes: int = 1000,  # size of the embedded benchmark (data "synthetic")
+    synthetic_examples: int = 10,  # examples per class of the embedded benchmark
+    synthetic_size: int = 128,  # image side of the embedded benchmark
+    progress: bool = True,  # a progress bar (rank 0)
+    strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (the tasks side by side) or 'auto' (parallel on a GPU)
+) -> dict:
     "`nbs/experiments/meta_train.ipynb` as a function: check the parameters, meta-train, write `out_dir`; return results.json's contents."
     c = Checks()
     check_common(c, data, split, out_dir, seed, image_size, encoder, device)
     c.choice('algorithm', algorithm, ALGORITHMS)
-    for name in ('meta_steps', 'meta_batch', 'inner_batch', 'train_shots', 'val_shots', 'eval_every', 'val_tasks', 'checkpoint_every'):
+    for name in (
+        'meta_steps',
+        'meta_batch',
+        'inner_batch',
+        'train_shots',
+        'val_shots',
+        'eval_every',
+        'val_tasks',
+        'checkpoint_every',
+    ):
         c.integer(name, locals()[name], 1)
     c.integer('inner_steps', inner_steps, 1 if algorithm == 'reptile' else 2)
     c.integer('stop_at', stop_at, 0)
     c.number('inner_lr', inner_lr, positive=True)
-    c.number('meta_lr', meta_lr, 0, 1); c.number('meta_lr_final', meta_lr_final, 0, 1)
-    c.number('dropout', dropout, 0, 1, hi_open=True); c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0)
+    c.number('meta_lr', meta_lr, 0, 1)
+    c.number('meta_lr_final', meta_lr_final, 0, 1)
+    c.number('dropout', dropout, 0, 1, hi_open=True)
+    c.number('aug_rate', aug_rate, 0, 1)
+    c.number('l2', l2, 0)
     c.number('time_budget', time_budget, 0)
-    c.add(isinstance(rsd_stages, (list, tuple)) and len(rsd_stages) > 0 and all(s in PAPER_STAGE_STRIDE for s in rsd_stages)
-          and list(rsd_stages) == sorted(set(rsd_stages), reverse=True), 'rsd_stages', rsd_stages,
-          f"expected distinct paper stages from {sorted(PAPER_STAGE_STRIDE)}, deep to shallow, e.g. [3] or [6, 3]")
-    c.choice('decoder', decoder, DECODERS); c.choice('pool_conv', pool_conv, (True, False))
-    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True); c.choice('freeze_encoder', freeze_encoder, FREEZE)
+    c.add(
+        isinstance(rsd_stages, (list, tuple))
+        and len(rsd_stages) > 0
+        and all(s in PAPER_STAGE_STRIDE for s in rsd_stages)
+        and list(rsd_stages) == sorted(set(rsd_stages), reverse=True),
+        'rsd_stages',
+        rsd_stages,
+        f"expected distinct paper stages from {sorted(PAPER_STAGE_STRIDE)}, deep to shallow, e.g. [3] or [6, 3]",
+    )
+    c.choice('decoder', decoder, DECODERS)
+    c.choice('pool_conv', pool_conv, (True, False))
+    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True)
+    c.choice('freeze_encoder', freeze_encoder, FREEZE)
     enc_weights = None if weights is None or str(weights).lower() in ('none', 'random', '') else weights
-    c.add(enc_weights in (None, 'imagenet') or Path(enc_weights).is_file(), 'weights', weights, "expected 'imagenet', 'none' or an existing file")
+    c.add(
+        enc_weights in (None, 'imagenet') or Path(enc_weights).is_file(),
+        'weights',
+        weights,
+        "expected 'imagenet', 'none' or an existing file",
+    )
     out = Path(out_dir).expanduser()
-    c.add(resume or not (out/CHECKPOINT).exists(), 'out_dir', out_dir, "already holds a checkpoint: set resume=True to continue it or choose another out_dir")
+    c.add(
+        resume or not (out / CHECKPOINT).exists(),
+        'out_dir',
+        out_dir,
+        "already holds a checkpoint: set resume=True to continue it or choose another out_dir",
+    )
     c.choice('strategy', strategy, STRATEGIES)
     c.done()
-    cfg = MetaConfig(algorithm=algorithm, meta_steps=meta_steps, meta_batch=meta_batch, inner_steps=inner_steps,
-                     inner_batch=inner_batch, inner_lr=inner_lr, meta_lr=meta_lr, meta_lr_final=meta_lr_final,
-                     train_shots=train_shots, val_shots=val_shots, dropout=dropout, aug_rate=aug_rate, l2=l2)
+    cfg = MetaConfig(
+        algorithm=algorithm,
+        meta_steps=meta_steps,
+        meta_batch=meta_batch,
+        inner_steps=inner_steps,
+        inner_batch=inner_batch,
+        inner_lr=inner_lr,
+        meta_lr=meta_lr,
+        meta_lr_final=meta_lr_final,
+        train_shots=train_shots,
+        val_shots=val_shots,
+        dropout=dropout,
+        aug_rate=aug_rate,
+        l2=l2,
+    )
     dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)  # one benchmark for every run seed
+    syn_kw = dict(
+        n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0
+    )  # one benchmark for every run seed
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
         root, splits = resolve_data(data, split, **syn_kw)
         ds = open_data(root, classes=list(dict.fromkeys(splits['trn'] + splits['val'])), size=size)
         ds.require(train_shots + (0 if algorithm == 'reptile' else val_shots), splits['trn'])
         ds.preload()
-    model_kwargs = dict(encoder=encoder, rsd_stages=tuple(rsd_stages), dropout=dropout, decoder=decoder, pool_conv=pool_conv,
-                        drop_path_rate=float(drop_path_rate), freeze_encoder=freeze_encoder)  # in the checkpoint's header: a loaded checkpoint rebuilds with its own
+    model_kwargs = dict(
+        encoder=encoder,
+        rsd_stages=tuple(rsd_stages),
+        dropout=dropout,
+        decoder=decoder,
+        pool_conv=pool_conv,
+        drop_path_rate=float(drop_path_rate),
+        freeze_encoder=freeze_encoder,
+    )  # in the checkpoint's header: a loaded checkpoint rebuilds with its own
     torch.manual_seed(seed)
-    model = prepare_model(EfficientLab(**model_kwargs, weights=enc_weights), device_settings(dev))  # channels_last: `make bench`
+    model = prepare_model(
+        EfficientLab(**model_kwargs, weights=enc_weights), device_settings(dev)
+    )  # channels_last: `make bench`
     if is_main():
-        print(f"data: {root} ({len(splits['trn'])} train classes, validation from {len(splits['val'])} classes, split {split!r}), "
-              f"{size} px; EfficientLab-{'-'.join(map(str, rsd_stages))} on {encoder}: {param_count(model):,} parameters; "
-              f"{world_size()} process(es), device {dev}", flush=True)
-    start_step = on_main(lambda: read_header(out/CHECKPOINT)['step'] if resume and (out/CHECKPOINT).exists() else 0)
+        print(
+            f"data: {root} ({len(splits['trn'])} train classes, validation from {len(splits['val'])} classes, split {split!r}), "
+            f"{size} px; EfficientLab-{'-'.join(map(str, rsd_stages))} on {encoder}: {param_count(model):,} parameters; "
+            f"{world_size()} process(es), device {dev}",
+            flush=True,
+        )
+    start_step = on_main(lambda: read_header(out / CHECKPOINT)['step'] if resume and (out / CHECKPOINT).exists() else 0)
     t0 = time.time()
-    history = meta_train(model, ds, cfg, out, classes=splits['trn'], val_data=ds, val_classes=splits['val'],
-                         val_tasks=val_tasks, eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed,
-                         resume=resume, time_budget=time_budget or None, stop_at=stop_at or None,
-                         model_kwargs={**model_kwargs, 'rsd_stages': list(rsd_stages)}, progress=progress, strategy=strategy)
+    history = meta_train(
+        model,
+        ds,
+        cfg,
+        out,
+        classes=splits['trn'],
+        val_data=ds,
+        val_classes=splits['val'],
+        val_tasks=val_tasks,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        resume=resume,
+        time_budget=time_budget or None,
+        stop_at=stop_at or None,
+        model_kwargs={**model_kwargs, 'rsd_stages': list(rsd_stages)},
+        progress=progress,
+        strategy=strategy,
+    )
     seconds = time.time() - t0
     vals = [r for r in history if r['val_miou'] != '']
     steps_run = history[-1]['step'] if history else 0
-    results = {'algorithm': algorithm, 'steps': steps_run, 'meta_steps': meta_steps, 'seconds_this_run': round(seconds, 1),
-               'seconds_per_meta_step': round(seconds / max(1, steps_run - start_step), 4),  # validation included
-               'final_val_miou': vals[-1]['val_miou'] if vals else None, 'final_val_ci95': vals[-1]['val_ci95'] if vals else None,
-               'checkpoint': str(out/CHECKPOINT), 'config': asdict(cfg), 'model_kwargs': {**model_kwargs, 'rsd_stages': list(rsd_stages)},
-               'encoder': encoder, 'drop_path_rate': float(drop_path_rate),
-               'data': str(root), 'split': split, 'splits': splits, 'image_size': size, 'seed': seed, 'device': str(dev),
-               'world_size': world_size()}
-    if is_main(): write_json(out/'results.json', results)
+    results = {
+        'algorithm': algorithm,
+        'steps': steps_run,
+        'meta_steps': meta_steps,
+        'seconds_this_run': round(seconds, 1),
+        'seconds_per_meta_step': round(seconds / max(1, steps_run - start_step), 4),  # validation included
+        'final_val_miou': vals[-1]['val_miou'] if vals else None,
+        'final_val_ci95': vals[-1]['val_ci95'] if vals else None,
+        'checkpoint': str(out / CHECKPOINT),
+        'config': asdict(cfg),
+        'model_kwargs': {**model_kwargs, 'rsd_stages': list(rsd_stages)},
+        'encoder': encoder,
+        'drop_path_rate': float(drop_path_rate),
+        'data': str(root),
+        'split': split,
+        'splits': splits,
+        'image_size': size,
+        'seed': seed,
+        'device': str(dev),
+        'world_size': world_size(),
+    }
+    if is_main():
+        write_json(out / 'results.json', results)
     return results
 
 # %% ../nbs/25_runners.ipynb #63866561
-def meta_train_main(argv:list[str]|None=None) -> int:
+def meta_train_main(argv: list[str] | None = None) -> int:
     "The `python -m mliis_nb.meta` command line (under `torchrun --nproc_per_node N`: N processes share each meta-batch)."
-    return cli(run_meta_train, 'python -m mliis_nb.meta', 'Meta-train an initialisation (Reptile, FOMAML, FOMAML*) on '
-               'the embedded benchmark or an FSS-1000 folder; the options are the parameters of nbs/experiments/meta_train.ipynb.',
-               lambda r, a: json.dumps({k: r[k] for k in ('steps', 'seconds_this_run', 'seconds_per_meta_step', 'final_val_miou',
-                                                          'final_val_ci95', 'world_size')}), argv)
+    return cli(
+        run_meta_train,
+        'python -m mliis_nb.meta',
+        'Meta-train an initialisation (Reptile, FOMAML, FOMAML*) on '
+        'the embedded benchmark or an FSS-1000 folder; the options are the parameters of nbs/experiments/meta_train.ipynb.',
+        lambda r, a: json.dumps(
+            {
+                k: r[k]
+                for k in (
+                    'steps',
+                    'seconds_this_run',
+                    'seconds_per_meta_step',
+                    'final_val_miou',
+                    'final_val_ci95',
+                    'world_size',
+                )
+            }
+        ),
+        argv,
+    )
 
 # %% ../nbs/25_runners.ipynb #7618c369
-def run_evaluate(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
-                 split:str='auto', # "auto", "paper" or "hsnet": which class lists (the test classes are the same 240 in both)
-                 out_dir:str='runs/eval', # results.json and predictions.png go here
-                 seed:int=0, # the task-splits, U's randomness and a fresh decoder's initialisation
-                 image_size:int=0, # 0: 224 on a data folder, 64 on the embedded benchmark
-                 encoder:str=DEFAULT_ENCODER, # for checkpoint "imagenet" / "random"
-                 device:str='auto', # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
-                 checkpoint:str='imagenet', # a checkpoint file or run folder, or "imagenet" / "random" for the baselines
-                 rsd_stages:list[int]=(3,), # for checkpoint "imagenet" / "random"
-                 joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
-                 drop_path_rate:float=0.0, # "imagenet"/"random": encoder stochastic depth, block i of n dropped with p = rate*i/n (the original: 0.2); a checkpoint: its own
-                 classes:str='test', # which classes of the split: "test", "val" or "trn"
-                 max_classes:int=0, # evaluate only the first N classes (0: all)
-                 shots:int=5, # k
-                 splits_per_class:int=2, # random support/query splits per class (shared out over the processes)
-                 queries:int|str=5, # query images per task-split (the original: 5), or "all"
-                 omega:str='', # "": U from lr, steps, batch, ... below; or a UHO results.json whose best omega (steps included) is U
-                 lr:float=0.005, # U's test-time learning rate
-                 steps:int=5, # U's steps
-                 batch:int=8, # U's minibatch size
-                 optimiser:str='sgd', # U's optimiser: "sgd" or "adam"
-                 dropout:float=0.2, # the head's dropout while adapting
-                 aug_rate:float=0.5, # augmentation rate
-                 l2:float=5e-4, # L2 weight
-                 bn:str='running', # predicting the queries: BN on running statistics (the paper's) or 'batch' (the query batch's)
-                 label:str='', # a name for this initialisation in tables (default: from checkpoint)
-                 synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
-                 synthetic_examples:int=10, # examples per class of the embedded benchmark
-                 synthetic_size:int=128, # image side of the embedded benchmark
-                 progress:bool=True, # a progress bar (rank 0)
-                 strategy:str='auto', # U's execution: 'sequential', 'parallel' (task-splits side by side) or 'auto' (parallel on a GPU)
-                ) -> dict:
+def run_evaluate(
+    data: str = 'synthetic',  # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
+    split: str = 'auto',  # "auto", "paper" or "hsnet": which class lists (the test classes are the same 240 in both)
+    out_dir: str = 'runs/eval',  # results.json and predictions.png go here
+    seed: int = 0,  # the task-splits, U's randomness and a fresh decoder's initialisation
+    image_size: int = 0,  # 0: 224 on a data folder, 64 on the embedded benchmark
+    encoder: str = DEFAULT_ENCODER,  # for checkpoint "imagenet" / "random"
+    device: str = 'auto',  # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
+    checkpoint: str = 'imagenet',  # a checkpoint file or run folder, or "imagenet" / "random" for the baselines
+    rsd_stages: list[int] = (3,),  # for checkpoint "imagenet" / "random"
+    joint_head: str = 'fresh',  # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
+    drop_path_rate: float = 0.0,  # "imagenet"/"random": encoder stochastic depth, block i of n dropped with p = rate*i/n (the original: 0.2); a checkpoint: its own
+    classes: str = 'test',  # which classes of the split: "test", "val" or "trn"
+    max_classes: int = 0,  # evaluate only the first N classes (0: all)
+    shots: int = 5,  # k
+    splits_per_class: int = 2,  # random support/query splits per class (shared out over the processes)
+    queries: int | str = 5,  # query images per task-split (the original: 5), or "all"
+    omega: str = '',  # "": U from lr, steps, batch, ... below; or a UHO results.json whose best omega (steps included) is U
+    lr: float = 0.005,  # U's test-time learning rate
+    steps: int = 5,  # U's steps
+    batch: int = 8,  # U's minibatch size
+    optimiser: str = 'sgd',  # U's optimiser: "sgd" or "adam"
+    dropout: float = 0.2,  # the head's dropout while adapting
+    aug_rate: float = 0.5,  # augmentation rate
+    l2: float = 5e-4,  # L2 weight
+    bn: str = 'running',  # predicting the queries: BN on running statistics (the paper's) or 'batch' (the query batch's)
+    label: str = '',  # a name for this initialisation in tables (default: from checkpoint)
+    synthetic_classes: int = 1000,  # size of the embedded benchmark (data "synthetic")
+    synthetic_examples: int = 10,  # examples per class of the embedded benchmark
+    synthetic_size: int = 128,  # image side of the embedded benchmark
+    progress: bool = True,  # a progress bar (rank 0)
+    strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (task-splits side by side) or 'auto' (parallel on a GPU)
+) -> dict:
     "`nbs/experiments/evaluate.ipynb` as a function: check the parameters, meta-test, write `out_dir`; return results.json's contents."
-    scored = (classes,) if isinstance(classes, str) and classes in SPLIT_LISTS else SPLIT_LISTS  # the one list read (a bad `classes` is named below)
+    scored = (
+        (classes,) if isinstance(classes, str) and classes in SPLIT_LISTS else SPLIT_LISTS
+    )  # the one list read (a bad `classes` is named below)
     c = Checks()
     check_common(c, data, split, out_dir, seed, image_size, encoder, device, need=scored)
     c.choice('classes', classes, ('test', 'val', 'trn'))
-    c.integer('max_classes', max_classes, 0); c.integer('shots', shots, 1); c.integer('splits_per_class', splits_per_class, 1)
-    c.add(queries == 'all' or (isinstance(queries, int) and not isinstance(queries, bool) and queries >= 1), 'queries', queries, "expected an integer >= 1 or 'all'")
-    c.number('lr', lr, positive=True); c.integer('steps', steps, 0); c.integer('batch', batch, 1)
-    c.choice('optimiser', optimiser, OPTIMISERS); c.number('dropout', dropout, 0, 1, hi_open=True)
-    c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0); c.choice('joint_head', joint_head, ('fresh', 'mean'))
-    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True); c.choice('bn', bn, BN_MODES)
+    c.integer('max_classes', max_classes, 0)
+    c.integer('shots', shots, 1)
+    c.integer('splits_per_class', splits_per_class, 1)
+    c.add(
+        queries == 'all' or (isinstance(queries, int) and not isinstance(queries, bool) and queries >= 1),
+        'queries',
+        queries,
+        "expected an integer >= 1 or 'all'",
+    )
+    c.number('lr', lr, positive=True)
+    c.integer('steps', steps, 0)
+    c.integer('batch', batch, 1)
+    c.choice('optimiser', optimiser, OPTIMISERS)
+    c.number('dropout', dropout, 0, 1, hi_open=True)
+    c.number('aug_rate', aug_rate, 0, 1)
+    c.number('l2', l2, 0)
+    c.choice('joint_head', joint_head, ('fresh', 'mean'))
+    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True)
+    c.choice('bn', bn, BN_MODES)
     if str(checkpoint) not in BASELINES:
-        try: find_checkpoint(checkpoint)
-        except ValueError as e: c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
+        try:
+            find_checkpoint(checkpoint)
+        except ValueError as e:
+            c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
     if c.add(isinstance(omega, str), 'omega', omega, 'expected "" or the path of a UHO results.json') and omega:
-        try: read_uho(omega)
-        except ValueError as e: c.add(False, 'omega', omega, str(e).removeprefix('omega: '))
+        try:
+            read_uho(omega)
+        except ValueError as e:
+            c.add(False, 'omega', omega, str(e).removeprefix('omega: '))
     c.choice('strategy', strategy, STRATEGIES)
     c.done()
     omega_source = omega or 'parameters'
-    om = (omega_from_results(omega) if omega else Omega(lr=lr, steps=steps, batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)).replace(bn=bn)
+    om = (
+        omega_from_results(omega)
+        if omega
+        else Omega(lr=lr, steps=steps, batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
+    ).replace(bn=bn)
     dev, size = rank_device(device), resolve_image_size(data, image_size)
     syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
         root, splits = resolve_data(data, split, need=scored, **syn_kw)
-        test_classes = splits[classes][:max_classes or None]
+        test_classes = splits[classes][: max_classes or None]
         ds = open_data(root, classes=test_classes, size=size)
         need = shots + (1 if queries == 'all' else queries)
         short = [cl for cl in test_classes if ds.n_examples(cl) < need]
         if short:
-            raise ValueError(f"shots={shots}: {shots} shots plus {queries} queries need {need} examples, but {len(short)} classes have fewer: "
-                             + ', '.join(f'{cl} ({ds.n_examples(cl)})' for cl in short[:5]))
+            raise ValueError(
+                f"shots={shots}: {shots} shots plus {queries} queries need {need} examples, but {len(short)} classes have fewer: "
+                + ', '.join(f'{cl} ({ds.n_examples(cl)})' for cl in short[:5])
+            )
         ds.preload()
-    model = load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed, joint_head=joint_head,
-                                drop_path_rate=drop_path_rate, device=dev)  # channels_last: `make bench`
+    model = load_initialisation(
+        checkpoint,
+        encoder=encoder,
+        rsd_stages=rsd_stages,
+        dropout=dropout,
+        seed=seed,
+        joint_head=joint_head,
+        drop_path_rate=drop_path_rate,
+        device=dev,
+    )  # channels_last: `make bench`
     name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
     if is_main():
-        print(f"{name}: {len(test_classes)} {classes} classes x {splits_per_class} splits, {shots}-shot, {queries} queries, "
-              f"{size} px, U = {om}, {world_size()} process(es), device {dev}", flush=True)
+        print(
+            f"{name}: {len(test_classes)} {classes} classes x {splits_per_class} splits, {shots}-shot, {queries} queries, "
+            f"{size} px, U = {om}, {world_size()} process(es), device {dev}",
+            flush=True,
+        )
     t0 = time.time()
-    res = evaluate(model, ds, test_classes, shots=shots, splits_per_class=splits_per_class, omega=om, queries=queries, seed=seed, progress=progress,
-                   strategy=strategy)
+    res = evaluate(
+        model,
+        ds,
+        test_classes,
+        shots=shots,
+        splits_per_class=splits_per_class,
+        omega=om,
+        queries=queries,
+        seed=seed,
+        progress=progress,
+        strategy=strategy,
+    )
     seconds = time.time() - t0
-    extra = dict(label=name, checkpoint=str(checkpoint), joint_head=joint_head,
-                 encoder=getattr(model, 'encoder_name', encoder),  # the model's own: a checkpoint's encoder overrides `encoder`
-                 drop_path_rate=float(getattr(model, 'drop_path_rate', 0.0)), data=str(root), split=split, splits=splits, classes=classes,
-                 image_size=size, seconds=round(seconds, 1), device=str(dev), omega_source=omega_source, world_size=world_size())
-    if not is_main(): return res.to_dict() | extra
-    out = Path(out_dir).expanduser(); out.mkdir(parents=True, exist_ok=True)
-    summary = save_results(res, out/'results.json', **extra)
-    show_predictions(res.examples, out/'predictions.png', n=6, title=f"{name}, {shots}-shot")
+    extra = dict(
+        label=name,
+        checkpoint=str(checkpoint),
+        joint_head=joint_head,
+        encoder=getattr(model, 'encoder_name', encoder),  # the model's own: a checkpoint's encoder overrides `encoder`
+        drop_path_rate=float(getattr(model, 'drop_path_rate', 0.0)),
+        data=str(root),
+        split=split,
+        splits=splits,
+        classes=classes,
+        image_size=size,
+        seconds=round(seconds, 1),
+        device=str(dev),
+        omega_source=omega_source,
+        world_size=world_size(),
+    )
+    if not is_main():
+        return res.to_dict() | extra
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    summary = save_results(res, out / 'results.json', **extra)
+    show_predictions(res.examples, out / 'predictions.png', n=6, title=f"{name}, {shots}-shot")
     return summary
 
 # %% ../nbs/25_runners.ipynb #a2753a28
-def evaluate_main(argv:list[str]|None=None) -> int:
+def evaluate_main(argv: list[str] | None = None) -> int:
     "The `python -m mliis_nb.evaluate` command line (under `torchrun --nproc_per_node N`: N processes share the task-splits)."
-    return cli(run_evaluate, 'python -m mliis_nb.evaluate', "Meta-test an initialisation with the paper's protocol; "
-               'the options are the parameters of nbs/experiments/evaluate.ipynb.',
-               lambda r, a: f"{r['label']}: task-mean IoU {100 * r['miou']:.2f} +- {100 * r['ci95']:.2f} % (95% CI, n={r['n']} task-splits); "
-                            f"class-wise mIoU {100 * r['classwise_miou']:.2f} %; {r['seconds']:.0f} s on {r['world_size']} process(es); "
-                            f"results.json and predictions.png in {a.out_dir}", argv)
+    return cli(
+        run_evaluate,
+        'python -m mliis_nb.evaluate',
+        "Meta-test an initialisation with the paper's protocol; "
+        'the options are the parameters of nbs/experiments/evaluate.ipynb.',
+        lambda r, a: (
+            f"{r['label']}: task-mean IoU {100 * r['miou']:.2f} +- {100 * r['ci95']:.2f} % (95% CI, n={r['n']} task-splits); "
+            f"class-wise mIoU {100 * r['classwise_miou']:.2f} %; {r['seconds']:.0f} s on {r['world_size']} process(es); "
+            f"results.json and predictions.png in {a.out_dir}"
+        ),
+        argv,
+    )
 
 # %% ../nbs/25_runners.ipynb #4d36dc35
-def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
-            split:str='auto', # "auto", "paper" (T_val from the training list, as the original) or "hsnet" (the 240 validation classes)
-            out_dir:str='runs/uho', # trials.csv (resumed from), results.json and the figures go here
-            seed:int=0, # T_val, the optimiser's random state, U's randomness, a fresh decoder's initialisation
-            image_size:int=0, # 0: 224 on a data folder, 64 on the embedded benchmark
-            encoder:str=DEFAULT_ENCODER, # for checkpoint "imagenet" / "random"
-            device:str='auto', # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
-            checkpoint:str='imagenet', # a meta or joint checkpoint (file or run folder), or "imagenet" / "random"
-            rsd_stages:list[int]=(3,), # for checkpoint "imagenet" / "random"
-            joint_head:str='fresh', # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
-            drop_path_rate:float=0.0, # "imagenet"/"random": encoder stochastic depth, block i of n dropped with p = rate*i/n (the original: 0.2); a checkpoint: its own
-            label:str='', # a name for this initialisation in tables (default: from checkpoint)
-            shots:int=5, # k: 1 or 5 in the paper
-            n_tasks:int=200, # validation tasks in T_val (shared out over the processes)
-            queries:int=5, # query images per task, scored after every step
-            n_calls:int=30, # trials (the first half random); a larger n_calls extends a finished search in out_dir
-            space:str='lr', # "lr" (Table 4) or "extended" (lr, dropout, aug_rate, batch: Table 5)
-            max_steps:int=0, # early-stopping horizon; 0: 20 for "lr", 80 for "extended"
-            patience:int=50, # early-stopping patience (the original's)
-            batch:int=8, # U's minibatch size when not searched (Table 3)
-            optimiser:str='sgd', # U's optimiser
-            dropout:float=0.2, # the head's dropout while adapting, when not searched
-            aug_rate:float=0.5, # augmentation rate, when not searched
-            l2:float=5e-4, # L2 weight
-            synthetic_classes:int=1000, # size of the embedded benchmark (data "synthetic")
-            synthetic_examples:int=10, # examples per class of the embedded benchmark
-            synthetic_size:int=128, # image side of the embedded benchmark
-            progress:bool=True, # a line per trial (rank 0)
-            strategy:str='auto', # U's execution in each trial: 'sequential', 'parallel' (tasks side by side) or 'auto' (parallel on a GPU)
-           ) -> dict:
+def run_uho(
+    data: str = 'synthetic',  # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
+    split: str = 'auto',  # "auto", "paper" (T_val from the training list, as the original) or "hsnet" (the 240 validation classes)
+    out_dir: str = 'runs/uho',  # trials.csv (resumed from), results.json and the figures go here
+    seed: int = 0,  # T_val, the optimiser's random state, U's randomness, a fresh decoder's initialisation
+    image_size: int = 0,  # 0: 224 on a data folder, 64 on the embedded benchmark
+    encoder: str = DEFAULT_ENCODER,  # for checkpoint "imagenet" / "random"
+    device: str = 'auto',  # "auto", "cpu", "cuda", "cuda:N" (under torchrun "auto"/"cuda": the local rank's GPU)
+    checkpoint: str = 'imagenet',  # a meta or joint checkpoint (file or run folder), or "imagenet" / "random"
+    rsd_stages: list[int] = (3,),  # for checkpoint "imagenet" / "random"
+    joint_head: str = 'fresh',  # joint checkpoints: "fresh" 2-class head (the original's) or "mean" of the class rows
+    drop_path_rate: float = 0.0,  # "imagenet"/"random": encoder stochastic depth, block i of n dropped with p = rate*i/n (the original: 0.2); a checkpoint: its own
+    label: str = '',  # a name for this initialisation in tables (default: from checkpoint)
+    shots: int = 5,  # k: 1 or 5 in the paper
+    n_tasks: int = 200,  # validation tasks in T_val (shared out over the processes)
+    queries: int = 5,  # query images per task, scored after every step
+    n_calls: int = 30,  # trials (the first half random); a larger n_calls extends a finished search in out_dir
+    space: str = 'lr',  # "lr" (Table 4) or "extended" (lr, dropout, aug_rate, batch: Table 5)
+    max_steps: int = 0,  # early-stopping horizon; 0: 20 for "lr", 80 for "extended"
+    patience: int = 50,  # early-stopping patience (the original's)
+    batch: int = 8,  # U's minibatch size when not searched (Table 3)
+    optimiser: str = 'sgd',  # U's optimiser
+    dropout: float = 0.2,  # the head's dropout while adapting, when not searched
+    aug_rate: float = 0.5,  # augmentation rate, when not searched
+    l2: float = 5e-4,  # L2 weight
+    synthetic_classes: int = 1000,  # size of the embedded benchmark (data "synthetic")
+    synthetic_examples: int = 10,  # examples per class of the embedded benchmark
+    synthetic_size: int = 128,  # image side of the embedded benchmark
+    progress: bool = True,  # a line per trial (rank 0)
+    strategy: str = 'auto',  # U's execution in each trial: 'sequential', 'parallel' (tasks side by side) or 'auto' (parallel on a GPU)
+) -> dict:
     "`nbs/experiments/uho.ipynb` as a function: check the parameters, search, write `out_dir`; return results.json's contents."
     c = Checks()
     check_common(c, data, split, out_dir, seed, image_size, encoder, device)
-    c.integer('shots', shots, 1); c.integer('n_tasks', n_tasks, 1); c.integer('queries', queries, 1)
-    c.integer('n_calls', n_calls, 2); c.choice('space', space, list(SPACES))
-    c.integer('max_steps', max_steps, 0); c.integer('patience', patience, 0)
-    c.integer('batch', batch, 1); c.choice('optimiser', optimiser, OPTIMISERS); c.number('dropout', dropout, 0, 1, hi_open=True)
-    c.number('aug_rate', aug_rate, 0, 1); c.number('l2', l2, 0); c.choice('joint_head', joint_head, ('fresh', 'mean'))
+    c.integer('shots', shots, 1)
+    c.integer('n_tasks', n_tasks, 1)
+    c.integer('queries', queries, 1)
+    c.integer('n_calls', n_calls, 2)
+    c.choice('space', space, list(SPACES))
+    c.integer('max_steps', max_steps, 0)
+    c.integer('patience', patience, 0)
+    c.integer('batch', batch, 1)
+    c.choice('optimiser', optimiser, OPTIMISERS)
+    c.number('dropout', dropout, 0, 1, hi_open=True)
+    c.number('aug_rate', aug_rate, 0, 1)
+    c.number('l2', l2, 0)
+    c.choice('joint_head', joint_head, ('fresh', 'mean'))
     c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True)
     if str(checkpoint) not in BASELINES:
-        try: find_checkpoint(checkpoint)
-        except ValueError as e: c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
+        try:
+            find_checkpoint(checkpoint)
+        except ValueError as e:
+            c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
     c.choice('strategy', strategy, STRATEGIES)
     c.done()
     out = Path(out_dir).expanduser()
-    on_main(read_trials, out/TRIALS_CSV, search_space(space))  # a trials.csv of another search space is refused now
+    on_main(read_trials, out / TRIALS_CSV, search_space(space))  # a trials.csv of another search space is refused now
     base = Omega(batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
     steps_max = max_steps or MAX_STEPS[space]
     dev, size = rank_device(device), resolve_image_size(data, image_size)
@@ -288,40 +484,93 @@ def run_uho(data:str='synthetic', # "synthetic" (the embedded benchmark) or a fo
         ds = open_data(root, classes=splits['val'], size=size)
         tasks = validation_tasks(ds, splits['val'], shots=shots, n_tasks=n_tasks, queries=queries, seed=seed)
         ds.preload(sorted({c_ for c_, _, _ in tasks}))
-    model = load_initialisation(checkpoint, encoder=encoder, rsd_stages=rsd_stages, dropout=dropout, seed=seed, joint_head=joint_head,
-                                drop_path_rate=drop_path_rate, device=dev)  # channels_last: `make bench`
+    model = load_initialisation(
+        checkpoint,
+        encoder=encoder,
+        rsd_stages=rsd_stages,
+        dropout=dropout,
+        seed=seed,
+        joint_head=joint_head,
+        drop_path_rate=drop_path_rate,
+        device=dev,
+    )  # channels_last: `make bench`
     kind = checkpoint_kind(checkpoint)
     name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
     if is_main():
-        print(f"{name} ({kind}): T_val = {len(tasks)} tasks, {shots}-shot, {queries} queries, {size} px; {n_calls} trials over "
-              f"{SPACES[space]}, up to {steps_max} steps; fixed U fields {base}; {world_size()} process(es), device {dev}", flush=True)
+        print(
+            f"{name} ({kind}): T_val = {len(tasks)} tasks, {shots}-shot, {queries} queries, {size} px; {n_calls} trials over "
+            f"{SPACES[space]}, up to {steps_max} steps; fixed U fields {base}; {world_size()} process(es), device {dev}",
+            flush=True,
+        )
         out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='The objective has been evaluated')
-        res = uho(model, ds, tasks, space=space, n_calls=n_calls, max_steps=steps_max, base=base, out_dir=out, seed=seed,
-                  patience=patience, progress=progress, strategy=strategy)
+        res = uho(
+            model,
+            ds,
+            tasks,
+            space=space,
+            n_calls=n_calls,
+            max_steps=steps_max,
+            base=base,
+            out_dir=out,
+            seed=seed,
+            patience=patience,
+            progress=progress,
+            strategy=strategy,
+        )
     seconds = time.time() - t0
-    search_seconds = sum(t.seconds + t.opt_seconds for t in res.trials)  # every trial's, also those of earlier (resumed) runs
-    extra = dict(label=name, kind=kind, checkpoint=str(checkpoint),
-                 encoder=getattr(model, 'encoder_name', encoder),  # the model's own: a checkpoint's encoder overrides `encoder`
-                 drop_path_rate=float(getattr(model, 'drop_path_rate', 0.0)), shots=shots, queries=queries, data=str(root), split=split,
-                 splits=splits, image_size=size, device=str(dev), search_seconds=round(search_seconds, 1), run_seconds=round(seconds, 1),
-                 world_size=world_size())
-    if not is_main(): return {'format': UHO_FORMAT, **res.to_dict(), **extra}
-    summary = save_uho(res, out/'results.json', **extra)
-    plot_uho(res, out/'uho_fig3.png', title=f"UHO for {name}, {shots}-shot: {len(res.trials)} trials on {len(tasks)} validation tasks, up to {steps_max} steps")
-    plot_uho_convergence(res, out/'convergence.png')
-    if len(res.space) > 1: plot_uho_objective(res, out/'objective.png')
-    uho_tables([out/'results.json'], out)
+    search_seconds = sum(
+        t.seconds + t.opt_seconds for t in res.trials
+    )  # every trial's, also those of earlier (resumed) runs
+    extra = dict(
+        label=name,
+        kind=kind,
+        checkpoint=str(checkpoint),
+        encoder=getattr(model, 'encoder_name', encoder),  # the model's own: a checkpoint's encoder overrides `encoder`
+        drop_path_rate=float(getattr(model, 'drop_path_rate', 0.0)),
+        shots=shots,
+        queries=queries,
+        data=str(root),
+        split=split,
+        splits=splits,
+        image_size=size,
+        device=str(dev),
+        search_seconds=round(search_seconds, 1),
+        run_seconds=round(seconds, 1),
+        world_size=world_size(),
+    )
+    if not is_main():
+        return {'format': UHO_FORMAT, **res.to_dict(), **extra}
+    summary = save_uho(res, out / 'results.json', **extra)
+    plot_uho(
+        res,
+        out / 'uho_fig3.png',
+        title=f"UHO for {name}, {shots}-shot: {len(res.trials)} trials on {len(tasks)} validation tasks, up to {steps_max} steps",
+    )
+    plot_uho_convergence(res, out / 'convergence.png')
+    if len(res.space) > 1:
+        plot_uho_objective(res, out / 'objective.png')
+    uho_tables([out / 'results.json'], out)
     return summary
 
 # %% ../nbs/25_runners.ipynb #c469cd38
-def uho_main(argv:list[str]|None=None) -> int:
+def uho_main(argv: list[str] | None = None) -> int:
     "The `python -m mliis_nb.uho` command line (under `torchrun --nproc_per_node N`: N processes share each trial's tasks)."
+
     def report(r, a):
         b = ', '.join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r['best'].items())
-        return (f"{r['label']}: best of {len(r['trials'])} trials: {b}; mean IoU on T_val {100 * r['miou']:.2f} +- "
-                f"{100 * r['ci95']:.2f} %; {r['run_seconds']:.0f} s on {r['world_size']} process(es); results.json in {a.out_dir}")
-    return cli(run_uho, 'python -m mliis_nb.uho', "Tune U's hyperparameters for an initialisation on held-out validation "
-               'tasks (UHO); the options are the parameters of nbs/experiments/uho.ipynb.', report, argv)
+        return (
+            f"{r['label']}: best of {len(r['trials'])} trials: {b}; mean IoU on T_val {100 * r['miou']:.2f} +- "
+            f"{100 * r['ci95']:.2f} %; {r['run_seconds']:.0f} s on {r['world_size']} process(es); results.json in {a.out_dir}"
+        )
+
+    return cli(
+        run_uho,
+        'python -m mliis_nb.uho',
+        "Tune U's hyperparameters for an initialisation on held-out validation "
+        'tasks (UHO); the options are the parameters of nbs/experiments/uho.ipynb.',
+        report,
+        argv,
+    )

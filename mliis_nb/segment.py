@@ -5,7 +5,7 @@
 # %% ../nbs/15_segment.ipynb #e4838d08
 from __future__ import annotations
 
-import argparse, glob, io, json, os, sys, time
+import glob, io, json, os, sys, time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from .inits import load_initialisation, find_checkpoint, checkpoint_kind, BASELI
 from .losses import mean_ci95
 from .params import Checks, PAPER_IMAGE_SIZE
 from .uho import read_uho, omega_from_results
+from .distributed import cli
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'find_support', 'find_queries', 'load_image', 'load_support', 'predict_queries', 'write_mask',
@@ -32,187 +33,284 @@ __all__ = ['IMAGE_EXTS', 'find_support', 'find_queries', 'load_image', 'load_sup
 # %% ../nbs/15_segment.ipynb #d93026c8
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')  # matched in any case: .JPG, .Jpeg, .PNG
 
-def _order(p:Path): return (str(p.parent), len(p.stem), p.stem)  # 2.jpg before 10.jpg, as the FSS-1000 reader
 
-def find_support(folder:str|Path) -> list[tuple[Path, Path]]:
+def _order(p: Path):
+    return (str(p.parent), len(p.stem), p.stem)  # 2.jpg before 10.jpg, as the FSS-1000 reader
+
+
+def find_support(folder: str | Path) -> list[tuple[Path, Path]]:
     "(image, mask) pairs of a support folder: every non-PNG image `<name>.<ext>` with its mask `<name>.png`, extensions in any case."
     folder = Path(folder).expanduser()
-    if not folder.is_dir(): raise ValueError(f"support folder not found: {folder}")
+    if not folder.is_dir():
+        raise ValueError(f"support folder not found: {folder}")
     files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith('.')]  # not .DS_Store, ._IMG_0001.JPG
     masks = _masks_by_stem(files)
-    pairs = [(p, _mask_of(p, masks)) for p in sorted(files, key=_order) if p.suffix.lower() in IMAGE_EXTS and p.suffix.lower() != '.png']
-    if not pairs: raise ValueError(f"no image/mask pairs in the support folder {folder} (expected <name>.jpg with <name>.png)")
+    pairs = [
+        (p, _mask_of(p, masks))
+        for p in sorted(files, key=_order)
+        if p.suffix.lower() in IMAGE_EXTS and p.suffix.lower() != '.png'
+    ]
+    if not pairs:
+        raise ValueError(f"no image/mask pairs in the support folder {folder} (expected <name>.jpg with <name>.png)")
     return pairs
 
-def find_queries(queries:str|Path) -> list[tuple[Path, Path|None]]:
+
+def find_queries(queries: str | Path) -> list[tuple[Path, Path | None]]:
     "(image, mask or None) for every query image of a folder, a glob or one file; `<name>.png` beside `<name>.jpg` (any case) is its mask."
-    q = os.path.expanduser(str(queries)); p = Path(q)
-    if p.is_dir(): files = [f for f in p.iterdir() if f.is_file() and not f.name.startswith('.')]
-    elif p.is_file(): files = [p]
-    elif any(ch in q for ch in '*?['): files = [Path(f) for f in glob.glob(q, recursive=True) if Path(f).is_file()]
-    else: raise ValueError(f"queries: {str(queries)!r} is not a folder, an image file or a glob that matches files")
+    q = os.path.expanduser(str(queries))
+    p = Path(q)
+    if p.is_dir():
+        files = [f for f in p.iterdir() if f.is_file() and not f.name.startswith('.')]
+    elif p.is_file():
+        files = [p]
+    elif any(ch in q for ch in '*?['):
+        files = [Path(f) for f in glob.glob(q, recursive=True) if Path(f).is_file()]
+    else:
+        raise ValueError(f"queries: {str(queries)!r} is not a folder, an image file or a glob that matches files")
     imgs = [f for f in files if f.suffix.lower() in IMAGE_EXTS]  # not Thumbs.db, notes, ...
     stems = {(f.parent, f.stem) for f in imgs if f.suffix.lower() != '.png'}
-    masks = {d: _masks_by_stem(f for f in d.iterdir() if f.is_file()) for d in {f.parent for f in imgs}}  # even those a glob left out
+    masks = {
+        d: _masks_by_stem(f for f in d.iterdir() if f.is_file()) for d in {f.parent for f in imgs}
+    }  # even those a glob left out
     out = []
     for f in sorted(imgs, key=_order):
-        if f.suffix.lower() == '.png' and (f.parent, f.stem) in stems: continue  # the mask of a query
+        if f.suffix.lower() == '.png' and (f.parent, f.stem) in stems:
+            continue  # the mask of a query
         out.append((f, None if f.suffix.lower() == '.png' else _mask_of(f, masks[f.parent], required=False)))
-    if not out: raise ValueError(f"queries: no images found in {str(queries)!r} (expected {', '.join(IMAGE_EXTS)} files)")
+    if not out:
+        raise ValueError(f"queries: no images found in {str(queries)!r} (expected {', '.join(IMAGE_EXTS)} files)")
     return out
 
 # %% ../nbs/15_segment.ipynb #2f11301a
-def load_image(path:str|Path, size:int) -> tuple[np.ndarray, tuple[int, int]]:
+def load_image(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
     "An image as a viewer shows it (EXIF orientation applied), as size x size x 3 uint8 (bilinear), and its (H, W) before resizing."
     im = _open_image(Path(path), 'image').convert('RGB')
     return np.asarray(im.resize((size, size), Image.BILINEAR), dtype=np.uint8), (im.size[1], im.size[0])
 
-def load_support(pairs:list[tuple[Path, Path]], size:int) -> tuple[torch.Tensor, torch.Tensor]:
+
+def load_support(pairs: list[tuple[Path, Path]], size: int) -> tuple[torch.Tensor, torch.Tensor]:
     "The support as N x 3 x size x size images in [0, 1] and N x size x size masks."
     loaded = [load_pair(i, m, size) for i, m in pairs]
     return to_tensors(np.stack([a for a, _ in loaded]), np.stack([b for _, b in loaded]))
 
 # %% ../nbs/15_segment.ipynb #2514e1dd
-def predict_queries(model:torch.nn.Module, # the initialisation
-                    weights:dict, # the adapted state (`adapt(..., return_weights=True).weights`)
-                    images:list[Path], # query image files
-                    size:int, # the network's input size
-                    batch:int=16,
-                   ):
+def predict_queries(
+    model: torch.nn.Module,  # the initialisation
+    weights: dict,  # the adapted state (`adapt(..., return_weights=True).weights`)
+    images: list[Path],  # query image files
+    size: int,  # the network's input size
+    batch: int = 16,
+):
     "Yield (path, foreground probability at the original size) for every query, with the adapted weights loaded meanwhile."
-    init = snapshot_state(model); restore_state(model, weights)
+    init = snapshot_state(model)
+    restore_state(model, weights)
     try:
         for i in range(0, len(images), batch):
-            loaded = [load_image(p, size) for p in images[i:i + batch]]
+            loaded = [load_image(p, size) for p in images[i : i + batch]]
             x = torch.from_numpy(np.stack([a for a, _ in loaded])).permute(0, 3, 1, 2).float().div_(255)
             prob = predict(model, x).softmax(1)[:, 1:2]
-            for p, (_, hw), pr in zip(images[i:i + batch], loaded, prob):
+            for p, (_, hw), pr in zip(images[i : i + batch], loaded, prob):
                 yield p, F.interpolate(pr[None], size=hw, mode='bilinear', align_corners=False)[0, 0].numpy()
-    finally: restore_state(model, init)
+    finally:
+        restore_state(model, init)
 
 # %% ../nbs/15_segment.ipynb #7c5e9e5d
-def write_mask(pred:np.ndarray, path:str|Path) -> Path:
+def write_mask(pred: np.ndarray, path: str | Path) -> Path:
     "A boolean mask as a 0/255 greyscale PNG, written atomically."
-    buf = io.BytesIO(); Image.fromarray((pred * 255).astype(np.uint8), 'L').save(buf, 'PNG')
+    buf = io.BytesIO()
+    Image.fromarray((pred * 255).astype(np.uint8), 'L').save(buf, 'PNG')
     return atomic_write_bytes(path, buf.getvalue())
 
-def mask_iou(pred:np.ndarray, mask:np.ndarray, eps:float=1e-7) -> float:
+
+def mask_iou(pred: np.ndarray, mask: np.ndarray, eps: float = 1e-7) -> float:
     "Thresholded IoU of two boolean masks (empty vs empty scores 1, as the evaluation IoU)."
     return float(((pred & mask).sum() + eps) / ((pred | mask).sum() + eps))
 
-def overlay_figure(items:list[dict], fname:str|Path, max_images:int=48, title:str|None=None):
+
+def overlay_figure(items: list[dict], fname: str | Path, max_images: int = 48, title: str | None = None):
     "A grid of query images with their predicted masks in red (and the IoU where a ground truth exists)."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
-    items = items[:max_images]; cols = min(6, len(items)); rows = -(-len(items) // cols)
+
+    items = items[:max_images]
+    cols = min(6, len(items))
+    rows = -(-len(items) // cols)
     fig, axs = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.3 * rows), squeeze=False)
-    for ax in axs.flat: ax.axis('off')
+    for ax in axs.flat:
+        ax.axis('off')
     for ax, it in zip(axs.flat, items):
-        im = _open_image(Path(it['path']), 'image').convert('RGB'); im.thumbnail((256, 256))  # upright, as its mask
+        im = _open_image(Path(it['path']), 'image').convert('RGB')
+        im.thumbnail((256, 256))  # upright, as its mask
         m = np.array(Image.fromarray(it['pred']).resize(im.size, Image.NEAREST))
-        ov = np.asarray(im, np.float32) / 255; ov[m] = 0.45 * ov[m] + 0.55 * np.array([1., 0, 0])
+        ov = np.asarray(im, np.float32) / 255
+        ov[m] = 0.45 * ov[m] + 0.55 * np.array([1.0, 0, 0])
         ax.imshow(ov)
-        ax.set_title(f"{Path(it['path']).name}: {100 * it['fg']:.0f}% fg" + ('' if it.get('iou') is None else f", IoU {100 * it['iou']:.0f}"), fontsize=7)
-    if title: fig.suptitle(title, fontsize=9)
-    fig.tight_layout(); fig.savefig(fname, dpi=80); plt.close(fig)
+        ax.set_title(
+            f"{Path(it['path']).name}: {100 * it['fg']:.0f}% fg"
+            + ('' if it.get('iou') is None else f", IoU {100 * it['iou']:.0f}"),
+            fontsize=7,
+        )
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(fname, dpi=80)
+    plt.close(fig)
 
 # %% ../nbs/15_segment.ipynb #6fd0621b
-def default_image_size(checkpoint:str|Path) -> int:
+def default_image_size(checkpoint: str | Path) -> int:
     "The image size a checkpoint's run was trained at (its run folder's results.json), else the paper's 224."
     if str(checkpoint) not in BASELINES:
-        p = find_checkpoint(checkpoint).parent/'results.json'
-        try: return int(json.loads(p.read_text())['image_size'])
-        except Exception: pass
+        p = find_checkpoint(checkpoint).parent / 'results.json'
+        try:
+            return int(json.loads(p.read_text())['image_size'])
+        except Exception:
+            pass
     return PAPER_IMAGE_SIZE
 
-def check_segment(support, queries, checkpoint, omega, image_size, device, out_dir,
-                  c:Checks|None=None, # record the problems here (the caller raises) instead of raising
-                 ) -> tuple:
+
+def check_segment(
+    support,
+    queries,
+    checkpoint,
+    omega,
+    image_size,
+    device,
+    out_dir,
+    c: Checks | None = None,  # record the problems here (the caller raises) instead of raising
+) -> tuple:
     "Check the inputs of `segment_folder`: (support pairs, queries), or one ValueError naming every bad parameter."
     own, found = c is None, [None, None]
     c = Checks() if own else c
     for k, (name, value, fn) in enumerate((('support', support, find_support), ('queries', queries, find_queries))):
-        if value is None: continue  # not checked (the caller makes it)
-        try: found[k] = fn(value)
-        except ValueError as e: c.add(False, name, str(value), str(e).removeprefix(f'{name}: '))
+        if value is None:
+            continue  # not checked (the caller makes it)
+        try:
+            found[k] = fn(value)
+        except ValueError as e:
+            c.add(False, name, str(value), str(e).removeprefix(f'{name}: '))
     if str(checkpoint) not in BASELINES:
-        try: find_checkpoint(checkpoint)
-        except ValueError as e: c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
+        try:
+            find_checkpoint(checkpoint)
+        except ValueError as e:
+            c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
     if omega not in ('', None):
-        try: read_uho(omega)
-        except ValueError as e: c.add(False, 'omega', omega, str(e).removeprefix('omega: '))
+        try:
+            read_uho(omega)
+        except ValueError as e:
+            c.add(False, 'omega', omega, str(e).removeprefix('omega: '))
     if c.integer('image_size', image_size, 0) and image_size:
-        c.add(image_size >= 2 * DEEP_STRIDE and image_size % DEEP_STRIDE == 0, 'image_size', image_size,
-              f"expected 0 (the checkpoint's size, else 224) or a multiple of {DEEP_STRIDE}, at least {2 * DEEP_STRIDE}")
-    try: resolve_device(device)
-    except ValueError as e: c.add(False, 'device', device, str(e).removeprefix('device: '))
+        c.add(
+            image_size >= 2 * DEEP_STRIDE and image_size % DEEP_STRIDE == 0,
+            'image_size',
+            image_size,
+            f"expected 0 (the checkpoint's size, else 224) or a multiple of {DEEP_STRIDE}, at least {2 * DEEP_STRIDE}",
+        )
+    try:
+        resolve_device(device)
+    except ValueError as e:
+        c.add(False, 'device', device, str(e).removeprefix('device: '))
     ok = isinstance(out_dir, (str, Path)) and str(out_dir).strip() != ''
     c.add(ok and not Path(out_dir).expanduser().is_file(), 'out_dir', out_dir, 'expected a folder path')
-    if own: c.done()
+    if own:
+        c.done()
     return found[0], found[1]
 
 # %% ../nbs/15_segment.ipynb #05020236
-def segment_folder(support:str|Path, # folder of image/mask pairs
-                   queries:str|Path, # folder, glob or file of images to segment
-                   checkpoint:str|Path='shipped', # "shipped" (the best on real photographs), a meta or joint checkpoint, "imagenet" or "random"
-                   omega:str|Path='', # a UHO results file, or "" for U's defaults
-                   image_size:int=0, # network input size (0: the checkpoint's run's, else 224)
-                   device:str='auto',
-                   out_dir:str|Path='runs/segment',
-                   seed:int=0, # U's randomness and a fresh decoder's initialisation
-                   encoder:str=DEFAULT_ENCODER, # for "imagenet" / "random"
-                   max_overlay:int=48, # images shown in overlay.png
-                  ) -> dict:
+def segment_folder(
+    support: str | Path,  # folder of <name>.jpg + <name>.png (mask) pairs (any case), e.g. an FSS-1000 class folder
+    queries: str | Path,  # folder of images, a quoted glob ("photos/*.jpg") or an image; <name>.png beside is its mask
+    checkpoint: str | Path = 'shipped',  # "shipped", a meta/joint checkpoint (file or run folder), "imagenet", "random"
+    omega: str | Path = '',  # a UHO results.json (tuned lr and steps), or "" for U's defaults
+    image_size: int = 0,  # network input size (0: the checkpoint's run's, else 224)
+    device: str = 'auto',  # "auto", "cpu", "cuda", "cuda:N"
+    out_dir: str | Path = 'runs/segment',  # masks/, overlay.png and results.json go here
+    seed: int = 0,  # U's randomness and a fresh decoder's initialisation
+    encoder: str = DEFAULT_ENCODER,  # for "imagenet" / "random"
+    max_overlay: int = 48,  # images shown in overlay.png
+) -> dict:
     "Adapt an initialisation once to the support with U; write every query's mask at its original size, an overlay and results.json."
     t0 = time.time()
     pairs, qs = check_segment(support, queries, checkpoint, omega, image_size, device, out_dir)
     om = omega_from_results(omega) if omega else Omega()
     size, dev = image_size or default_image_size(checkpoint), resolve_device(device)
-    model = load_initialisation(checkpoint, encoder=encoder, seed=seed, device=dev)  # laid out as evaluation and UHO run U
+    model = load_initialisation(
+        checkpoint, encoder=encoder, seed=seed, device=dev
+    )  # laid out as evaluation and UHO run U
     sx, sy = load_support(pairs, size)
-    t1 = time.time(); weights = adapt(model, sx, sy, om, seed=seed, return_weights=True).weights; t2 = time.time()
-    out = Path(out_dir).expanduser(); (out/'masks').mkdir(parents=True, exist_ok=True)
+    t1 = time.time()
+    weights = adapt(model, sx, sy, om, seed=seed, return_weights=True).weights
+    t2 = time.time()
+    out = Path(out_dir).expanduser()
+    (out / 'masks').mkdir(parents=True, exist_ok=True)
     items, used = [], set()
     for (path, mpath), (_, prob) in zip(qs, predict_queries(model, weights, [p for p, _ in qs], size)):
         pred, name = prob > 0.5, path.stem
-        while name in used: name += '_'
+        while name in used:
+            name += '_'
         used.add(name)
-        write_mask(pred, out/'masks'/f'{name}.png')
-        it = {'image': str(path), 'mask': f'masks/{name}.png', 'size': list(pred.shape), 'foreground_fraction': round(float(pred.mean()), 5)}
-        if mpath is not None: it['iou'] = mask_iou(pred, load_pair(path, mpath)[1])
+        write_mask(pred, out / 'masks' / f'{name}.png')
+        it = {
+            'image': str(path),
+            'mask': f'masks/{name}.png',
+            'size': list(pred.shape),
+            'foreground_fraction': round(float(pred.mean()), 5),
+        }
+        if mpath is not None:
+            it['iou'] = mask_iou(pred, load_pair(path, mpath)[1])
         items.append(it | {'path': path, 'pred': pred, 'fg': float(pred.mean())})
     t3 = time.time()
-    overlay_figure(items, out/'overlay.png', max_overlay, title=f"{len(pairs)}-shot, U: lr {om.lr:.3g}, {om.steps} steps")
+    overlay_figure(
+        items, out / 'overlay.png', max_overlay, title=f"{len(pairs)}-shot, U: lr {om.lr:.3g}, {om.steps} steps"
+    )
     scored = [it['iou'] for it in items if 'iou' in it]
-    res = {'support': [str(i) for i, _ in pairs], 'n_support': len(pairs), 'n_queries': len(items), 'checkpoint': str(checkpoint),
-           'kind': checkpoint_kind(checkpoint), 'omega': asdict(om), 'omega_source': str(omega) or 'defaults', 'image_size': size,
-           'device': str(dev), 'seed': seed, 'images': [{k: v for k, v in it.items() if k not in ('path', 'pred', 'fg')} for it in items],
-           'seconds': {'setup': round(t1 - t0, 2), 'adapt': round(t2 - t1, 2), 'predict': round(t3 - t2, 2), 'total': round(time.time() - t0, 2)}}
-    if scored: res['miou'], res['ci95'] = mean_ci95(scored)
-    write_json(out/'results.json', res)
+    res = {
+        'support': [str(i) for i, _ in pairs],
+        'n_support': len(pairs),
+        'n_queries': len(items),
+        'checkpoint': str(checkpoint),
+        'kind': checkpoint_kind(checkpoint),
+        'omega': asdict(om),
+        'omega_source': str(omega) or 'defaults',
+        'image_size': size,
+        'device': str(dev),
+        'seed': seed,
+        'images': [{k: v for k, v in it.items() if k not in ('path', 'pred', 'fg')} for it in items],
+        'seconds': {
+            'setup': round(t1 - t0, 2),
+            'adapt': round(t2 - t1, 2),
+            'predict': round(t3 - t2, 2),
+            'total': round(time.time() - t0, 2),
+        },
+    }
+    if scored:
+        res['miou'], res['ci95'] = mean_ci95(scored)
+    write_json(out / 'results.json', res)
     return res
 
 # %% ../nbs/15_segment.ipynb #f77171a3
-def main(argv:list[str]|None=None) -> int:
-    "The `python -m mliis_nb.segment` command line."
-    ap = argparse.ArgumentParser(prog='python -m mliis_nb.segment', description=(
-        'Adapt an initialisation once to a few annotated examples (the support) and segment many images (the queries).'),
-        allow_abbrev=False)  # a misspelt option is an error naming it, never read as another
-    ap.add_argument('--support', required=True, help='folder of <name>.jpg + <name>.png (mask) pairs, extensions in any case, e.g. an FSS-1000 class folder')
-    ap.add_argument('--queries', required=True, help='folder of images, a quoted glob ("photos/*.jpg") or one image; <name>.png beside <name>.jpg is scored as its mask')
-    ap.add_argument('--checkpoint', default='shipped', help='"shipped" (the best measured on real photographs), a meta or joint checkpoint (file or run folder), "imagenet" or "random"')
-    ap.add_argument('--omega', default='', help="a UHO results.json (tuned lr and steps); default: U's defaults")
-    ap.add_argument('--image-size', type=int, default=0, help="network input size; 0: the checkpoint's run's size, else 224")
-    ap.add_argument('--device', default='auto'); ap.add_argument('--out-dir', default='runs/segment')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--encoder', default=DEFAULT_ENCODER, help='timm encoder for "imagenet" / "random"')
-    a = ap.parse_args(argv)
-    try: r = segment_folder(a.support, a.queries, a.checkpoint, a.omega, a.image_size, a.device, a.out_dir, a.seed, a.encoder)
-    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
-    score = f"; mean IoU {100 * r['miou']:.1f}% over {sum('iou' in i for i in r['images'])} queries with masks" if 'miou' in r else ''
-    print(f"{r['n_queries']} masks written to {Path(a.out_dir) / 'masks'} ({r['n_support']}-shot, "
-          f"{r['seconds']['total']:.1f} s){score}; overlay.png and results.json beside")
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    "The `python -m mliis_nb.segment` command line: `segment_folder`'s parameters are its options (`--support` and `--queries` required)."
+    return cli(
+        segment_folder,
+        'python -m mliis_nb.segment',
+        'Adapt an initialisation once to a few annotated examples (the support) and segment many images (the queries).',
+        _report,
+        argv,
+    )
+
+
+def _report(r: dict, a) -> str:
+    "The command's last line: where the masks are, and the mean IoU of the queries that have masks."
+    score = (
+        f"; mean IoU {100 * r['miou']:.1f}% over {sum('iou' in i for i in r['images'])} queries with masks"
+        if 'miou' in r
+        else ''
+    )
+    return (
+        f"{r['n_queries']} masks written to {Path(a.out_dir) / 'masks'} ({r['n_support']}-shot, "
+        f"{r['seconds']['total']:.1f} s){score}; overlay.png and results.json beside"
+    )
 
 # %% ../nbs/15_segment.ipynb #694ab84f
 #| eval: false
-if __name__ == '__main__' and 'ipykernel' not in sys.modules: sys.exit(main())  # not when a notebook kernel runs this cell
+if __name__ == '__main__' and 'ipykernel' not in sys.modules:
+    sys.exit(main())  # not when a notebook kernel runs this cell

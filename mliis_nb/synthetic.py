@@ -14,8 +14,22 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .io import default_cache_dir
-from .data import (ClassData, FSSDataset, read_split, fss_splits, FSS_SPLITS, normalise_class_name, SPLIT_LIST_FILES,
-                           SPLIT_LISTS, check_need, read_split_lists, RANDOM_SPLIT, parse_random_split, random_split, class_folders)
+from mliis_nb.data import (
+    ClassData,
+    FSSDataset,
+    read_split,
+    fss_splits,
+    FSS_SPLITS,
+    normalise_class_name,
+    SPLIT_LIST_FILES,
+    SPLIT_LISTS,
+    check_need,
+    read_split_lists,
+    RANDOM_SPLIT,
+    parse_random_split,
+    random_split,
+    class_folders,
+)
 
 # %% auto #0
 __all__ = ['SYNTHETIC_VERSION', 'FPK_N_CONCEPTS', 'DATA_SPLITS', 'PASCAL_FOLDS', 'PASCAL_PREFIX', 'make_synthetic',
@@ -24,9 +38,26 @@ __all__ = ['SYNTHETIC_VERSION', 'FPK_N_CONCEPTS', 'DATA_SPLITS', 'PASCAL_FOLDS',
 
 # %% ../nbs/04_synthetic.ipynb #eb280648
 _PATTERNS = ('stripes', 'checks', 'dots', 'rings', 'gradient')
-_BANK_NAMES = ('astronaut', 'brick', 'camera', 'chelsea', 'coffee', 'coins', 'grass', 'gravel',
-               'hubble_deep_field', 'immunohistochemistry', 'moon', 'rocket', 'retina', 'text', 'clock', 'page')
+_BANK_NAMES = (
+    'astronaut',
+    'brick',
+    'camera',
+    'chelsea',
+    'coffee',
+    'coins',
+    'grass',
+    'gravel',
+    'hubble_deep_field',
+    'immunohistochemistry',
+    'moon',
+    'rocket',
+    'retina',
+    'text',
+    'clock',
+    'page',
+)
 SYNTHETIC_VERSION = 1  # bump when the generator changes, so old caches are not reused
+
 
 @dataclass
 class _ClassSpec:
@@ -35,10 +66,13 @@ class _ClassSpec:
     freq: float
     angle: float
     colours: np.ndarray  # 2 x 3 in [0, 1]
-    @property
-    def name(self) -> str: return f"{self.pattern}_{len(self.shape)}gon"
 
-def _class_spec(seed:int, idx:int) -> _ClassSpec:
+    @property
+    def name(self) -> str:
+        return f"{self.pattern}_{len(self.shape)}gon"
+
+
+def _class_spec(seed: int, idx: int) -> _ClassSpec:
     "The appearance of class `idx`, a pure function of (seed, idx)."
     g = np.random.default_rng([seed, idx, 7])
     k = int(g.integers(3, 9))
@@ -49,43 +83,62 @@ def _class_spec(seed:int, idx:int) -> _ClassSpec:
     aspect = g.uniform(0.6, 1.0)
     shape = np.stack([np.cos(ang) * r, np.sin(ang) * r * aspect], 1)
     hsv = np.stack([g.random(2), g.uniform(0.45, 1, 2), g.uniform(0.35, 1, 2)], 1)
-    if abs(hsv[0, 0] - hsv[1, 0]) < 0.15: hsv[1, 0] = (hsv[0, 0] + 0.5) % 1
-    return _ClassSpec(shape, _PATTERNS[int(g.integers(len(_PATTERNS)))], float(g.uniform(1.5, 4.0)),
-                      float(g.uniform(0, np.pi)), _hsv_to_rgb(hsv))
+    if abs(hsv[0, 0] - hsv[1, 0]) < 0.15:
+        hsv[1, 0] = (hsv[0, 0] + 0.5) % 1
+    return _ClassSpec(
+        shape,
+        _PATTERNS[int(g.integers(len(_PATTERNS)))],
+        float(g.uniform(1.5, 4.0)),
+        float(g.uniform(0, np.pi)),
+        _hsv_to_rgb(hsv),
+    )
 
-def _hsv_to_rgb(hsv:np.ndarray) -> np.ndarray:
+
+def _hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     h, s, v = hsv[..., 0] * 6, hsv[..., 1], hsv[..., 2]
-    i = np.floor(h).astype(int) % 6; f = h - np.floor(h)
+    i = np.floor(h).astype(int) % 6
+    f = h - np.floor(h)
     p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
     table = np.stack([np.stack(x, -1) for x in [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]])
     return table[i, np.arange(len(i))]
 
+
 def _background_bank() -> list[np.ndarray]:
     "Natural photographs and textures shipped with scikit-image, as float RGB in [0, 1]."
     import skimage.data as skd  # here: scikit-image is slow to import, and only the embedded benchmark's photographs need it
+
     bank = []
     for n in _BANK_NAMES:
-        try: a = getattr(skd, n)()
-        except Exception: continue  # an image this scikit-image lacks offline is simply not used
+        try:
+            a = getattr(skd, n)()
+        except Exception:
+            continue  # an image this scikit-image lacks offline is simply not used
         a = np.asarray(a, np.float32) / 255
-        if a.ndim == 2: a = np.repeat(a[..., None], 3, -1)
+        if a.ndim == 2:
+            a = np.repeat(a[..., None], 3, -1)
         bank.append(np.ascontiguousarray(a[..., :3]))
-    if not bank: raise RuntimeError("scikit-image ships no background images here")
+    if not bank:
+        raise RuntimeError("scikit-image ships no background images here")
     return bank
 
 # %% ../nbs/04_synthetic.ipynb #4b52eeb2
-def _pattern(spec:_ClassSpec, u:np.ndarray, v:np.ndarray) -> np.ndarray:
+def _pattern(spec: _ClassSpec, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     "Pattern value in [0,1] at object-frame coordinates (u, v) (unit = object radius)."
     c, s = np.cos(spec.angle), np.sin(spec.angle)
     a, b = u * c + v * s, -u * s + v * c
     f = spec.freq
-    if spec.pattern == 'stripes': return (np.sin(2 * np.pi * f * a) > 0).astype(np.float32)
-    if spec.pattern == 'checks': return ((np.sin(2 * np.pi * f * a) * np.sin(2 * np.pi * f * b)) > 0).astype(np.float32)
-    if spec.pattern == 'dots': return ((((a * f) % 1 - .5) ** 2 + ((b * f) % 1 - .5) ** 2) < 0.09).astype(np.float32)
-    if spec.pattern == 'rings': return (np.sin(2 * np.pi * f * np.sqrt(a * a + b * b)) > 0).astype(np.float32)
+    if spec.pattern == 'stripes':
+        return (np.sin(2 * np.pi * f * a) > 0).astype(np.float32)
+    if spec.pattern == 'checks':
+        return ((np.sin(2 * np.pi * f * a) * np.sin(2 * np.pi * f * b)) > 0).astype(np.float32)
+    if spec.pattern == 'dots':
+        return ((((a * f) % 1 - 0.5) ** 2 + ((b * f) % 1 - 0.5) ** 2) < 0.09).astype(np.float32)
+    if spec.pattern == 'rings':
+        return (np.sin(2 * np.pi * f * np.sqrt(a * a + b * b)) > 0).astype(np.float32)
     return np.clip(a * 0.5 + 0.5, 0, 1).astype(np.float32)
 
-def _draw_object(canvas:np.ndarray, spec:_ClassSpec, g:np.random.Generator, size:int, scale:tuple) -> np.ndarray:
+
+def _draw_object(canvas: np.ndarray, spec: _ClassSpec, g: np.random.Generator, size: int, scale: tuple) -> np.ndarray:
     "Paint one instance of `spec` onto `canvas` in place; return its coverage (H x W in [0, 1])."
     r = g.uniform(*scale) * size
     theta = g.uniform(0, 2 * np.pi)
@@ -93,10 +146,12 @@ def _draw_object(canvas:np.ndarray, spec:_ClassSpec, g:np.random.Generator, size
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     pts = spec.shape @ rot.T * r + (cx, cy)
     ss = 2  # supersampling for anti-aliased edges
-    im = Image.new('L', (size * ss, size * ss)); ImageDraw.Draw(im).polygon([tuple(p) for p in pts * ss], fill=255)
+    im = Image.new('L', (size * ss, size * ss))
+    ImageDraw.Draw(im).polygon([tuple(p) for p in pts * ss], fill=255)
     alpha = np.asarray(im, np.float32).reshape(size, ss, size, ss).mean((1, 3)) / 255
     ys, xs = np.nonzero(alpha)
-    if len(ys) == 0: return alpha
+    if len(ys) == 0:
+        return alpha
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
     d = np.stack([xx - cx, yy - cy], -1) @ rot / r  # object frame
@@ -109,59 +164,66 @@ def _draw_object(canvas:np.ndarray, spec:_ClassSpec, g:np.random.Generator, size
     canvas[y0:y1, x0:x1] = canvas[y0:y1, x0:x1] * (1 - a) + np.clip(col, 0, 1) * a
     return alpha
 
-
-
 # %% ../nbs/04_synthetic.ipynb #bd5b290a
-def _draw_example(specs:list[_ClassSpec], idx:int, g:np.random.Generator, bank:list[np.ndarray], size:int):
+def _draw_example(specs: list[_ClassSpec], idx: int, g: np.random.Generator, bank: list[np.ndarray], size: int):
     "One image (uint8 H x W x 3) and the visible mask (bool) of class `idx` among distractors."
     for _ in range(20):
         src = bank[int(g.integers(len(bank)))]
         side = int(min(src.shape[:2]) * g.uniform(0.3, 1.0))
         y, x = g.integers(0, src.shape[0] - side + 1), g.integers(0, src.shape[1] - side + 1)
-        crop = Image.fromarray((src[y:y + side, x:x + side] * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR)
+        crop = Image.fromarray((src[y : y + side, x : x + side] * 255).astype(np.uint8)).resize(
+            (size, size), Image.BILINEAR
+        )
         canvas = np.asarray(crop, np.float32) / 255
         canvas = np.clip(canvas * g.uniform(0.6, 1.1, 3) + g.uniform(-0.1, 0.1, 3), 0, 1).astype(np.float32)
         others = [int(o) for o in g.choice(len(specs), int(g.integers(1, 4)), replace=False) if o != idx]
-        order = others + [idx]; g.shuffle(order)
+        order = others + [idx]
+        g.shuffle(order)
         mask, full = None, 0.0
         for o in order:
             alpha = _draw_object(canvas, specs[o], g, size, (0.16, 0.3) if o == idx else (0.1, 0.28))
-            if o == idx: mask, full = alpha >= 0.5, float((alpha >= 0.5).sum())
-            elif mask is not None: mask &= alpha < 0.5
-        if mask is not None and full > 0 and mask.sum() >= 0.5 * full: break
+            if o == idx:
+                mask, full = alpha >= 0.5, float((alpha >= 0.5).sum())
+            elif mask is not None:
+                mask &= alpha < 0.5
+        if mask is not None and full > 0 and mask.sum() >= 0.5 * full:
+            break
     canvas = np.clip(canvas + g.normal(0, 0.02, canvas.shape), 0, 1)
     return (canvas * 255 + 0.5).astype(np.uint8), mask
 
-
-
 # %% ../nbs/04_synthetic.ipynb #97c5804d
 _BANK, _SPECS = None, {}
+
 
 def _write_class(args) -> str:
     "Draw and write every example of one class into `<out>/<name>/{i.jpg, i.png}`."
     global _BANK
     out, seed, idx, n_classes, n_per_class, size = args
-    if _BANK is None: _BANK = _background_bank()
-    if (seed, n_classes) not in _SPECS: _SPECS[(seed, n_classes)] = [_class_spec(seed, i) for i in range(n_classes)]
+    if _BANK is None:
+        _BANK = _background_bank()
+    if (seed, n_classes) not in _SPECS:
+        _SPECS[(seed, n_classes)] = [_class_spec(seed, i) for i in range(n_classes)]
     specs = _SPECS[(seed, n_classes)]
     name = f"{specs[idx].name}_{idx:04d}"
-    d = Path(out)/name; d.mkdir(parents=True, exist_ok=True)
+    d = Path(out) / name
+    d.mkdir(parents=True, exist_ok=True)
     g = np.random.default_rng([seed, idx, 11])
     for i in range(1, n_per_class + 1):
         img, mask = _draw_example(specs, idx, g, _BANK, size)
-        Image.fromarray(img).save(d/f'{i}.jpg', quality=92)
-        Image.fromarray((mask * 255).astype(np.uint8), 'L').save(d/f'{i}.png', optimize=False)
+        Image.fromarray(img).save(d / f'{i}.jpg', quality=92)
+        Image.fromarray((mask * 255).astype(np.uint8), 'L').save(d / f'{i}.png', optimize=False)
     return name
 
-
-
 # %% ../nbs/04_synthetic.ipynb #a9e96785
-def _build_folder(root:Path, params:dict, jobs:Callable, lists:Callable, workers:int|None, force:bool) -> Path:
+def _build_folder(root: Path, params: dict, jobs: Callable, lists: Callable, workers: int | None, force: bool) -> Path:
     "Draw the classes of `jobs(work_dir)` into a temporary folder, write the class lists `lists(names)`, then move it to `root`."
-    marker = root/'benchmark.json'
+    marker = root / 'benchmark.json'
     if marker.is_file() and not force:
-        if json.loads(marker.read_text()).get('params') == params: return root
-        raise ValueError(f"{root} holds a synthetic benchmark with other parameters: choose another folder or pass force=True")
+        if json.loads(marker.read_text()).get('params') == params:
+            return root
+        raise ValueError(
+            f"{root} holds a synthetic benchmark with other parameters: choose another folder or pass force=True"
+        )
     if root.exists() and not force and any(root.iterdir()) and not marker.is_file():
         raise ValueError(f"{root} exists and is not a synthetic benchmark: refusing to write into it")
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -171,194 +233,309 @@ def _build_folder(root:Path, params:dict, jobs:Callable, lists:Callable, workers
         workers = min(workers or os.cpu_count() or 1, len(todo))
         if workers > 1:
             import multiprocessing as mp
+
             with mp.get_context('fork' if os.name == 'posix' else 'spawn').Pool(workers) as pool:
                 names = pool.map(_write_class, todo, chunksize=8 if len(todo) >= 64 else 1)
-        else: names = [_write_class(j) for j in todo]
+        else:
+            names = [_write_class(j) for j in todo]
         parts = lists(names)
-        for k, part in parts.items(): (work/f'{k}.txt').write_text('\n'.join(part) + '\n')
-        (work/'benchmark.json').write_text(json.dumps(dict(params=params, seconds=round(time.time() - t0, 1),
-                                                           splits={k: len(v) for k, v in parts.items()}), indent=1))
-        if root.exists(): shutil.rmtree(root)
+        for k, part in parts.items():
+            (work / f'{k}.txt').write_text('\n'.join(part) + '\n')
+        (work / 'benchmark.json').write_text(
+            json.dumps(
+                dict(params=params, seconds=round(time.time() - t0, 1), splits={k: len(v) for k, v in parts.items()}),
+                indent=1,
+            )
+        )
+        if root.exists():
+            shutil.rmtree(root)
         os.replace(work, root)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True); raise
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return root
 
-def _check_sizes(n_per_class:int, size:int, what:str='n_per_class'):
-    if n_per_class < 2: raise ValueError(f"{what} must be >= 2, got {n_per_class}")
-    if size < 16: raise ValueError(f"size must be >= 16 pixels, got {size}")
+
+def _check_sizes(n_per_class: int, size: int, what: str = 'n_per_class'):
+    if n_per_class < 2:
+        raise ValueError(f"{what} must be >= 2, got {n_per_class}")
+    if size < 16:
+        raise ValueError(f"size must be >= 16 pixels, got {size}")
 
 # %% ../nbs/04_synthetic.ipynb #be8aff69
-def make_synthetic(root:str|Path|None=None, # output folder (default: under the cache dir, named by the parameters)
-                   n_classes:int=1000, # number of classes (split 52/24/24 % as HSNet's 520/240/240)
-                   n_per_class:int=10, # examples per class (FP-k's concepts come from `make_fpk_concepts`)
-                   size:int=128, # image side in pixels
-                   seed:int=0,
-                   workers:int|None=None, # processes (default: all cores)
-                   force:bool=False, # rebuild even if a complete copy exists
-                  ) -> Path:
+def make_synthetic(
+    root: str | Path | None = None,  # output folder (default: under the cache dir, named by the parameters)
+    n_classes: int = 1000,  # number of classes (split 52/24/24 % as HSNet's 520/240/240)
+    n_per_class: int = 10,  # examples per class (FP-k's concepts come from `make_fpk_concepts`)
+    size: int = 128,  # image side in pixels
+    seed: int = 0,
+    workers: int | None = None,  # processes (default: all cores)
+    force: bool = False,  # rebuild even if a complete copy exists
+) -> Path:
     "Build (or reuse) the embedded benchmark in the FSS-1000 layout; return its root."
-    if n_classes < 3: raise ValueError(f"n_classes must be >= 3, got {n_classes}")
+    if n_classes < 3:
+        raise ValueError(f"n_classes must be >= 3, got {n_classes}")
     _check_sizes(n_per_class, size)
     params = dict(version=SYNTHETIC_VERSION, n_classes=n_classes, n_per_class=n_per_class, size=size, seed=seed)
-    root = Path(root) if root is not None else default_cache_dir()/'synthetic'/(
-        f"v{SYNTHETIC_VERSION}-c{n_classes}-n{n_per_class}-s{size}-seed{seed}")
+    root = (
+        Path(root)
+        if root is not None
+        else default_cache_dir()
+        / 'synthetic'
+        / (f"v{SYNTHETIC_VERSION}-c{n_classes}-n{n_per_class}-s{size}-seed{seed}")
+    )
     n_tr, n_val = round(n_classes * 0.52), round(n_classes * 0.24)
-    return _build_folder(root, params, lambda w: [(w, seed, i, n_classes, n_per_class, size) for i in range(n_classes)],
-                         lambda names: {'trn': names[:n_tr], 'val': names[n_tr:n_tr + n_val], 'test': names[n_tr + n_val:]},
-                         workers, force)
+    return _build_folder(
+        root,
+        params,
+        lambda w: [(w, seed, i, n_classes, n_per_class, size) for i in range(n_classes)],
+        lambda names: {'trn': names[:n_tr], 'val': names[n_tr : n_tr + n_val], 'test': names[n_tr + n_val :]},
+        workers,
+        force,
+    )
 
-def synthetic_splits(root:str|Path) -> dict[str, list[str]]:
+
+def synthetic_splits(root: str | Path) -> dict[str, list[str]]:
     "The trn/val/test class lists of an embedded benchmark folder."
-    return {k: read_split(Path(root)/f'{k}.txt') for k in ('trn', 'val', 'test')}
-
-
+    return {k: read_split(Path(root) / f'{k}.txt') for k in ('trn', 'val', 'test')}
 
 # %% ../nbs/04_synthetic.ipynb #2ea21055
-FPK_N_CONCEPTS = 5 # the paper's Table 6 has five concepts
+FPK_N_CONCEPTS = 5  # the paper's Table 6 has five concepts
 
-def make_fpk_concepts(root:str|Path|None=None, # output folder (default: under the cache dir, named by the parameters)
-                      n_per_concept:int=420, # examples per concept (FP-k: 400 + 20)
-                      size:int=128, # image side in pixels
-                      seed:int=0, # the benchmark's seed
-                      n_classes:int=1000, # the benchmark's class count: the concepts are the next five class indices
-                      workers:int|None=None, force:bool=False,
-                     ) -> Path:
+
+def make_fpk_concepts(
+    root: str | Path | None = None,  # output folder (default: under the cache dir, named by the parameters)
+    n_per_concept: int = 420,  # examples per concept (FP-k: 400 + 20)
+    size: int = 128,  # image side in pixels
+    seed: int = 0,  # the benchmark's seed
+    n_classes: int = 1000,  # the benchmark's class count: the concepts are the next five class indices
+    workers: int | None = None,
+    force: bool = False,
+) -> Path:
     "The embedded benchmark's five held-out FP-k concepts (class folders plus `fpk.txt`); return the folder."
     _check_sizes(n_per_concept, size, 'n_per_concept')
-    params = dict(version=SYNTHETIC_VERSION, kind='fpk', n_classes=n_classes, n_concepts=FPK_N_CONCEPTS,
-                  n_per_concept=n_per_concept, size=size, seed=seed)
-    root = Path(root) if root is not None else default_cache_dir()/'synthetic'/(
-        f"fpk-v{SYNTHETIC_VERSION}-c{n_classes}-n{n_per_concept}-s{size}-seed{seed}")
+    params = dict(
+        version=SYNTHETIC_VERSION,
+        kind='fpk',
+        n_classes=n_classes,
+        n_concepts=FPK_N_CONCEPTS,
+        n_per_concept=n_per_concept,
+        size=size,
+        seed=seed,
+    )
+    root = (
+        Path(root)
+        if root is not None
+        else default_cache_dir()
+        / 'synthetic'
+        / (f"fpk-v{SYNTHETIC_VERSION}-c{n_classes}-n{n_per_concept}-s{size}-seed{seed}")
+    )
     total = n_classes + FPK_N_CONCEPTS
-    return _build_folder(root, params, lambda w: [(w, seed, n_classes + j, total, n_per_concept, size) for j in range(FPK_N_CONCEPTS)],
-                         lambda names: {'fpk': names}, workers, force)
+    return _build_folder(
+        root,
+        params,
+        lambda w: [(w, seed, n_classes + j, total, n_per_concept, size) for j in range(FPK_N_CONCEPTS)],
+        lambda names: {'fpk': names},
+        workers,
+        force,
+    )
 
 # %% ../nbs/04_synthetic.ipynb #3e86f33b
 DATA_SPLITS = ('auto',) + FSS_SPLITS
-PASCAL_FOLDS = ('fold0', 'fold1', 'fold2', 'fold3') # the `split` of PASCAL-5i data
-PASCAL_PREFIX = 'pascal5i:' # `data="pascal5i:<VOC2012 folder>"`
+PASCAL_FOLDS = ('fold0', 'fold1', 'fold2', 'fold3')  # the `split` of PASCAL-5i data
+PASCAL_PREFIX = 'pascal5i:'  # `data="pascal5i:<VOC2012 folder>"`
 
-def parse_data(data, # the `data` parameter
-              ) -> tuple[str, Path|None]:
+
+def parse_data(
+    data,  # the `data` parameter
+) -> tuple[str, Path | None]:
     "('synthetic', None), ('folder', path) or ('pascal5i', VOC 2012 path); ValueError('data: ...') otherwise."
     expected = f"expected 'synthetic', a folder of class folders, or '{PASCAL_PREFIX}<VOC2012 folder>'"
-    if not isinstance(data, (str, os.PathLike)) or not str(data).strip(): raise ValueError(f"data: {data!r}: {expected}")
+    if not isinstance(data, (str, os.PathLike)) or not str(data).strip():
+        raise ValueError(f"data: {data!r}: {expected}")
     s = str(data)
-    if s == 'synthetic': return 'synthetic', None
+    if s == 'synthetic':
+        return 'synthetic', None
     if s.startswith(PASCAL_PREFIX):
         from .pascal import check_voc_root  # only PASCAL-5i data needs it (it imports torch)
-        return 'pascal5i', check_voc_root(s[len(PASCAL_PREFIX):])
+
+        return 'pascal5i', check_voc_root(s[len(PASCAL_PREFIX) :])
     root = Path(s).expanduser()
-    if not root.is_dir(): raise ValueError(f"data: folder not found: {root} ({expected})")
+    if not root.is_dir():
+        raise ValueError(f"data: folder not found: {root} ({expected})")
     return 'folder', root
 
-def split_form(split, # the `split` parameter
-              ) -> str:
+
+def split_form(
+    split,  # the `split` parameter
+) -> str:
     "'named' (auto/paper/hsnet), 'fold' (fold0..fold3), 'random' or 'lists' (a folder or file); ValueError('split: ...') otherwise."
-    if isinstance(split, str) and split in DATA_SPLITS: return 'named'
-    if isinstance(split, str) and split in PASCAL_FOLDS: return 'fold'
-    if isinstance(split, str) and split.startswith('random'): parse_random_split(split); return 'random'
-    if isinstance(split, (str, os.PathLike)) and str(split).strip() and Path(split).expanduser().exists(): return 'lists'
-    raise ValueError(f"split: {split!r} is not one of {list(DATA_SPLITS)}, 'fold0'..'fold3' (PASCAL-5i), "
-                     f"{RANDOM_SPLIT!r} or an existing folder/file of split lists")
+    if isinstance(split, str) and split in DATA_SPLITS:
+        return 'named'
+    if isinstance(split, str) and split in PASCAL_FOLDS:
+        return 'fold'
+    if isinstance(split, str) and split.startswith('random'):
+        parse_random_split(split)
+        return 'random'
+    if isinstance(split, (str, os.PathLike)) and str(split).strip() and Path(split).expanduser().exists():
+        return 'lists'
+    raise ValueError(
+        f"split: {split!r} is not one of {list(DATA_SPLITS)}, 'fold0'..'fold3' (PASCAL-5i), "
+        f"{RANDOM_SPLIT!r} or an existing folder/file of split lists"
+    )
 
 # %% ../nbs/04_synthetic.ipynb #59971343
-def _own_lists(root:Path, need:tuple=SPLIT_LISTS) -> dict[str, list[str]]|None:
+def _own_lists(root: Path, need: tuple = SPLIT_LISTS) -> dict[str, list[str]] | None:
     "The folder's own class lists (train.txt or trn.txt, val.txt, test.txt), if it has the files of the lists in `need`."
-    has = {k: any((root/n).is_file() for n in names) for k, names in SPLIT_LIST_FILES.items()}
-    if not all(has[k] or (k == 'val' and has['trn']) for k in need): return None
+    has = {k: any((root / n).is_file() for n in names) for k, names in SPLIT_LIST_FILES.items()}
+    if not all(has[k] or (k == 'val' and has['trn']) for k in need):
+        return None
     return read_split_lists(root, need)
 
-def _holds_fss1000(root:Path) -> bool:
+
+def _holds_fss1000(root: Path) -> bool:
     "Whether the folder holds at least one FSS-1000 class (then its missing classes are worth naming)."
     fss = set(read_split('mliis_train')) | set(read_split('mliis_test'))
     return any(normalise_class_name(d.name) in fss for d in root.iterdir() if d.is_dir())
 
-def _folder_splits(root:Path, split, form:str, need:tuple=SPLIT_LISTS) -> dict[str, list[str]]:
+
+def _folder_splits(root: Path, split, form: str, need: tuple = SPLIT_LISTS) -> dict[str, list[str]]:
     "The class lists of a folder under a named, listed or random split (list files may leave out the lists not in `need`)."
-    if form == 'lists': return read_split_lists(split, need)
-    if form == 'random': return random_split(class_folders(root), *parse_random_split(split))
+    if form == 'lists':
+        return read_split_lists(split, need)
+    if form == 'random':
+        return random_split(class_folders(root), *parse_random_split(split))
     own = _own_lists(root, need)
     if own is not None:
-        if split in ('auto', 'hsnet'): return own
+        if split in ('auto', 'hsnet'):
+            return own
         both = list(dict.fromkeys(own['trn'] + own['val']))
         return {'trn': both, 'val': list(both), 'test': own['test']}
     if split == 'auto' and not _holds_fss1000(root):
-        raise ValueError(f"split: 'auto' found no split lists in {root} (train.txt, val.txt, test.txt) and none of FSS-1000's "
-                         f"classes among its {len(class_folders(root))} class folders: pass split={RANDOM_SPLIT!r} for a seeded "
-                         "random class split, or split='<folder or file of split lists>'")
+        raise ValueError(
+            f"split: 'auto' found no split lists in {root} (train.txt, val.txt, test.txt) and none of FSS-1000's "
+            f"classes among its {len(class_folders(root))} class folders: pass split={RANDOM_SPLIT!r} for a seeded "
+            "random class split, or split='<folder or file of split lists>'"
+        )
     return fss_splits('paper' if split == 'auto' else split)
 
 # %% ../nbs/04_synthetic.ipynb #e518efd9
-def open_data(root, # a root returned by `resolve_data`: a folder, or a PASCAL-5i fold
-              classes:Sequence[str]|None=None, # the classes to open (default: all)
-              size:int|tuple|None=None, # resize every example to this (H, W)
-              cache_dir:str|Path|None|bool=None, # as `FSSDataset`'s
-             ) -> ClassData:
+def open_data(
+    root,  # a root returned by `resolve_data`: a folder, or a PASCAL-5i fold
+    classes: Sequence[str] | None = None,  # the classes to open (default: all)
+    size: int | tuple | None = None,  # resize every example to this (H, W)
+    cache_dir: str | Path | None | bool = None,  # as `FSSDataset`'s
+) -> ClassData:
     "The dataset behind a `resolve_data` root: an `FSSDataset` for a folder, a `Pascal5iDataset` for a PASCAL-5i fold."
     if isinstance(root, (str, os.PathLike)):
         if str(root).startswith(PASCAL_PREFIX):
-            raise ValueError(f"open_data: {str(root)!r} is a `data` parameter: pass it through resolve_data(data, 'fold0'..'fold3') first")
+            raise ValueError(
+                f"open_data: {str(root)!r} is a `data` parameter: pass it through resolve_data(data, 'fold0'..'fold3') first"
+            )
         return FSSDataset(root, classes=classes, size=size, cache_dir=cache_dir)
     return root.open(classes=classes, size=size, cache_dir=cache_dir)
 
-def _enough_examples(root, splits:dict, min_examples:int|dict, skip_small:bool, lists:tuple=SPLIT_LISTS) -> dict[str, list[str]]:
+
+def _enough_examples(
+    root, splits: dict, min_examples: int | dict, skip_small: bool, lists: tuple = SPLIT_LISTS
+) -> dict[str, list[str]]:
     "Drop (skip_small) or report every class with fewer examples than its list needs (an int `min_examples`: the lists in `lists`)."
-    need = {k: int(min_examples) for k in splits if k in lists} if not isinstance(min_examples, dict) else {k: int(v) for k, v in min_examples.items()}
-    if set(need) - set(splits): raise ValueError(f"min_examples: unknown lists {sorted(set(need) - set(splits))}; expected {list(splits)}")
-    ds = open_data(root, classes=list(dict.fromkeys(c for k in splits if need.get(k, 0) > 0 for c in splits[k])), cache_dir=False)
-    short = {k: [(c, ds.n_examples(c)) for c in v if need.get(k, 0) > 0 and ds.n_examples(c) < need[k]] for k, v in splits.items()}
-    lines = [f"{k}: {len(s)} classes have fewer than the {need[k]} examples needed (shots + queries): "
-             + ', '.join(f'{c} ({n})' for c, n in s[:20]) + (' ...' if len(s) > 20 else '') for k, s in short.items() if s]
-    if not lines: return splits
-    if not skip_small: raise ValueError("data: too few examples\n  " + '\n  '.join(lines) + "\n  (skip_small=True leaves these classes out)")
+    need = (
+        {k: int(min_examples) for k in splits if k in lists}
+        if not isinstance(min_examples, dict)
+        else {k: int(v) for k, v in min_examples.items()}
+    )
+    if set(need) - set(splits):
+        raise ValueError(f"min_examples: unknown lists {sorted(set(need) - set(splits))}; expected {list(splits)}")
+    ds = open_data(
+        root, classes=list(dict.fromkeys(c for k in splits if need.get(k, 0) > 0 for c in splits[k])), cache_dir=False
+    )
+    short = {
+        k: [(c, ds.n_examples(c)) for c in v if need.get(k, 0) > 0 and ds.n_examples(c) < need[k]]
+        for k, v in splits.items()
+    }
+    lines = [
+        f"{k}: {len(s)} classes have fewer than the {need[k]} examples needed (shots + queries): "
+        + ', '.join(f'{c} ({n})' for c, n in s[:20])
+        + (' ...' if len(s) > 20 else '')
+        for k, s in short.items()
+        if s
+    ]
+    if not lines:
+        return splits
+    if not skip_small:
+        raise ValueError(
+            "data: too few examples\n  " + '\n  '.join(lines) + "\n  (skip_small=True leaves these classes out)"
+        )
     print("skipped for too few examples: " + '; '.join(lines))
     out = {k: [c for c in v if c not in {s for s, _ in short[k]}] for k, v in splits.items()}
     empty = [k for k, v in out.items() if not v and splits[k]]  # a list that was empty from the start was not needed
-    if empty: raise ValueError(f"data: no {' or '.join(empty)} classes are left with enough examples")
+    if empty:
+        raise ValueError(f"data: no {' or '.join(empty)} classes are left with enough examples")
     return out
 
-def resolve_data(data:str|Path, # "synthetic", a folder of class folders, or "pascal5i:<VOC2012 folder>"
-                 split:str|Path='auto', # see the table above
-                 min_examples:int|dict=0, # examples every listed class needs ({'trn': n, ...}: per list); 0: no check
-                 skip_small:bool=False, # leave out (and print) classes with fewer than `min_examples` instead of stopping
-                 need:str|Sequence[str]=SPLIT_LISTS, # the lists the caller reads (evaluation: the one it scores); the others may be missing
-                 **synthetic_kw, # `make_synthetic` arguments, used when data == "synthetic"
-                ) -> tuple[Path, dict[str, list[str]]]:
+
+def resolve_data(
+    data: str | Path,  # "synthetic", a folder of class folders, or "pascal5i:<VOC2012 folder>"
+    split: str | Path = 'auto',  # see the table above
+    min_examples: int | dict = 0,  # examples every listed class needs ({'trn': n, ...}: per list); 0: no check
+    skip_small: bool = False,  # leave out (and print) classes with fewer than `min_examples` instead of stopping
+    need: str | Sequence[str] = SPLIT_LISTS,  # the lists read (evaluation: the one it scores); others may be missing
+    **synthetic_kw,  # `make_synthetic` arguments, used when data == "synthetic"
+) -> tuple[Path, dict[str, list[str]]]:
     "`data` and `split` parameters of the experiment notebooks -> (root, {'trn','val','test': classes}); open the root with `open_data`."
     need = check_need(need)
     kind, path = parse_data(data)
     form = split_form(split)
     if kind == 'pascal5i' or form == 'fold':
-        if kind != 'pascal5i': raise ValueError(f"split: {split!r} is a PASCAL-5i fold: use it with data='{PASCAL_PREFIX}<VOC2012 folder>'")
-        if form != 'fold': raise ValueError(f"split: {split!r}: PASCAL-5i data takes split 'fold0'..'fold3' (the fold whose 5 classes are held out)")
+        if kind != 'pascal5i':
+            raise ValueError(
+                f"split: {split!r} is a PASCAL-5i fold: use it with data='{PASCAL_PREFIX}<VOC2012 folder>'"
+            )
+        if form != 'fold':
+            raise ValueError(
+                f"split: {split!r}: PASCAL-5i data takes split 'fold0'..'fold3' (the fold whose 5 classes are held out)"
+            )
         from .pascal import Pascal5iFold  # only PASCAL-5i data needs it (it imports torch)
+
         root = Pascal5iFold(path, PASCAL_FOLDS.index(split)).check()
         splits = root.splits()
     else:
         root = make_synthetic(**synthetic_kw) if kind == 'synthetic' else path
         splits = _folder_splits(root, split, form, need)
-        FSSDataset(root, classes=list(dict.fromkeys(c for k in need for c in splits[k])), cache_dir=False)  # names the missing classes
-    if min_examples: splits = _enough_examples(root, splits, min_examples, skip_small, need)
+        FSSDataset(
+            root, classes=list(dict.fromkeys(c for k in need for c in splits[k])), cache_dir=False
+        )  # names the missing classes
+    if min_examples:
+        splits = _enough_examples(root, splits, min_examples, skip_small, need)
     return root, splits
 
 # %% ../nbs/04_synthetic.ipynb #5291e53b
-def show_tasks(data:ClassData, classes:Sequence[str], n:int=4, fname:str|Path|None=None, title:str|None=None):
+def show_tasks(
+    data: ClassData, classes: Sequence[str], n: int = 4, fname: str | Path | None = None, title: str | None = None
+):
     "Grid of `n` examples for each class, mask overlaid in red; saved to `fname` if given."
-    import matplotlib; import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
+    import matplotlib
+    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
+
     fig, axs = plt.subplots(len(classes), n, figsize=(1.6 * n, 1.6 * len(classes)), squeeze=False)
     for r, c in enumerate(classes):
         imgs, masks = data.examples(c)
         for k in range(n):
-            ax = axs[r, k]; ax.axis('off')
-            if k >= len(imgs): continue
+            ax = axs[r, k]
+            ax.axis('off')
+            if k >= len(imgs):
+                continue
             ov = imgs[k].astype(np.float32) / 255
             ov[~masks[k]] *= 0.55  # dim the rest so the class's object stands out
             ov[masks[k]] = 0.45 * ov[masks[k]] + 0.55 * np.array([1, 0, 0])
             ax.imshow(ov)
-            if k == 0: ax.set_title(c, fontsize=7, loc='left')
-    if title: fig.suptitle(title, fontsize=9)
+            if k == 0:
+                ax.set_title(c, fontsize=7, loc='left')
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    if fname is not None: Path(fname).parent.mkdir(parents=True, exist_ok=True); fig.savefig(fname, dpi=80)
+    if fname is not None:
+        Path(fname).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(fname, dpi=80)
     return fig

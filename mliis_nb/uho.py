@@ -30,18 +30,20 @@ __all__ = ['LR_SPACE', 'EXTENDED_SPACE', 'SPACES', 'MAX_STEPS', 'PRIORS', 'TRIAL
            'plot_uho_convergence', 'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table']
 
 # %% ../nbs/14_uho.ipynb #350dd351
-def validation_tasks(data:ClassData, # the validation data
-                     classes:Sequence[str]|None=None, # T_val's classes (default all of `data`)
-                     shots:int=5, # k support examples
-                     n_tasks:int=200, # |T_val| (the paper: 200)
-                     queries:int=5, # query examples per task, scored after every step
-                     seed:int=0,
-                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def validation_tasks(
+    data: ClassData,  # the validation data
+    classes: Sequence[str] | None = None,  # T_val's classes (default all of `data`)
+    shots: int = 5,  # k support examples
+    n_tasks: int = 200,  # |T_val| (the paper: 200)
+    queries: int = 5,  # query examples per task, scored after every step
+    seed: int = 0,
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
     "T_val as (class, support indices, query indices): `n_tasks` random classes, one random split each."
     if isinstance(n_tasks, bool) or not isinstance(n_tasks, (int, np.integer)) or n_tasks < 1:
         raise ValueError(f"n_tasks: expected an integer >= 1, got {n_tasks!r}")
     classes = list(data.classes if classes is None else classes)
-    if not classes: raise ValueError("classes: no validation classes to draw T_val from")
+    if not classes:
+        raise ValueError("classes: no validation classes to draw T_val from")
     rng = np.random.default_rng((seed, 200))
     reps = -(-n_tasks // len(classes))  # ceil: each class once before any repeats
     order = np.concatenate([rng.permutation(len(classes)) for _ in range(reps)])[:n_tasks]
@@ -51,28 +53,32 @@ def validation_tasks(data:ClassData, # the validation data
 @dataclass
 class Trial:
     "One evaluation of the UHO objective at a candidate omega."
-    params: dict # the searched fields' values
-    steps: int # s(omega): the median of the tasks' early-stopping steps
-    miou: float # task-mean IoU over T_val after `steps` steps: the objective
-    ci95: float # its 95% CI half-width
-    best_steps: list[int] # each task's early-stopping step
-    curve: list[float] # task-mean IoU after 0, 1, ..., max_steps steps
-    seconds: float = 0.0 # wall time of the trial
-    u_seconds: float = 0.0 # time inside U (the `adapt` calls)
-    opt_seconds: float = 0.0 # the optimiser's ask and tell for this trial
-    diverged: int = 0 # tasks whose loss became non-finite (scored 0)
 
-def run_trial(model:nn.Module, # the initialisation (left unchanged)
-              data:ClassData, # validation data
-              tasks:list, # T_val from `validation_tasks`
-              omega:Omega, # the candidate (its `steps` is ignored)
-              max_steps:int=20, # U's steps per task; early stopping picks among 1..max_steps
-              patience:int=50, min_steps:int=0, # the early stopper's
-              seed:int=0, # U's seed for task i is seed + i
-              params:dict|None=None, # the searched fields, recorded in the trial
-              strategy:str='auto', # U's execution: 'sequential', 'parallel' (`chunk` tasks side by side) or 'auto' (parallel on a GPU)
-              chunk:int=16, # tasks adapted side by side by the parallel strategy
-             ) -> Trial:
+    params: dict  # the searched fields' values
+    steps: int  # s(omega): the median of the tasks' early-stopping steps
+    miou: float  # task-mean IoU over T_val after `steps` steps: the objective
+    ci95: float  # its 95% CI half-width
+    best_steps: list[int]  # each task's early-stopping step
+    curve: list[float]  # task-mean IoU after 0, 1, ..., max_steps steps
+    seconds: float = 0.0  # wall time of the trial
+    u_seconds: float = 0.0  # time inside U (the `adapt` calls)
+    opt_seconds: float = 0.0  # the optimiser's ask and tell for this trial
+    diverged: int = 0  # tasks whose loss became non-finite (scored 0)
+
+
+def run_trial(
+    model: nn.Module,  # the initialisation (left unchanged)
+    data: ClassData,  # validation data
+    tasks: list,  # T_val from `validation_tasks`
+    omega: Omega,  # the candidate (its `steps` is ignored)
+    max_steps: int = 20,  # U's steps per task; early stopping picks among 1..max_steps
+    patience: int = 50,
+    min_steps: int = 0,  # the early stopper's
+    seed: int = 0,  # U's seed for task i is seed + i
+    params: dict | None = None,  # the searched fields, recorded in the trial
+    strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (`chunk` tasks side by side) or 'auto' (parallel on a GPU)
+    chunk: int = 16,  # tasks adapted side by side by the parallel strategy
+) -> Trial:
     "The objective at omega: one tracked U call per task, early stopping per task, mean IoU at the median step."
     t0, u, mine, err = time.perf_counter(), 0.0, {}, None
     om = omega.replace(steps=max_steps)
@@ -80,165 +86,324 @@ def run_trial(model:nn.Module, # the initialisation (left unchanged)
     n = chunk if resolve_strategy(strategy, model) == 'parallel' else 1
     try:
         for c in range(0, len(idx), n):
-            ts = [make_task(data, tasks[i]) for i in idx[c:c + n]]
+            ts = [make_task(data, tasks[i]) for i in idx[c : c + n]]
             t1 = time.perf_counter()
-            rs = adapt_many(model, ts, om, [seed + i for i in idx[c:c + n]], track=True, strategy=strategy, on_nonfinite='return')
+            rs = adapt_many(
+                model, ts, om, [seed + i for i in idx[c : c + n]], track=True, strategy=strategy, on_nonfinite='return'
+            )
             u += time.perf_counter() - t1
-            for i, r in zip(idx[c:c + n], rs):  # a diverged task (its NonFiniteLoss in its place) scores 0 at every step
+            for i, r in zip(
+                idx[c : c + n], rs
+            ):  # a diverged task (its NonFiniteLoss in its place) scores 0 at every step
                 mine[i] = ([0.0] * (max_steps + 1), 1) if isinstance(r, NonFiniteLoss) else (r.step_iou, 0)
-    except Exception as e: err = e  # raised on every rank by gather_items
+    except Exception as e:
+        err = e  # raised on every rank by gather_items
     done = gather_items(mine, len(tasks), err)
     u = max(all_gather_objects(u))  # the slowest rank's time in U
     c = np.asarray([r for r, _ in done])  # tasks x (max_steps + 1)
     best = [early_stop_step(r, patience, min_steps) for r in c]
     s = int(np.median(best))
     m, ci = mean_ci95(c[:, s])
-    return Trial(dict(params or {}), s, m, ci, best, c.mean(0).tolist(), time.perf_counter() - t0, u, diverged=sum(d for _, d in done))
+    return Trial(
+        dict(params or {}),
+        s,
+        m,
+        ci,
+        best,
+        c.mean(0).tolist(),
+        time.perf_counter() - t0,
+        u,
+        diverged=sum(d for _, d in done),
+    )
 
 # %% ../nbs/14_uho.ipynb #837b8dbf
 LR_SPACE = {'lr': (5e-4, 5e-2, 'log-uniform')}
-EXTENDED_SPACE = {**LR_SPACE, 'dropout': (0.2, 0.5, 'uniform'), 'aug_rate': (0.5, 1.0, 'uniform'), 'batch': (1, 10, 'uniform')}
+EXTENDED_SPACE = {
+    **LR_SPACE,
+    'dropout': (0.2, 0.5, 'uniform'),
+    'aug_rate': (0.5, 1.0, 'uniform'),
+    'batch': (1, 10, 'uniform'),
+}
 SPACES = {'lr': LR_SPACE, 'extended': EXTENDED_SPACE}
-MAX_STEPS = {'lr': 20, 'extended': 80} # the paper's early-stopping horizon for each space
+MAX_STEPS = {'lr': 20, 'extended': 80}  # the paper's early-stopping horizon for each space
 PRIORS = ('uniform', 'log-uniform')
 
-def _is_num(v): return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
-def _numeric(name:str, b, kind:str) -> tuple:
+def _is_num(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _numeric(name: str, b, kind: str) -> tuple:
     "('real'|'integer', low, high, prior) for one numeric field, checked."
     if not (isinstance(b, (tuple, list)) and len(b) in (2, 3)):
         raise ValueError(f"space: {name} needs (low, high) or (low, high, prior), got {b!r}")
     lo, hi, prior = (*b, 'uniform') if len(b) == 2 else b
     if not (_is_num(lo) and _is_num(hi)) or (kind == 'integer' and not all(float(v).is_integer() for v in (lo, hi))):
-        raise ValueError(f"space: the bounds of {name} must be finite {'integers' if kind == 'integer' else 'numbers'}, got {b!r}")
-    if prior not in PRIORS: raise ValueError(f"space: the prior of {name} must be one of {PRIORS}, got {prior!r}")
-    if lo >= hi: raise ValueError(f"space: the bounds of {name} are in the wrong order: ({lo}, {hi}); expected (low, high) with low < high")
-    if name == 'lr' and lo <= 0: raise ValueError(f"space: the learning-rate bounds must be positive, got lr=({lo}, {hi})")
-    if prior == 'log-uniform' and lo <= 0: raise ValueError(f"space: {name} has a log-uniform prior, so its bounds must be positive, got ({lo}, {hi})")
+        raise ValueError(
+            f"space: the bounds of {name} must be finite {'integers' if kind == 'integer' else 'numbers'}, got {b!r}"
+        )
+    if prior not in PRIORS:
+        raise ValueError(f"space: the prior of {name} must be one of {PRIORS}, got {prior!r}")
+    if lo >= hi:
+        raise ValueError(
+            f"space: the bounds of {name} are in the wrong order: ({lo}, {hi}); expected (low, high) with low < high"
+        )
+    if name == 'lr' and lo <= 0:
+        raise ValueError(f"space: the learning-rate bounds must be positive, got lr=({lo}, {hi})")
+    if prior == 'log-uniform' and lo <= 0:
+        raise ValueError(f"space: {name} has a log-uniform prior, so its bounds must be positive, got ({lo}, {hi})")
     cast = int if kind == 'integer' else float
     for v in (lo, hi):
-        try: Omega(**{name: cast(v)})
-        except ValueError as e: raise ValueError(f"space: the bound {name}={v!r} is not a valid Omega value: {e}") from None
+        try:
+            Omega(**{name: cast(v)})
+        except ValueError as e:
+            raise ValueError(f"space: the bound {name}={v!r} is not a valid Omega value: {e}") from None
     return (kind, cast(lo), cast(hi), prior)
 
 # %% ../nbs/14_uho.ipynb #ec5bb25f
-def search_space(space:str|dict) -> dict:
+def search_space(space: str | dict) -> dict:
     "Check a search space; return it as {field: (kind, low, high, prior)} or {field: ('categorical', choices)}."
     if isinstance(space, str):
-        if space not in SPACES: raise ValueError(f"space: {space!r} is not one of {list(SPACES)} or a dict of Omega fields")
+        if space not in SPACES:
+            raise ValueError(f"space: {space!r} is not one of {list(SPACES)} or a dict of Omega fields")
         space = SPACES[space]
     if not isinstance(space, dict) or not space:
-        raise ValueError("space: the search space is empty: name at least one Omega field, e.g. {'lr': (0.0005, 0.05, 'log-uniform')}")
-    types = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type)) for f in dc_fields(Omega)}
+        raise ValueError(
+            "space: the search space is empty: name at least one Omega field, e.g. {'lr': (0.0005, 0.05, 'log-uniform')}"
+        )
+    types = {
+        f.name: f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type))
+        for f in dc_fields(Omega)
+    }
     out = {}
     for name, b in space.items():
-        if name not in types: raise ValueError(f"space: {name!r} is not a field of Omega ({', '.join(types)})")
-        if name == 'steps': raise ValueError("space: 'steps' is chosen by early stopping (set max_steps), it cannot be searched")
+        if name not in types:
+            raise ValueError(f"space: {name!r} is not a field of Omega ({', '.join(types)})")
+        if name == 'steps':
+            raise ValueError("space: 'steps' is chosen by early stopping (set max_steps), it cannot be searched")
         if types[name] in ('str', 'bool'):
-            if not (isinstance(b, (list, tuple)) and len(b) >= 2): raise ValueError(f"space: {name} needs a list of at least 2 choices, got {b!r}")
+            if not (isinstance(b, (list, tuple)) and len(b) >= 2):
+                raise ValueError(f"space: {name} needs a list of at least 2 choices, got {b!r}")
             for v in b:
-                try: Omega(**{name: v})
-                except (ValueError, TypeError) as e: raise ValueError(f"space: the choice {name}={v!r} is not a valid Omega value: {e}") from None
+                try:
+                    Omega(**{name: v})
+                except (ValueError, TypeError) as e:
+                    raise ValueError(f"space: the choice {name}={v!r} is not a valid Omega value: {e}") from None
             out[name] = ('categorical', list(b))
-        else: out[name] = _numeric(name, b, 'integer' if types[name] == 'int' else 'real')
+        else:
+            out[name] = _numeric(name, b, 'integer' if types[name] == 'int' else 'real')
     return out
 
 # %% ../nbs/14_uho.ipynb #c06bda69
-def skopt_dimensions(spec:dict) -> list:
+def skopt_dimensions(spec: dict) -> list:
     "scikit-optimize dimensions of a checked space (`search_space`)."
-    from skopt.space import Real, Integer, Categorical  # here, so that reading results files does not import scikit-learn
+    from skopt.space import (
+        Real,
+        Integer,
+        Categorical,
+    )  # here, so that reading results files does not import scikit-learn
+
     dims = []
     for name, s in spec.items():
-        if s[0] == 'categorical': dims.append(Categorical(list(s[1]), name=name))
-        elif s[0] == 'integer': dims.append(Integer(s[1], s[2], prior=s[3], name=name))
-        else: dims.append(Real(s[1], s[2], prior=s[3], name=name))
+        if s[0] == 'categorical':
+            dims.append(Categorical(list(s[1]), name=name))
+        elif s[0] == 'integer':
+            dims.append(Integer(s[1], s[2], prior=s[3], name=name))
+        else:
+            dims.append(Real(s[1], s[2], prior=s[3], name=name))
     return dims
 
-def make_optimizer(spec:dict, n_calls:int, seed:int=0, n_initial_points:int|None=None):
+
+def make_optimizer(spec: dict, n_calls: int, seed: int = 0, n_initial_points: int | None = None):
     "The paper's (and the original's) optimiser: GP surrogate, expected improvement, the first `n_initial_points` asks random (None: half the calls)."
     from skopt import Optimizer  # here: scikit-optimize imports scikit-learn (seconds), and only a search needs it
-    return Optimizer(skopt_dimensions(spec), 'GP', acq_func='EI', acq_optimizer='lbfgs',
-                     n_initial_points=n_calls // 2 if n_initial_points is None else n_initial_points, random_state=seed)
 
-def params_of(spec:dict, x:Sequence) -> dict:
+    return Optimizer(
+        skopt_dimensions(spec),
+        'GP',
+        acq_func='EI',
+        acq_optimizer='lbfgs',
+        n_initial_points=n_calls // 2 if n_initial_points is None else n_initial_points,
+        random_state=seed,
+    )
+
+
+def params_of(spec: dict, x: Sequence) -> dict:
     "An asked point as {field: plain Python value}."
     out = {}
     for (name, s), v in zip(spec.items(), x):
-        if s[0] == 'categorical': out[name] = next(c for c in s[1] if c == v or str(c) == str(v))
-        else: out[name] = int(v) if s[0] == 'integer' else float(v)
+        if s[0] == 'categorical':
+            out[name] = next(c for c in s[1] if c == v or str(c) == str(v))
+        else:
+            out[name] = int(v) if s[0] == 'integer' else float(v)
     return out
 
 # %% ../nbs/14_uho.ipynb #701ce4f6
 TRIALS_CSV = 'trials.csv'
 
-def space_signature(spec:dict) -> str:
+
+def space_signature(spec: dict) -> str:
     "A checked space as one canonical string (stored with every trial)."
     return json.dumps(spec, sort_keys=True)
 
-def _setup_hasher(model:nn.Module, data:ClassData, tasks:list, spec:dict, max_steps:int, patience:int, min_steps:int,
-                  base:Omega, seed:int) -> Callable:
+
+def _setup_hasher(
+    model: nn.Module,
+    data: ClassData,
+    tasks: list,
+    spec: dict,
+    max_steps: int,
+    patience: int,
+    min_steps: int,
+    base: Omega,
+    seed: int,
+) -> Callable:
     "The setup key as a function of the trial schedule (the weights and pixels are hashed once)."
     h = hashlib.sha1()
-    for k, v in model.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    t = make_task(data, tasks[0]); h.update(t.support_x.numpy().tobytes()); h.update(t.query_y.numpy().tobytes())
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    t = make_task(data, tasks[0])
+    h.update(t.support_x.numpy().tobytes())
+    h.update(t.query_y.numpy().tobytes())
     fixed = {k: v for k, v in asdict(base).items() if k not in spec and k != 'steps'}
+
     def key(schedule) -> str:
         g = h.copy()
-        g.update(json.dumps([[(c, s.tolist(), q.tolist()) for c, s, q in tasks], schedule, max_steps, patience, min_steps,
-                             fixed, seed], sort_keys=True, default=str).encode())
+        g.update(
+            json.dumps(
+                [
+                    [(c, s.tolist(), q.tolist()) for c, s, q in tasks],
+                    schedule,
+                    max_steps,
+                    patience,
+                    min_steps,
+                    fixed,
+                    seed,
+                ],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
         return g.hexdigest()[:16]
+
     return key
 
-def setup_key(model:nn.Module, data:ClassData, tasks:list, spec:dict, max_steps:int, patience:int, min_steps:int, base:Omega, seed:int,
-              *, n_initial_points:int|None=None, n_calls:int|None=None) -> str:
+
+def setup_key(
+    model: nn.Module,
+    data: ClassData,
+    tasks: list,
+    spec: dict,
+    max_steps: int,
+    patience: int,
+    min_steps: int,
+    base: Omega,
+    seed: int,
+    *,
+    n_initial_points: int | None = None,
+    n_calls: int | None = None,
+) -> str:
     """A short hash of everything besides the space and `n_calls` that fixes a search's trials (the data by its first task's pixels).
     With `n_calls` instead of `n_initial_points`: the key of a file written before n_initial_points was recorded (it hashed n_calls)."""
-    if (n_initial_points is None) == (n_calls is None): raise ValueError("setup_key: give n_initial_points (or, for an old file's key, n_calls)")
+    if (n_initial_points is None) == (n_calls is None):
+        raise ValueError("setup_key: give n_initial_points (or, for an old file's key, n_calls)")
     key = _setup_hasher(model, data, tasks, spec, max_steps, patience, min_steps, base, seed)
     return key(n_calls if n_initial_points is None else {'n_initial_points': n_initial_points})
 
-def trial_fields(spec:dict) -> list[str]:
-    return ['trial', *spec, 'steps', 'miou', 'ci95', 'seconds', 'u_seconds', 'opt_seconds', 'diverged', 'best_steps', 'curve', 'space', 'setup',
-            'n_initial_points']
 
-def _row(k:int, t:Trial, spec:dict, setup:str, n_initial_points:int) -> dict:
-    return {'trial': k, **t.params, 'steps': t.steps, 'miou': t.miou, 'ci95': t.ci95, 'seconds': round(t.seconds, 3),
-            'u_seconds': round(t.u_seconds, 3), 'opt_seconds': round(t.opt_seconds, 3), 'diverged': t.diverged,
-            'best_steps': ' '.join(map(str, t.best_steps)), 'curve': ' '.join(map(repr, t.curve)),
-            'space': space_signature(spec), 'setup': setup, 'n_initial_points': n_initial_points}
+def trial_fields(spec: dict) -> list[str]:
+    return [
+        'trial',
+        *spec,
+        'steps',
+        'miou',
+        'ci95',
+        'seconds',
+        'u_seconds',
+        'opt_seconds',
+        'diverged',
+        'best_steps',
+        'curve',
+        'space',
+        'setup',
+        'n_initial_points',
+    ]
 
-def _trial(r:dict, spec:dict) -> Trial:
+
+def _row(k: int, t: Trial, spec: dict, setup: str, n_initial_points: int) -> dict:
+    return {
+        'trial': k,
+        **t.params,
+        'steps': t.steps,
+        'miou': t.miou,
+        'ci95': t.ci95,
+        'seconds': round(t.seconds, 3),
+        'u_seconds': round(t.u_seconds, 3),
+        'opt_seconds': round(t.opt_seconds, 3),
+        'diverged': t.diverged,
+        'best_steps': ' '.join(map(str, t.best_steps)),
+        'curve': ' '.join(map(repr, t.curve)),
+        'space': space_signature(spec),
+        'setup': setup,
+        'n_initial_points': n_initial_points,
+    }
+
+
+def _trial(r: dict, spec: dict) -> Trial:
     params = params_of(spec, [r[n] if s[0] == 'categorical' else float(r[n]) for n, s in spec.items()])
-    return Trial(params, int(r['steps']), float(r['miou']), float(r['ci95']), [int(v) for v in r['best_steps'].split()],
-                 [float(v) for v in r['curve'].split()], float(r['seconds']), float(r['u_seconds']), float(r['opt_seconds']),
-                 int(r['diverged']))
+    return Trial(
+        params,
+        int(r['steps']),
+        float(r['miou']),
+        float(r['ci95']),
+        [int(v) for v in r['best_steps'].split()],
+        [float(v) for v in r['curve'].split()],
+        float(r['seconds']),
+        float(r['u_seconds']),
+        float(r['opt_seconds']),
+        int(r['diverged']),
+    )
 
 # %% ../nbs/14_uho.ipynb #98df1550
-def read_trials(path:str|Path, # a trials.csv
-                spec:dict, # the checked space of the search that reads it
-                setup:str|None=None, # that search's `setup_key` (None: check the space only)
-               ) -> list[Trial]:
+def read_trials(
+    path: str | Path,  # a trials.csv
+    spec: dict,  # the checked space of the search that reads it
+    setup: str | None = None,  # that search's `setup_key` (None: check the space only)
+) -> list[Trial]:
     "The finished trials of an earlier run of the same search ([] when there is no file); other searches' files are refused."
     rows = read_csv(path)
-    if not rows: return []
+    if not rows:
+        return []
     if rows[0].get('space') != space_signature(spec):
-        raise ValueError(f"out_dir: {path} holds trials of another search space ({rows[0].get('space')}), not "
-                         f"{space_signature(spec)} (the space parameter): choose another out_dir, or delete the file to start again")
-    if setup is not None and any(r.get('setup') != setup for r in rows): raise ValueError(_another_search(path))
-    try: return [_trial(r, spec) for r in rows]
+        raise ValueError(
+            f"out_dir: {path} holds trials of another search space ({rows[0].get('space')}), not "
+            f"{space_signature(spec)} (the space parameter): choose another out_dir, or delete the file to start again"
+        )
+    if setup is not None and any(r.get('setup') != setup for r in rows):
+        raise ValueError(_another_search(path))
+    try:
+        return [_trial(r, spec) for r in rows]
     except (KeyError, ValueError, TypeError, AttributeError, StopIteration) as e:
-        raise ValueError(f"out_dir: {path} is damaged ({type(e).__name__}: {e}): delete it to start the search again") from None
+        raise ValueError(
+            f"out_dir: {path} is damaged ({type(e).__name__}: {e}): delete it to start the search again"
+        ) from None
+
 
 def _another_search(path) -> str:
-    return (f"out_dir: {path} holds trials of another search on this space (another initialisation, validation tasks, seed, "
-            "n_initial_points, max_steps, early stopper or fixed omega fields): choose another out_dir, or delete the file")
+    return (
+        f"out_dir: {path} holds trials of another search on this space (another initialisation, validation tasks, seed, "
+        "n_initial_points, max_steps, early stopper or fixed omega fields): choose another out_dir, or delete the file"
+    )
 
-def recorded_search(path:str|Path|None, # trials.csv (None, or no file: a new search)
-                    spec:dict, # the checked space
-                    key:Callable, # the search's setup key as a function of its schedule (`_setup_hasher`)
-                    n_calls:int, # the trials wanted in all
-                    n_initial_points:int|None=None, # random trials; None: the recorded number, or n_calls // 2 for a new search
-                   ) -> tuple[int, str, list[Trial]]:
+
+def recorded_search(
+    path: str | Path | None,  # trials.csv (None, or no file: a new search)
+    spec: dict,  # the checked space
+    key: Callable,  # the search's setup key as a function of its schedule (`_setup_hasher`)
+    n_calls: int,  # the trials wanted in all
+    n_initial_points: int | None = None,  # random trials; None: the recorded number, or n_calls // 2 for a new search
+) -> tuple[int, str, list[Trial]]:
     "(n_initial_points, setup key, recorded trials): a file of this search is continued up to `n_calls`, another search's refused."
     trials = [] if path is None else read_trials(path, spec)  # the space checked, the rows parsed
     if not trials:
@@ -247,32 +412,51 @@ def recorded_search(path:str|Path|None, # trials.csv (None, or no file: a new se
     rows = read_csv(path)
     recorded = {r.get('n_initial_points') or '' for r in rows}
     if recorded != {''}:  # the setup hashed the recorded n_initial_points (and not n_calls)
-        try: (nip,) = {int(v) for v in recorded}
-        except ValueError: raise ValueError(f"out_dir: {path} is damaged (n_initial_points {sorted(recorded)}): delete it to start the search again") from None
+        try:
+            (nip,) = {int(v) for v in recorded}
+        except ValueError:
+            raise ValueError(
+                f"out_dir: {path} is damaged (n_initial_points {sorted(recorded)}): delete it to start the search again"
+            ) from None
         setup = key({'n_initial_points': nip})
-        if any(r.get('setup') != setup for r in rows): raise ValueError(_another_search(path))
+        if any(r.get('setup') != setup for r in rows):
+            raise ValueError(_another_search(path))
     else:  # written before n_initial_points was recorded: the setup hashed n_calls, and the search used n_calls // 2
-        old = next((n for n in dict.fromkeys((n_calls, len(rows))) if all(r.get('setup') == key(n) for r in rows)), None)
+        old = next(
+            (n for n in dict.fromkeys((n_calls, len(rows))) if all(r.get('setup') == key(n) for r in rows)), None
+        )
         if old is None:
-            raise ValueError(_another_search(path) + f" (or, as it records no n_initial_points, a search of another n_calls "
-                             f"not finished: rerun it with its own n_calls to finish it, then raise n_calls)")
+            raise ValueError(
+                _another_search(path) + f" (or, as it records no n_initial_points, a search of another n_calls "
+                f"not finished: rerun it with its own n_calls to finish it, then raise n_calls)"
+            )
         nip = old // 2
         setup = key({'n_initial_points': nip})  # the next write records n_initial_points and this key
     if n_initial_points is not None and n_initial_points != nip:
-        raise ValueError(f"n_initial_points: {path} holds a search made with n_initial_points={nip}, not {n_initial_points}: "
-                         "leave n_initial_points unset to continue that search, or choose another out_dir")
+        raise ValueError(
+            f"n_initial_points: {path} holds a search made with n_initial_points={nip}, not {n_initial_points}: "
+            "leave n_initial_points unset to continue that search, or choose another out_dir"
+        )
     if len(rows) > n_calls:
-        raise ValueError(f"n_calls: {path} already holds {len(rows)} trials of this search, more than n_calls={n_calls}: ask for "
-                         f"n_calls >= {len(rows)} (a larger n_calls extends the search), or choose another out_dir")
+        raise ValueError(
+            f"n_calls: {path} already holds {len(rows)} trials of this search, more than n_calls={n_calls}: ask for "
+            f"n_calls >= {len(rows)} (a larger n_calls extends the search), or choose another out_dir"
+        )
     return nip, setup, trials
 
-def replay(opt, trials:list[Trial], spec:dict, path=None):
+
+def replay(opt, trials: list[Trial], spec: dict, path=None):
     "Bring a fresh optimiser to the state after `trials`: ask (checking it proposes each stored point) and tell."
     for k, t in enumerate(trials):
         x = params_of(spec, opt.ask())
-        if any(not (x[n] == v or (isinstance(v, float) and math.isclose(x[n], v, rel_tol=1e-12))) for n, v in t.params.items()):
-            raise ValueError(f"out_dir: trial {k} in {path} ({t.params}) is not what this search proposes ({x}): "
-                             "it was written by another search; choose another out_dir")
+        if any(
+            not (x[n] == v or (isinstance(v, float) and math.isclose(x[n], v, rel_tol=1e-12)))
+            for n, v in t.params.items()
+        ):
+            raise ValueError(
+                f"out_dir: trial {k} in {path} ({t.params}) is not what this search proposes ({x}): "
+                "it was written by another search; choose another out_dir"
+            )
         opt.tell(list(x.values()), -t.miou)
     return opt
 
@@ -280,115 +464,174 @@ def replay(opt, trials:list[Trial], spec:dict, path=None):
 @dataclass
 class UHOResult:
     "A finished search: the best omega (steps included), its mean IoU on T_val with CI, every trial."
-    omega: Omega # U's hyperparameters: the fixed fields, the best trial's searched fields, its median early-stopping step
-    best: dict # the searched fields and `steps` of the best trial
-    miou: float # the best trial's task-mean IoU on T_val
-    ci95: float # its 95% CI half-width
-    trials: list[Trial] # every trial, in order
-    space: dict # the checked search space
-    settings: dict # n_calls, n_initial_points, max_steps, patience, min_steps, seed, n_tasks
-    optimizer: object = field(default=None, repr=False) # the skopt Optimizer after the last trial (its GP models draw the figures)
+
+    omega: Omega  # U's hyperparameters: the fixed fields, the best trial's searched ones, its median early stop
+    best: dict  # the searched fields and `steps` of the best trial
+    miou: float  # the best trial's task-mean IoU on T_val
+    ci95: float  # its 95% CI half-width
+    trials: list[Trial]  # every trial, in order
+    space: dict  # the checked search space
+    settings: dict  # n_calls, n_initial_points, max_steps, patience, min_steps, seed, n_tasks
+    optimizer: object = field(default=None, repr=False)  # the skopt Optimizer after the last trial (for the GP figures)
 
     def to_dict(self) -> dict:
         "JSON-ready: everything but the optimiser."
-        return {'omega': asdict(self.omega), 'best': self.best, 'miou': self.miou, 'ci95': self.ci95,
-                'space': self.space, **self.settings, 'trials': [asdict(t) for t in self.trials]}
+        return {
+            'omega': asdict(self.omega),
+            'best': self.best,
+            'miou': self.miou,
+            'ci95': self.ci95,
+            'space': self.space,
+            **self.settings,
+            'trials': [asdict(t) for t in self.trials],
+        }
 
     def summary(self) -> str:
         b = ', '.join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.best.items())
         return f"best of {len(self.trials)} trials: {b}; mean IoU on T_val {100 * self.miou:.2f} +- {100 * self.ci95:.2f} %"
 
+
 def _check_search(n_calls, max_steps, patience, min_steps, tasks, n_initial_points=None):
-    def bad_int(v, lo): return isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo
-    for name, v, lo in (('n_calls', n_calls, 2), ('max_steps', max_steps, 1), ('patience', patience, 0), ('min_steps', min_steps, 0),
-                        ('n_initial_points', 1 if n_initial_points is None else n_initial_points, 1)):
-        if bad_int(v, lo): raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
-    if not tasks: raise ValueError("tasks: T_val is empty")
+    def bad_int(v, lo):
+        return isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo
+
+    for name, v, lo in (
+        ('n_calls', n_calls, 2),
+        ('max_steps', max_steps, 1),
+        ('patience', patience, 0),
+        ('min_steps', min_steps, 0),
+        ('n_initial_points', 1 if n_initial_points is None else n_initial_points, 1),
+    ):
+        if bad_int(v, lo):
+            raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
+    if not tasks:
+        raise ValueError("tasks: T_val is empty")
 
 # %% ../nbs/14_uho.ipynb #dab8ba82
-def uho(model:nn.Module, # the initialisation to tune U for (left unchanged)
-        data:ClassData, # validation data
-        tasks:list, # T_val (`validation_tasks`)
-        space:str|dict='lr', # "lr", "extended" or {Omega field: bounds} (`search_space`)
-        n_calls:int=30, # trials; a larger n_calls than out_dir's finished search extends it
-        n_initial_points:int|None=None, # random trials before expected improvement; None: out_dir's recorded number, else n_calls // 2
-        max_steps:int|None=None, # early-stopping horizon (None: 20 for "lr", 80 for "extended", else 20)
-        base:Omega=Omega(), # the fields that are not searched (the paper: Table 3's)
-        out_dir:str|Path|None=None, # where trials.csv lives; a rerun resumes from it
-        seed:int=0, # the optimiser's random state; U's seed for task i is seed + i
-        patience:int=50, min_steps:int=0, # the early stopper's
-        callback:Callable|None=None, # called with each new Trial after it is saved
-        progress:bool=True, # print a line per trial
-        strategy:str='auto', # U's execution in each trial: 'sequential', 'parallel' (tasks side by side) or 'auto' (parallel on a GPU)
-       ) -> UHOResult:
+def uho(
+    model: nn.Module,  # the initialisation to tune U for (left unchanged)
+    data: ClassData,  # validation data
+    tasks: list,  # T_val (`validation_tasks`)
+    space: str | dict = 'lr',  # "lr", "extended" or {Omega field: bounds} (`search_space`)
+    n_calls: int = 30,  # trials; a larger n_calls than out_dir's finished search extends it
+    n_initial_points: int | None = None,  # random trials first (None: out_dir's recorded number, else n_calls // 2)
+    max_steps: int | None = None,  # early-stopping horizon (None: 20 for "lr", 80 for "extended", else 20)
+    base: Omega = Omega(),  # the fields that are not searched (the paper: Table 3's)
+    out_dir: str | Path | None = None,  # where trials.csv lives; a rerun resumes from it
+    seed: int = 0,  # the optimiser's random state; U's seed for task i is seed + i
+    patience: int = 50,
+    min_steps: int = 0,  # the early stopper's
+    callback: Callable | None = None,  # called with each new Trial after it is saved
+    progress: bool = True,  # print a line per trial
+    strategy: str = 'auto',  # U's execution in each trial: 'sequential', 'parallel' (tasks side by side) or 'auto' (parallel on a GPU)
+) -> UHOResult:
     "UHO: GP Bayesian optimisation of U's hyperparameters on T_val with per-task early stopping; resumable from out_dir (under torchrun: on every rank)."
     spec = search_space(space)
-    if max_steps is None: max_steps = MAX_STEPS.get(space, 20) if isinstance(space, str) else 20
+    if max_steps is None:
+        max_steps = MAX_STEPS.get(space, 20) if isinstance(space, str) else 20
     _check_search(n_calls, max_steps, patience, min_steps, tasks, n_initial_points)
     opt = None  # rank 0 asks and tells; the other ranks get its points
-    path = None if out_dir is None else Path(out_dir)/TRIALS_CSV
+    path = None if out_dir is None else Path(out_dir) / TRIALS_CSV
+
     def start():  # rank 0: the schedule and setup key, an earlier run's trials, the optimiser brought up to them
         nonlocal opt
-        if path is not None: remove_stale_temp_files(path.parent)
+        if path is not None:
+            remove_stale_temp_files(path.parent)
         key = _setup_hasher(model, data, tasks, spec, max_steps, patience, min_steps, base, seed)
         nip, setup, trials = recorded_search(path, spec, key, n_calls, n_initial_points)
-        if trials and progress: print(f"resuming: {len(trials)} of {n_calls} trials done in {path} (the first {nip} random)")
+        if trials and progress:
+            print(f"resuming: {len(trials)} of {n_calls} trials done in {path} (the first {nip} random)")
         opt = make_optimizer(spec, n_calls, seed, nip)
         replay(opt, trials, spec, path)
         return nip, setup, trials
+
     nip, setup, trials = on_main(start)
+
     def ask():
-        t0 = time.perf_counter(); params = params_of(spec, opt.ask()); return params, time.perf_counter() - t0
+        t0 = time.perf_counter()
+        params = params_of(spec, opt.ask())
+        return params, time.perf_counter() - t0
+
     for k in range(len(trials), n_calls):
         params, ask_seconds = on_main(ask)
-        t = run_trial(model, data, tasks, base.replace(**params), max_steps, patience, min_steps, seed, params, strategy)
+        t = run_trial(
+            model, data, tasks, base.replace(**params), max_steps, patience, min_steps, seed, params, strategy
+        )
         t0 = time.perf_counter()
-        if opt is not None: opt.tell(list(params.values()), -t.miou)
+        if opt is not None:
+            opt.tell(list(params.values()), -t.miou)
         t.opt_seconds = ask_seconds + time.perf_counter() - t0
         trials.append(t)
-        if path is not None and is_main(): write_csv(path, [_row(i, r, spec, setup, nip) for i, r in enumerate(trials)], trial_fields(spec))
+        if path is not None and is_main():
+            write_csv(path, [_row(i, r, spec, setup, nip) for i, r in enumerate(trials)], trial_fields(spec))
         if progress and is_main():
             p = ', '.join(f"{n}={v:.4g}" if isinstance(v, float) else f"{n}={v}" for n, v in params.items())
-            print(f"trial {k + 1}/{n_calls}: {p} -> {t.steps} steps, mean IoU {100 * t.miou:.2f} +- {100 * t.ci95:.2f} % "
-                  f"({t.seconds:.1f} s, {t.u_seconds:.1f} s in U)", flush=True)
-        if callback is not None: callback(t)
+            print(
+                f"trial {k + 1}/{n_calls}: {p} -> {t.steps} steps, mean IoU {100 * t.miou:.2f} +- {100 * t.ci95:.2f} % "
+                f"({t.seconds:.1f} s, {t.u_seconds:.1f} s in U)",
+                flush=True,
+            )
+        if callback is not None:
+            callback(t)
     i = max(range(len(trials)), key=lambda j: trials[j].miou)  # the first of equals
     best = {**trials[i].params, 'steps': trials[i].steps}
-    settings = dict(n_calls=n_calls, n_initial_points=nip, max_steps=max_steps, patience=patience, min_steps=min_steps, seed=seed, n_tasks=len(tasks))
+    settings = dict(
+        n_calls=n_calls,
+        n_initial_points=nip,
+        max_steps=max_steps,
+        patience=patience,
+        min_steps=min_steps,
+        seed=seed,
+        n_tasks=len(tasks),
+    )
     return UHOResult(base.replace(**best), best, trials[i].miou, trials[i].ci95, trials, spec, settings, opt)
 
 # %% ../nbs/14_uho.ipynb #da567f76
 UHO_FORMAT = 'mliis_nb.uho/1'
 
-def save_uho(res:UHOResult, path:str|Path, **extra) -> dict:
+
+def save_uho(res: UHOResult, path: str | Path, **extra) -> dict:
     "Write a search's results (best omega, CI, every trial) and `extra` fields to a JSON file, atomically."
     out = {'format': UHO_FORMAT, **res.to_dict(), **extra}
     write_json(path, out)
     return out
 
-def read_uho(path:str|Path) -> dict:
+
+def read_uho(path: str | Path) -> dict:
     "A UHO results file, checked."
     p = Path(path).expanduser()
-    if not p.is_file(): raise ValueError(f"omega: UHO results file not found: {p}")
-    try: d = json.loads(p.read_text())
-    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"omega: {p} is not a JSON file ({e})") from None
-    if not (isinstance(d, dict) and str(d.get('format', '')).startswith(UHO_FORMAT.split('/')[0]) and isinstance(d.get('omega'), dict)):
+    if not p.is_file():
+        raise ValueError(f"omega: UHO results file not found: {p}")
+    try:
+        d = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"omega: {p} is not a JSON file ({e})") from None
+    if not (
+        isinstance(d, dict)
+        and str(d.get('format', '')).startswith(UHO_FORMAT.split('/')[0])
+        and isinstance(d.get('omega'), dict)
+    ):
         raise ValueError(f"omega: {p} is not a UHO results file (no format {UHO_FORMAT!r} with an 'omega')")
     return d
 
-def omega_from_results(results:str|Path|dict) -> Omega:
+
+def omega_from_results(results: str | Path | dict) -> Omega:
     "U's hyperparameters from a UHO results file (or its dict): the best omega, steps included."
     d = results if isinstance(results, dict) else read_uho(results)
-    try: return Omega(**d['omega'])
-    except (TypeError, ValueError, KeyError) as e: raise ValueError(f"omega: the UHO results hold no valid omega ({e})") from None
+    try:
+        return Omega(**d['omega'])
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"omega: the UHO results hold no valid omega ({e})") from None
 
 # %% ../nbs/14_uho.ipynb #7c51c05a
-def plot_uho(res:UHOResult, fname:str|Path|None=None, dim:str='lr', title:str|None=None):
+def plot_uho(res: UHOResult, fname: str | Path | None = None, dim: str = 'lr', title: str | None = None):
     "Figure 3: mean IoU on T_val against `dim` with the GP posterior mean and 95% band, trials coloured by median early-stopping step."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
+
     kind, lo, hi, prior = res.space[dim]
     grid = np.geomspace(lo, hi, 200) if prior == 'log-uniform' else np.linspace(lo, hi, 200)
-    if kind == 'integer': grid = np.unique(np.round(grid)).astype(int)
+    if kind == 'integer':
+        grid = np.unique(np.round(grid)).astype(int)
     pts = [[(g.item() if n == dim else res.best[n]) for n in res.space] for g in grid]
     mu, sd = res.optimizer.models[-1].predict(res.optimizer.space.transform(pts), return_std=True)
     fig, ax = plt.subplots(figsize=(6, 3.8))
@@ -398,92 +641,160 @@ def plot_uho(res:UHOResult, fname:str|Path|None=None, dim:str='lr', title:str|No
     sc = ax.scatter(x, y, c=c, cmap='viridis', edgecolor='k', zorder=3, label='trials')
     fig.colorbar(sc, ax=ax, label='median early-stopping step')
     ax.scatter([res.best[dim]], [res.miou], marker='*', s=220, facecolor='none', edgecolor='r', zorder=4, label='best')
-    if prior == 'log-uniform': ax.set_xscale('log')
+    if prior == 'log-uniform':
+        ax.set_xscale('log')
     others = '' if len(res.space) == 1 else ' (other fields at the best trial)'
     ax.set(xlabel={'lr': 'learning rate'}.get(dim, dim), ylabel='mean IoU on $T_{val}$')
-    ax.set_title(title or f"UHO: {len(res.trials)} trials, {res.settings['n_tasks']} tasks{others}", fontsize=9, wrap=True)
-    ax.legend(fontsize=7, loc='best'); fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=100); plt.close(fig)
+    ax.set_title(
+        title or f"UHO: {len(res.trials)} trials, {res.settings['n_tasks']} tasks{others}", fontsize=9, wrap=True
+    )
+    ax.legend(fontsize=7, loc='best')
+    fig.tight_layout()
+    if fname is not None:
+        fig.savefig(fname, dpi=100)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/14_uho.ipynb #bda5deaf
-def plot_uho_convergence(res:UHOResult, fname:str|Path|None=None):
+def plot_uho_convergence(res: UHOResult, fname: str | Path | None = None):
     "skopt's convergence plot of the search (best -mean IoU after n trials)."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     from skopt.plots import plot_convergence  # scikit-optimize (scikit-learn): only this figure needs it
+
     ax = plot_convergence(res.optimizer.get_result())
-    ax.set_ylabel('best $-$mean IoU on $T_{val}$ so far'); ax.set_title('UHO convergence (skopt minimises $-$mean IoU)', fontsize=10)
-    fig = ax.figure; fig.set_size_inches(5.5, 3.4); fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=100); plt.close(fig)
+    ax.set_ylabel('best $-$mean IoU on $T_{val}$ so far')
+    ax.set_title('UHO convergence (skopt minimises $-$mean IoU)', fontsize=10)
+    fig = ax.figure
+    fig.set_size_inches(5.5, 3.4)
+    fig.tight_layout()
+    if fname is not None:
+        fig.savefig(fname, dpi=100)
+        plt.close(fig)
     return fig
 
-def plot_uho_objective(res:UHOResult, fname:str|Path|None=None):
+
+def plot_uho_objective(res: UHOResult, fname: str | Path | None = None):
     "skopt's `plot_objective`: the GP's partial dependence of -mean IoU on each searched field and pair."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
     from skopt.plots import plot_objective  # scikit-optimize (scikit-learn): only this figure needs it
+
     axes = plot_objective(res.optimizer.get_result(), n_points=20, n_samples=100, dimensions=list(res.space), size=2.8)
     fig = np.atleast_1d(axes).ravel()[0].figure
     fig.suptitle('UHO: partial dependence of $-$mean IoU (GP)', fontsize=9)
-    if fname is not None: fig.savefig(fname, dpi=80); plt.close(fig)
+    if fname is not None:
+        fig.savefig(fname, dpi=80)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/14_uho.ipynb #499ae3b8
-PAPER_TABLE4 = {('joint', 1): {'lr': 8.156e-4, 'steps': 10}, ('joint', 5): {'lr': 1.364e-3, 'steps': 17},
-                ('meta', 1): {'lr': 1.734e-3, 'steps': 8}, ('meta', 5): {'lr': 6.951e-3, 'steps': 12}}
+PAPER_TABLE4 = {
+    ('joint', 1): {'lr': 8.156e-4, 'steps': 10},
+    ('joint', 5): {'lr': 1.364e-3, 'steps': 17},
+    ('meta', 1): {'lr': 1.734e-3, 'steps': 8},
+    ('meta', 5): {'lr': 6.951e-3, 'steps': 12},
+}
 PAPER_TABLE5 = {('meta', 5): {'lr': 5e-4, 'steps': 59, 'dropout': 0.5, 'aug_rate': 0.5, 'batch': 8}}
 PAPER_INITS = {'meta': 'FOMAML*', 'joint': 'Joint-trained'}
 
+
 def _fmt(k, v):
-    if v is None or v == '': return ''
-    if k == 'lr': return f"{v:.3e}"
+    if v is None or v == '':
+        return ''
+    if k == 'lr':
+        return f"{v:.3e}"
     return f"{v:.3g}" if isinstance(v, float) else str(v)
+
 
 def _paper(kind, shots, table) -> str:
     p = (PAPER_TABLE4 if table == 4 else PAPER_TABLE5).get((kind, shots))
-    if p is None: return 'not in the paper'
+    if p is None:
+        return 'not in the paper'
     return f"{PAPER_INITS[kind]} {shots}-shot: " + ', '.join(f"{k} {_fmt(k, v)}" for k, v in p.items())
 
-def uho_table_rows(files:Sequence[str|Path|dict]) -> list[dict]:
+
+def uho_table_rows(files: Sequence[str | Path | dict]) -> list[dict]:
     "One row per UHO results file: table (4: lr only, 5: larger spaces), initialisation, shots, the best fields, T_val mIoU, the paper's values."
     rows = []
     for f in files:
         d = f if isinstance(f, dict) else read_uho(f)
         table = 4 if list(d['space']) == ['lr'] else 5
         kind, shots = d.get('kind', '?'), d.get('shots', '?')
-        rows.append({'table': table, 'initialisation': d.get('label', kind), 'kind': kind, 'shots': shots, **d['best'],
-                     'val_miou': round(100 * d['miou'], 2), 'val_ci95': round(100 * d['ci95'], 2), 'n_tasks': d.get('n_tasks'),
-                     'n_calls': d.get('n_calls'), 'max_steps': d.get('max_steps'), 'paper': _paper(kind, shots, table)})
+        rows.append(
+            {
+                'table': table,
+                'initialisation': d.get('label', kind),
+                'kind': kind,
+                'shots': shots,
+                **d['best'],
+                'val_miou': round(100 * d['miou'], 2),
+                'val_ci95': round(100 * d['ci95'], 2),
+                'n_tasks': d.get('n_tasks'),
+                'n_calls': d.get('n_calls'),
+                'max_steps': d.get('max_steps'),
+                'paper': _paper(kind, shots, table),
+            }
+        )
     return rows
 
 # %% ../nbs/14_uho.ipynb #5bfb061b
-def uho_tables(files:Sequence[str|Path|dict], # UHO results files (or their dicts)
-               out_dir:str|Path|None=None, # also write uho_tables.md and uho_tables.csv here
-              ) -> str:
+def uho_tables(
+    files: Sequence[str | Path | dict],  # UHO results files (or their dicts)
+    out_dir: str | Path | None = None,  # also write uho_tables.md and uho_tables.csv here
+) -> str:
     "The paper's Tables 4 and 5 from UHO results files, as markdown (and CSV), the paper's values beside."
     rows, md = uho_table_rows(files), []
-    for table, what in ((4, 'EfficientLab-3, learning rate searched'), (5, 'larger search spaces (EfficientLab-6-3 in the paper)')):
+    for table, what in (
+        (4, 'EfficientLab-3, learning rate searched'),
+        (5, 'larger search spaces (EfficientLab-6-3 in the paper)'),
+    ):
         rs = [r for r in rows if r['table'] == table]
-        if not rs: continue
-        fields = [k for k in ('lr', 'dropout', 'aug_rate', 'batch', 'optimiser', 'l2', 'l2_half') if any(k in r for r in rs)]
-        cols = ['initialisation', 'shots', *fields, 'steps', 'mIoU on T_val (%)', 'tasks x trials', "paper's UHO result"]
+        if not rs:
+            continue
+        fields = [
+            k for k in ('lr', 'dropout', 'aug_rate', 'batch', 'optimiser', 'l2', 'l2_half') if any(k in r for r in rs)
+        ]
+        cols = [
+            'initialisation',
+            'shots',
+            *fields,
+            'steps',
+            'mIoU on T_val (%)',
+            'tasks x trials',
+            "paper's UHO result",
+        ]
         md += [f"**Table {table} analogue** ({what})", '', '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
         for r in rs:
-            md.append('| ' + ' | '.join([str(r['initialisation']), str(r['shots']), *[_fmt(k, r.get(k)) for k in fields],
-                                         str(r['steps']), f"{r['val_miou']:.2f} ± {r['val_ci95']:.2f}",
-                                         f"{r['n_tasks']} x {r['n_calls']}", r['paper']]) + ' |')
+            md.append(
+                '| '
+                + ' | '.join(
+                    [
+                        str(r['initialisation']),
+                        str(r['shots']),
+                        *[_fmt(k, r.get(k)) for k in fields],
+                        str(r['steps']),
+                        f"{r['val_miou']:.2f} ± {r['val_ci95']:.2f}",
+                        f"{r['n_tasks']} x {r['n_calls']}",
+                        r['paper'],
+                    ]
+                )
+                + ' |'
+            )
         md.append('')
     text = '\n'.join(md)
     if out_dir is not None:
         out = Path(out_dir)
-        atomic_write_bytes(out/'uho_tables.md', text.encode())
+        atomic_write_bytes(out / 'uho_tables.md', text.encode())
         keys = list(dict.fromkeys(k for r in rows for k in r))
-        write_csv(out/'uho_tables.csv', rows, keys)
+        write_csv(out / 'uho_tables.csv', rows, keys)
     return text
 
 # %% ../nbs/14_uho.ipynb #8d5152d0
-def plus_uho_table(pairs:dict[str, tuple]) -> str:
+def plus_uho_table(pairs: dict[str, tuple]) -> str:
     "Markdown rows 'untuned' and '+UHO' per initialisation from evaluate results files {label: (untuned, tuned)}, with the paired difference."
-    def load(f): return f if isinstance(f, dict) else json.loads(Path(f).read_text())
+
+    def load(f):
+        return f if isinstance(f, dict) else json.loads(Path(f).read_text())
+
     md = ['| initialisation | U | lr | steps | test mIoU (%) | +UHO − untuned (%) |', '|---|---|---|---|---|---|']
     for label, (a, b) in pairs.items():
         a, b = load(a), load(b)
@@ -492,27 +803,43 @@ def plus_uho_table(pairs:dict[str, tuple]) -> str:
         if ka == kb:
             d, ci = mean_ci95([q['miou'] - p['miou'] for p, q in zip(a['per_task'], b['per_task'])])
             delta = f"{100 * d:+.2f} ± {100 * ci:.2f} (paired, n={len(ka)})"
-        else: delta = f"{100 * (b['miou'] - a['miou']):+.2f} (different task-splits: not paired)"
+        else:
+            delta = f"{100 * (b['miou'] - a['miou']):+.2f} (different task-splits: not paired)"
         for name, r, dl in ((label, a, ''), (f"{label} + UHO", b, delta)):
             o = r['omega']
-            md.append(f"| {name} | {'UHO' if dl else 'untuned'} | {o['lr']:.3e} | {o['steps']} | "
-                      f"{100 * r['miou']:.2f} ± {100 * r['ci95']:.2f} | {dl} |")
+            md.append(
+                f"| {name} | {'UHO' if dl else 'untuned'} | {o['lr']:.3e} | {o['steps']} | "
+                f"{100 * r['miou']:.2f} ± {100 * r['ci95']:.2f} | {dl} |"
+            )
     return '\n'.join(md)
 
 # %% ../nbs/14_uho.ipynb #de167f01
 _MOVED = {'run_uho': 'run_uho', 'main': 'uho_main'}  # moved to `mliis_nb.runners`: old name here -> name there
 
+
 def __getattr__(name):
     "The old paths of what moved to `mliis_nb.runners`, for one release: the new object, with a `DeprecationWarning`."
-    if name not in _MOVED: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import warnings
-    from mliis_nb import runners  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
-    warnings.warn(f"mliis_nb.uho.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
-                  DeprecationWarning, stacklevel=2)
+    from mliis_nb import (
+        runners,
+    )  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
+
+    warnings.warn(
+        f"mliis_nb.uho.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return getattr(runners, _MOVED[name])
 
 # %% ../nbs/14_uho.ipynb #51d9a1df
 #| eval: false
-if __name__ == '__main__' and 'ipykernel' not in sys.modules:  # `python -m mliis_nb.uho` (not when a notebook kernel runs this cell)
-    from mliis_nb.runners import uho_main  # the entry point's back-reference: runs only when this module is the program, never on import
+if (
+    __name__ == '__main__' and 'ipykernel' not in sys.modules
+):  # `python -m mliis_nb.uho` (not when a notebook kernel runs this cell)
+    from mliis_nb.runners import (
+        uho_main,
+    )  # the entry point's back-reference: runs only when this module is the program, never on import
+
     sys.exit(uho_main())

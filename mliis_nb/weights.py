@@ -27,71 +27,107 @@ __all__ = ['PAPER_D1', 'PAPER_DEPTH', 'PAPER_EXCLUDE', 'TASK_FIELDS', 'BLOCK_FIE
            'parse_initialisations', 'compare_d1', 'depth_extremes', 'plot_d1', 'plot_blocks', 'save_weights']
 
 # %% ../nbs/17_weights.ipynb #579c7322
-def _has_params(m:nn.Module) -> bool: return any(p.requires_grad for p in m.parameters())
-def _is_layer(m:nn.Module) -> bool: return _has_params(m) and not any(_has_params(c) for c in m.children())
+def _has_params(m: nn.Module) -> bool:
+    return any(p.requires_grad for p in m.parameters())
 
-def is_stack(m:nn.Module) -> bool:
+
+def _is_layer(m: nn.Module) -> bool:
+    return _has_params(m) and not any(_has_params(c) for c in m.children())
+
+
+def is_stack(m: nn.Module) -> bool:
     "A `Sequential`/`ModuleList` holding at least one parametrised child that is not a single layer (a stage of blocks)."
-    return isinstance(m, (nn.Sequential, nn.ModuleList)) and any(_has_params(c) and not _is_layer(c) for c in m.children())
+    return isinstance(m, (nn.Sequential, nn.ModuleList)) and any(
+        _has_params(c) and not _is_layer(c) for c in m.children()
+    )
 
-def _has_stack(m:nn.Module) -> bool: return any(is_stack(x) for x in m.modules())
+
+def _has_stack(m: nn.Module) -> bool:
+    return any(is_stack(x) for x in m.modules())
 
 # %% ../nbs/17_weights.ipynb #a713b31a
 @dataclass(frozen=True)
 class Block:
     "A block of the model: its module path, class, trainable parameter names and size."
-    name: str # module path, e.g. "encoder.blocks.1.0", "decoder.rsds.0", "head"; a run of modules: "encoder.conv_stem+bn1"
-    kind: str # class name(s) of its module(s), e.g. "InvertedResidual", "RSD", "SegHead"
-    params: tuple[str, ...] # names of its trainable parameters (as in `named_parameters`)
-    size: int # number of parameter scalars
 
-def _path(prefix:str, name:str) -> str: return f"{prefix}.{name}" if prefix else name
+    name: str  # module path, e.g. "encoder.blocks.1.0", "decoder.rsds.0", "head"; a run of modules: "encoder.conv_stem+bn1"
+    kind: str  # class name(s) of its module(s), e.g. "InvertedResidual", "RSD", "SegHead"
+    params: tuple[str, ...]  # names of its trainable parameters (as in `named_parameters`)
+    size: int  # number of parameter scalars
 
-def _blocks_of(m:nn.Module, prefix:str, names:dict, out:list):
+
+def _path(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _blocks_of(m: nn.Module, prefix: str, names: dict, out: list):
     "Append the blocks under `m` (at path `prefix`) to `out` as (name, kind, parameters)."
+
     def add(name, mods, own=()):
         ps = [p for x in mods for p in x.parameters() if p.requires_grad] + list(own)
-        if ps: out.append((name, '+'.join(dict.fromkeys(type(x).__name__ for x in mods)) or type(m).__name__, ps))
-    if not _has_stack(m): add(prefix or type(m).__name__, [m]); return
+        if ps:
+            out.append((name, '+'.join(dict.fromkeys(type(x).__name__ for x in mods)) or type(m).__name__, ps))
+
+    if not _has_stack(m):
+        add(prefix or type(m).__name__, [m])
+        return
     kids = [(n, c) for n, c in m.named_children() if _has_params(c)]
     if is_stack(m):
-        for n, c in kids: _blocks_of(c, _path(prefix, n), names, out)
+        for n, c in kids:
+            _blocks_of(c, _path(prefix, n), names, out)
         return
     own = [p for p in m.parameters(recurse=False) if p.requires_grad]
-    if own: add(_path(prefix, '(own)'), [], own)
+    if own:
+        add(_path(prefix, '(own)'), [], own)
     run = []
+
     def flush():
-        if run: add(_path(prefix, '+'.join(n for n, _ in run)), [c for _, c in run]); run.clear()
+        if run:
+            add(_path(prefix, '+'.join(n for n, _ in run)), [c for _, c in run])
+            run.clear()
+
     for n, c in kids:
-        if _has_stack(c): flush(); _blocks_of(c, _path(prefix, n), names, out)
-        else: run.append((n, c))
+        if _has_stack(c):
+            flush()
+            _blocks_of(c, _path(prefix, n), names, out)
+        else:
+            run.append((n, c))
     flush()
 
-def weight_blocks(model:nn.Module) -> list[Block]:
+
+def weight_blocks(model: nn.Module) -> list[Block]:
     "The model's blocks in depth order (stem, each MBConv block, each RSD, the head), every trainable parameter in exactly one."
     names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
-    raw = []; _blocks_of(model, '', names, raw)
+    raw = []
+    _blocks_of(model, '', names, raw)
     blocks, seen = [], {}
     for name, kind, ps in raw:
         pn = tuple(names[id(p)] for p in dict.fromkeys(ps))
         for n in pn:
-            if n in seen: raise ValueError(f"parameter {n} belongs to two blocks ({seen[n]} and {name}): shared weights are not supported")
+            if n in seen:
+                raise ValueError(
+                    f"parameter {n} belongs to two blocks ({seen[n]} and {name}): shared weights are not supported"
+                )
             seen[n] = name
         blocks.append(Block(name, kind, pn, sum(p.numel() for p in dict.fromkeys(ps))))
     missing = sorted(set(names.values()) - set(seen))
-    if missing: raise ValueError(f"{len(missing)} trainable parameters fall in no block, e.g. {missing[:3]}")
+    if missing:
+        raise ValueError(f"{len(missing)} trainable parameters fall in no block, e.g. {missing[:3]}")
     return blocks
 
 # %% ../nbs/17_weights.ipynb #9aa1ed16
-def flat_blocks(state:dict[str, Tensor], # parameters by name (a state dict, U's returned weights)
-                blocks:Sequence[Block], # from `weight_blocks`
-               ) -> list[Tensor]:
+def flat_blocks(
+    state: dict[str, Tensor],  # parameters by name (a state dict, U's returned weights)
+    blocks: Sequence[Block],  # from `weight_blocks`
+) -> list[Tensor]:
     "Each block's trainable parameters in `state` flattened into one float64 vector."
     return [torch.cat([state[n].detach().reshape(-1).double() for n in b.params]) for b in blocks]
 
-def block_distances(v:Tensor, # a block's flattened weights before adaptation
-                    u:Tensor, # the same block after
-                   ) -> tuple[float, float, float]:
+
+def block_distances(
+    v: Tensor,  # a block's flattened weights before adaptation
+    u: Tensor,  # the same block after
+) -> tuple[float, float, float]:
     "(d1, d2, d3): Euclidean distance, distance between the unit vectors, mean absolute difference."
     v, u = v.double(), u.double()
     diff = v - u
@@ -101,19 +137,23 @@ def block_distances(v:Tensor, # a block's flattened weights before adaptation
 @dataclass
 class StateDistances:
     "Distances between two states of one model: d1 over all trainable parameters, d1/d2/d3 per block."
+
     d1: float
-    block_d1: np.ndarray # one value per block
+    block_d1: np.ndarray  # one value per block
     block_d2: np.ndarray
     block_d3: np.ndarray
 
-def _distances(vs:Sequence[Tensor], us:Sequence[Tensor]) -> StateDistances:
+
+def _distances(vs: Sequence[Tensor], us: Sequence[Tensor]) -> StateDistances:
     d = np.array([block_distances(v, u) for v, u in zip(vs, us)]).reshape(-1, 3)
     return StateDistances(float(math.sqrt((d[:, 0] ** 2).sum())), d[:, 0], d[:, 1], d[:, 2])
 
-def state_distances(theta:dict[str, Tensor], # the initialisation's parameters by name
-                    theta_tau:dict[str, Tensor], # the adapted ones (e.g. `AdaptResult.weights`; buffers are ignored)
-                    blocks:Sequence[Block], # from `weight_blocks` of the model
-                   ) -> StateDistances:
+
+def state_distances(
+    theta: dict[str, Tensor],  # the initialisation's parameters by name
+    theta_tau: dict[str, Tensor],  # the adapted ones (e.g. `AdaptResult.weights`; buffers are ignored)
+    blocks: Sequence[Block],  # from `weight_blocks` of the model
+) -> StateDistances:
     "d1 = ||theta - theta_tau||_2 over the blocks' parameters (all trainable ones), and d1, d2, d3 of each block."
     return _distances(flat_blocks(theta, blocks), flat_blocks(theta_tau, blocks))
 
@@ -121,22 +161,27 @@ def state_distances(theta:dict[str, Tensor], # the initialisation's parameters b
 @dataclass
 class WeightAnalysis:
     "Distances travelled by U from one initialisation over the test task-splits."
-    label: str # the initialisation's name in tables and figures
-    blocks: list[Block] # in depth order
-    d1: np.ndarray # ||theta - theta_tau||_2 per task-split
-    block_d1: np.ndarray # task-splits x blocks
-    block_d2: np.ndarray # task-splits x blocks
-    block_d3: np.ndarray # task-splits x blocks
-    per_task: list[dict] # {'class', 'split', 'd1', 'miou'} per task-split
-    omega: dict # U's hyperparameters
+
+    label: str  # the initialisation's name in tables and figures
+    blocks: list[Block]  # in depth order
+    d1: np.ndarray  # ||theta - theta_tau||_2 per task-split
+    block_d1: np.ndarray  # task-splits x blocks
+    block_d2: np.ndarray  # task-splits x blocks
+    block_d3: np.ndarray  # task-splits x blocks
+    per_task: list[dict]  # {'class', 'split', 'd1', 'miou'} per task-split
+    omega: dict  # U's hyperparameters
     shots: int
-    splits_per_class: int|None
+    splits_per_class: int | None
     seed: int
 
     @property
-    def n(self) -> int: return len(self.d1)
-    def d1_mean_ci(self) -> tuple[float, float]: return mean_ci95(self.d1)
-    def miou_mean_ci(self) -> tuple[float, float]|None:
+    def n(self) -> int:
+        return len(self.d1)
+
+    def d1_mean_ci(self) -> tuple[float, float]:
+        return mean_ci95(self.d1)
+
+    def miou_mean_ci(self) -> tuple[float, float] | None:
         s = [p['miou'] for p in self.per_task if p.get('miou') is not None]
         return mean_ci95(s) if s else None
 
@@ -151,153 +196,267 @@ class WeightAnalysis:
         return rows
 
     def summary(self) -> str:
-        m, ci = self.d1_mean_ci(); s = f"{self.label}: d1 = {m:.4g} +- {ci:.2g} (95% CI, n={self.n} task-splits)"
+        m, ci = self.d1_mean_ci()
+        s = f"{self.label}: d1 = {m:.4g} +- {ci:.2g} (95% CI, n={self.n} task-splits)"
         iou = self.miou_mean_ci()
         return s + (f"; query IoU {100 * iou[0]:.1f} +- {100 * iou[1]:.1f} %" if iou else '')
 
     def to_dict(self) -> dict:
         "JSON-ready: d1 mean and CI, query IoU, the per-block table and the per-task rows."
-        m, ci = self.d1_mean_ci(); iou = self.miou_mean_ci()
-        return {'label': self.label, 'n': self.n, 'd1_mean': m, 'd1_ci95': ci, 'd1_median': float(np.median(self.d1)),
-                'miou': iou and iou[0], 'miou_ci95': iou and iou[1], 'shots': self.shots, 'splits_per_class': self.splits_per_class,
-                'seed': self.seed, 'omega': self.omega, 'n_parameters': sum(b.size for b in self.blocks),
-                'blocks': self.block_table(), 'per_task': self.per_task}
+        m, ci = self.d1_mean_ci()
+        iou = self.miou_mean_ci()
+        return {
+            'label': self.label,
+            'n': self.n,
+            'd1_mean': m,
+            'd1_ci95': ci,
+            'd1_median': float(np.median(self.d1)),
+            'miou': iou and iou[0],
+            'miou_ci95': iou and iou[1],
+            'shots': self.shots,
+            'splits_per_class': self.splits_per_class,
+            'seed': self.seed,
+            'omega': self.omega,
+            'n_parameters': sum(b.size for b in self.blocks),
+            'blocks': self.block_table(),
+            'per_task': self.per_task,
+        }
 
 # %% ../nbs/17_weights.ipynb #b85c942d
-def weight_analysis(model:nn.Module, # the initialisation theta (left unchanged)
-                    data:ClassData, # test data
-                    classes:Sequence[str]|None=None, # test classes (default all)
-                    shots:int=5, # examples U adapts on (the paper: 5)
-                    splits_per_class:int=2, # random support/query splits per class (the paper: 2)
-                    omega:Omega=Omega(), # U (the paper: 5 SGD steps, lr 0.005)
-                    queries:int|str=5, # queries per split, scored when `score`
-                    seed:int=0, # the protocol's seed: task-splits from it, U's seed + i for split i
-                    splits:list|None=None, # fixed (class, support, query) task-splits instead of drawing them
-                    score:bool=True, # also score the queries (in the same U call)
-                    label:str='', # the initialisation's name
-                    progress:bool=True,
-                   ) -> WeightAnalysis:
+def weight_analysis(
+    model: nn.Module,  # the initialisation theta (left unchanged)
+    data: ClassData,  # test data
+    classes: Sequence[str] | None = None,  # test classes (default all)
+    shots: int = 5,  # examples U adapts on (the paper: 5)
+    splits_per_class: int = 2,  # random support/query splits per class (the paper: 2)
+    omega: Omega = Omega(),  # U (the paper: 5 SGD steps, lr 0.005)
+    queries: int | str = 5,  # queries per split, scored when `score`
+    seed: int = 0,  # the protocol's seed: task-splits from it, U's seed + i for split i
+    splits: list | None = None,  # fixed (class, support, query) task-splits instead of drawing them
+    score: bool = True,  # also score the queries (in the same U call)
+    label: str = '',  # the initialisation's name
+    progress: bool = True,
+) -> WeightAnalysis:
     "Adapt `model` with U on every test task-split (the meta-test protocol) and measure how far its weights move."
-    if splits is None: splits = eval_tasks(data, classes, shots, splits_per_class, queries, seed)
-    else: splits_per_class = None
+    if splits is None:
+        splits = eval_tasks(data, classes, shots, splits_per_class, queries, seed)
+    else:
+        splits_per_class = None
     blocks = weight_blocks(model)
     vs = flat_blocks(dict(model.named_parameters()), blocks)  # float64 copies of theta, made once
     ds, per_task = [], []
     it = range(len(splits))
     if progress:
-        from fastprogress.fastprogress import progress_bar  # here: fastprogress imports fasthtml, and only a progress bar needs it
+        from fastprogress.fastprogress import (
+            progress_bar,
+        )  # here: fastprogress imports fasthtml, and only a progress bar needs it
+
         it = progress_bar(it)
     for i in it:
         t = make_task(data, splits[i])
-        r = adapt(model, t.support_x, t.support_y, omega, t.query_x if score else None, t.query_y if score else None,
-                  seed=seed + i, return_weights=True)
-        d = _distances(vs, flat_blocks(r.weights, blocks)); r.weights = None
+        r = adapt(
+            model,
+            t.support_x,
+            t.support_y,
+            omega,
+            t.query_x if score else None,
+            t.query_y if score else None,
+            seed=seed + i,
+            return_weights=True,
+        )
+        d = _distances(vs, flat_blocks(r.weights, blocks))
+        r.weights = None
         ds.append(d)
         per_task.append({'class': t.cls, 'split': i, 'd1': d.d1, 'miou': r.miou if score else None})
     stack = lambda k: np.stack([getattr(d, k) for d in ds]) if ds else np.zeros((0, len(blocks)))
-    return WeightAnalysis(label, blocks, np.array([d.d1 for d in ds]), stack('block_d1'), stack('block_d2'), stack('block_d3'),
-                          per_task, asdict(omega), shots, splits_per_class, seed)
+    return WeightAnalysis(
+        label,
+        blocks,
+        np.array([d.d1 for d in ds]),
+        stack('block_d1'),
+        stack('block_d2'),
+        stack('block_d3'),
+        per_task,
+        asdict(omega),
+        shots,
+        splits_per_class,
+        seed,
+    )
 
 # %% ../nbs/17_weights.ipynb #486b5cc0
-def _label_default(ck:str, kind:str, taken:set) -> str:
-    if kind not in taken: return kind
+def _label_default(ck: str, kind: str, taken: set) -> str:
+    if kind not in taken:
+        return kind
     p = Path(ck)
     stem = p.name if p.is_dir() else (p.stem if p.stem not in ('checkpoint', 'joint') else p.parent.name)
     return f"{kind}:{stem}"
 
-def parse_initialisations(spec, # "runs/meta,joint=runs/joint,imagenet", a list of such items, or {label: name}
-                         ) -> list[tuple[str, str, str]]:
+
+def parse_initialisations(
+    spec,  # "runs/meta,joint=runs/joint,imagenet", a list of such items, or {label: name}
+) -> list[tuple[str, str, str]]:
     "Check and label the initialisations: [(label, name, kind)], kind one of 'meta', 'joint', 'imagenet', 'random'."
-    if isinstance(spec, dict): items = [(str(k), str(v)) for k, v in spec.items()]
+    if isinstance(spec, dict):
+        items = [(str(k), str(v)) for k, v in spec.items()]
     else:
-        if isinstance(spec, (str, Path)): spec = [s for s in str(spec).split(',')]
+        if isinstance(spec, (str, Path)):
+            spec = [s for s in str(spec).split(',')]
         if not isinstance(spec, (list, tuple)):
             raise ValueError(f"initialisations: expected a comma-separated string, a list or a dict, got {spec!r}")
         items = []
         for s in spec:
             s = str(s).strip()
-            if not s: continue
+            if not s:
+                continue
             lab, _, ck = s.partition('=') if '=' in s and not Path(s).exists() else ('', '', s)
             items.append((lab.strip(), ck.strip()))
-    if not items: raise ValueError("initialisations: none given (e.g. 'runs/meta,runs/joint,imagenet')")
+    if not items:
+        raise ValueError("initialisations: none given (e.g. 'runs/meta,runs/joint,imagenet')")
     out, errors, taken = [], [], set()
     for lab, ck in items:
-        try: kind = checkpoint_kind(ck)
+        try:
+            kind = checkpoint_kind(ck)
         except Exception as e:  # not a baseline, no such file, no checkpoint in the folder, not a checkpoint
             msg = str(e).removeprefix('checkpoint: ')
-            errors.append(repr(ck) if 'existing checkpoint file' in msg else f"{ck!r} ({msg})"); continue
+            errors.append(repr(ck) if 'existing checkpoint file' in msg else f"{ck!r} ({msg})")
+            continue
         lab = lab or _label_default(ck, kind, taken)
-        if lab in taken: errors.append(f"{ck!r}: the label {lab!r} is used twice"); continue
-        taken.add(lab); out.append((lab, ck, kind))
-    if errors: raise ValueError("unknown initialisation(s): " + ', '.join(errors)
-                                + f" (each must be {' / '.join(map(repr, BASELINES))}, a checkpoint file or a run folder)")
+        if lab in taken:
+            errors.append(f"{ck!r}: the label {lab!r} is used twice")
+            continue
+        taken.add(lab)
+        out.append((lab, ck, kind))
+    if errors:
+        raise ValueError(
+            "unknown initialisation(s): "
+            + ', '.join(errors)
+            + f" (each must be {' / '.join(map(repr, BASELINES))}, a checkpoint file or a run folder)"
+        )
     return out
 
 # %% ../nbs/17_weights.ipynb #0ca9f86c
-PAPER_D1 = {'joint': (0.995, 0.022), 'meta': (0.169, 0.008)} # Appendix G, Figure 6: E[d1] with 95% CI (EfficientLab-3, FSS-1000, 224 px)
-PAPER_DEPTH = {'d2': 'late', 'd3': 'early'} # "largest relative changes ... in the final layers", "largest absolute changes ... in the early layers"
+PAPER_D1 = {
+    'joint': (0.995, 0.022),
+    'meta': (0.169, 0.008),
+}  # Appendix G, Figure 6: E[d1] with 95% CI (EfficientLab-3, FSS-1000, 224 px)
+PAPER_DEPTH = {
+    'd2': 'late',
+    'd3': 'early',
+}  # "largest relative changes ... in the final layers", "largest absolute changes ... in the early layers"
 
-def compare_d1(small:WeightAnalysis, # the initialisation expected to move less (meta-learned)
-               large:WeightAnalysis, # the one expected to move more (joint-trained)
-              ) -> dict:
+
+def compare_d1(
+    small: WeightAnalysis,  # the initialisation expected to move less (meta-learned)
+    large: WeightAnalysis,  # the one expected to move more (joint-trained)
+) -> dict:
     "Paired comparison of d1 over the same task-splits: ratio of means, mean difference with its 95% CI, verdict."
     a, b = [(p['class'], p['split']) for p in small.per_task], [(p['class'], p['split']) for p in large.per_task]
-    if a != b: raise ValueError(f"{small.label} and {large.label} were not measured on the same task-splits: cannot pair them")
+    if a != b:
+        raise ValueError(f"{small.label} and {large.label} were not measured on the same task-splits: cannot pair them")
     diff, ci = mean_ci95(large.d1 - small.d1)
     verdict = 'holds' if diff - ci > 0 else 'does not hold' if diff + ci < 0 else 'inconclusive'
-    return {'smaller': small.label, 'larger': large.label, 'ratio': float(large.d1.mean() / small.d1.mean()),
-            'difference': diff, 'difference_ci95': ci, 'n': small.n, 'verdict': verdict}
+    return {
+        'smaller': small.label,
+        'larger': large.label,
+        'ratio': float(large.d1.mean() / small.d1.mean()),
+        'difference': diff,
+        'difference_ci95': ci,
+        'n': small.n,
+        'verdict': verdict,
+    }
 
-PAPER_EXCLUDE = ('SegHead',) # the paper's Figure 7 blocks are the stem, the MBConv blocks and the RSDs: no head
 
-def depth_extremes(res:WeightAnalysis,
-                   exclude:Sequence[str]=(), # block names or kinds to leave out, e.g. `PAPER_EXCLUDE`
-                  ) -> dict:
+PAPER_EXCLUDE = ('SegHead',)  # the paper's Figure 7 blocks are the stem, the MBConv blocks and the RSDs: no head
+
+
+def depth_extremes(
+    res: WeightAnalysis,
+    exclude: Sequence[str] = (),  # block names or kinds to leave out, e.g. `PAPER_EXCLUDE`
+) -> dict:
     "For d1, d2 and d3: the block with the largest mean, its position along depth (0 first .. 1 last block kept) and third."
     keep = [j for j, b in enumerate(res.blocks) if b.name not in exclude and b.kind not in exclude]
-    if not keep: raise ValueError(f"exclude={exclude!r} leaves no block")
+    if not keep:
+        raise ValueError(f"exclude={exclude!r} leaves no block")
     out = {}
     for k, a in (('d1', res.block_d1), ('d2', res.block_d2), ('d3', res.block_d3)):
-        m = np.nanmean(a[:, keep], 0); i = int(np.nanargmax(m)); pos = i / max(len(keep) - 1, 1)
-        out[k] = {'block': res.blocks[keep[i]].name, 'depth': keep[i], 'position': round(pos, 3), 'value': float(m[i]),
-                  'part': 'early' if pos < 1 / 3 else 'middle' if pos <= 2 / 3 else 'late'}
+        m = np.nanmean(a[:, keep], 0)
+        i = int(np.nanargmax(m))
+        pos = i / max(len(keep) - 1, 1)
+        out[k] = {
+            'block': res.blocks[keep[i]].name,
+            'depth': keep[i],
+            'position': round(pos, 3),
+            'value': float(m[i]),
+            'part': 'early' if pos < 1 / 3 else 'middle' if pos <= 2 / 3 else 'late',
+        }
     return out
 
 # %% ../nbs/17_weights.ipynb #6d6f0b40
-def plot_d1(results:Sequence[WeightAnalysis], fname:str|Path|None=None, title:str|None=None, log:bool|None=None):
+def plot_d1(
+    results: Sequence[WeightAnalysis],
+    fname: str | Path | None = None,
+    title: str | None = None,
+    log: bool | None = None,
+):
     "The paper's Figure 6: mean d1 with 95% CI per initialisation, and the distributions of d1 (violins)."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
+
     labels, x = [r.label for r in results], np.arange(len(results))
     means = [r.d1_mean_ci() for r in results]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={'width_ratios': [1, 1.4]})
     for i, ((m, ci), r) in enumerate(zip(means, results)):
         a.errorbar([i], [m], yerr=[[0 if math.isnan(ci) else ci]], fmt='o', capsize=6, color=f'C{i}')
         a.annotate(f"{m:.3g} ± {ci:.2g}", (i, m), textcoords='offset points', xytext=(8, 4), fontsize=8)
-    a.set(xticks=x, xticklabels=labels, xlim=(-0.6, len(results) - 0.4), ylabel=r'$E_{T_{test}}[d_1]$ (95% CI)',
-          title='mean $d_1 = \\|\\theta - \\theta_\\tau\\|_2$')
+    a.set(
+        xticks=x,
+        xticklabels=labels,
+        xlim=(-0.6, len(results) - 0.4),
+        ylabel=r'$E_{T_{test}}[d_1]$ (95% CI)',
+        title='mean $d_1 = \\|\\theta - \\theta_\\tau\\|_2$',
+    )
     vals = [r.d1 for r in results]
     pos = [v[v > 0] for v in vals]
-    if log is None: log = all(len(v) for v in pos) and max(v.max() for v in pos) / min(v.min() for v in pos) > 20
-    parts = b.violinplot([np.log10(v) if log else v for v in (pos if log else vals)], positions=x, showmedians=True, widths=0.8)
-    for i, body in enumerate(parts['bodies']): body.set_facecolor(f'C{i}'); body.set_alpha(0.5)
-    b.set(xticks=x, xticklabels=labels, ylabel=r'$\log_{10} d_1$' if log else '$d_1$', title=f'distribution over {results[0].n} task-splits')
-    for ax in (a, b): ax.grid(alpha=0.3, axis='y')
-    if title: fig.suptitle(title, fontsize=9)
+    if log is None:
+        log = all(len(v) for v in pos) and max(v.max() for v in pos) / min(v.min() for v in pos) > 20
+    parts = b.violinplot(
+        [np.log10(v) if log else v for v in (pos if log else vals)], positions=x, showmedians=True, widths=0.8
+    )
+    for i, body in enumerate(parts['bodies']):
+        body.set_facecolor(f'C{i}')
+        body.set_alpha(0.5)
+    b.set(
+        xticks=x,
+        xticklabels=labels,
+        ylabel=r'$\log_{10} d_1$' if log else '$d_1$',
+        title=f'distribution over {results[0].n} task-splits',
+    )
+    for ax in (a, b):
+        ax.grid(alpha=0.3, axis='y')
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=100); plt.close(fig)
+    if fname is not None:
+        fig.savefig(fname, dpi=100)
+        plt.close(fig)
     return fig
 
-def plot_blocks(results:Sequence[WeightAnalysis], fname:str|Path|None=None, title:str|None=None):
+
+def plot_blocks(results: Sequence[WeightAnalysis], fname: str | Path | None = None, title: str | None = None):
     "The paper's Figure 7: per-block d1, d2, d3 along depth, one line (mean, 95% CI band) per initialisation."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
+
     fig, axs = plt.subplots(1, 3, figsize=(15, 4.6))
     names = [b.name for b in results[0].blocks]
     same = all([b.name for b in r.blocks] == names for r in results)
-    what = {'d1': r'$d_1 = \|v - u\|_2$ (block)', 'd2': r'$d_2 = \|v/\|v\| - u/\|u\|\|_2$ (direction)',
-            'd3': r'$d_3$ = mean $|v - u|$ (per parameter)'}
+    what = {
+        'd1': r'$d_1 = \|v - u\|_2$ (block)',
+        'd2': r'$d_2 = \|v/\|v\| - u/\|u\|\|_2$ (direction)',
+        'd3': r'$d_3$ = mean $|v - u|$ (per parameter)',
+    }
     for ax, k in zip(axs, ('d1', 'd2', 'd3')):
         for i, r in enumerate(results):
-            t = r.block_table(); x = np.arange(len(t))
+            t = r.block_table()
+            x = np.arange(len(t))
             m, ci = np.array([row[k] for row in t]), np.nan_to_num(np.array([row[f'{k}_ci95'] for row in t]))
             ax.plot(x, m, 'o-', ms=3, color=f'C{i}', label=r.label)
             ax.fill_between(x, np.clip(m - ci, m * 1e-3, None), m + ci, color=f'C{i}', alpha=0.2)
@@ -305,29 +464,39 @@ def plot_blocks(results:Sequence[WeightAnalysis], fname:str|Path|None=None, titl
             ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
             parts = [n.split('.')[0] for n in names]
             for j in range(1, len(parts)):
-                if parts[j] != parts[j - 1]: ax.axvline(j - 0.5, color='k', ls=':', lw=0.8)
-        else: ax.set_xlabel('block (depth order)')
-        ax.set_yscale('log'); ax.set_title(what[k], fontsize=10); ax.grid(alpha=0.3)
+                if parts[j] != parts[j - 1]:
+                    ax.axvline(j - 0.5, color='k', ls=':', lw=0.8)
+        else:
+            ax.set_xlabel('block (depth order)')
+        ax.set_yscale('log')
+        ax.set_title(what[k], fontsize=10)
+        ax.grid(alpha=0.3)
     axs[0].legend(fontsize=8)
-    if title: fig.suptitle(title, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=100); plt.close(fig)
+    if fname is not None:
+        fig.savefig(fname, dpi=100)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/17_weights.ipynb #1f707b61
 TASK_FIELDS = ['label', 'class', 'split', 'd1', 'miou']
 BLOCK_FIELDS = ['label', 'depth', 'block', 'kind', 'size', 'd1', 'd1_ci95', 'd2', 'd2_ci95', 'd3', 'd3_ci95']
 
-def save_weights(results:Sequence[WeightAnalysis], out_dir:str|Path, **extra) -> dict:
+
+def save_weights(results: Sequence[WeightAnalysis], out_dir: str | Path, **extra) -> dict:
     "Write results.json, d1_per_task.csv and blocks.csv into `out_dir`; return the JSON's content."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     inits = {}
     for r in results:
-        d = r.to_dict(); d.pop('per_task')
+        d = r.to_dict()
+        d.pop('per_task')
         d['depth_extremes'], d['depth_extremes_paper_blocks'] = depth_extremes(r), depth_extremes(r, PAPER_EXCLUDE)
         inits[r.label] = d
     summary = {'initialisations': inits, **extra}
-    write_json(out/'results.json', summary)
-    write_csv(out/'d1_per_task.csv', [{'label': r.label, **p} for r in results for p in r.per_task], TASK_FIELDS)
-    write_csv(out/'blocks.csv', [row for r in results for row in r.block_table()], BLOCK_FIELDS)
+    write_json(out / 'results.json', summary)
+    write_csv(out / 'd1_per_task.csv', [{'label': r.label, **p} for r in results for p in r.per_task], TASK_FIELDS)
+    write_csv(out / 'blocks.csv', [row for r in results for row in r.block_table()], BLOCK_FIELDS)
     return summary

@@ -1,4 +1,5 @@
 "Contract of `mliis_nb.augment` as the data and meta-learning code call it (the notebook has the full story)."
+
 import pytest, torch
 from mliis_nb.augment import AUGMENTATIONS, MAX_ANGLE, FILL_MODES, augment_pair, augment_batch, max_shift
 from mliis_nb import augment as A
@@ -7,7 +8,8 @@ from mliis_nb import augment as A
 def _example(seed=0, size=32):
     g = torch.Generator().manual_seed(seed)
     img = torch.rand(3, size, size, generator=g)
-    msk = torch.zeros(size, size, dtype=torch.bool); msk[8:20, 6:24] = True
+    msk = torch.zeros(size, size, dtype=torch.bool)
+    msk[8:20, 6:24] = True
     return img, msk
 
 
@@ -15,7 +17,7 @@ def _example(seed=0, size=32):
 def test_dtype_range_binary(dtype):
     img, msk = _example()
     for seed in range(10):
-        i, m = augment_pair(img, msk.to(dtype), 1., torch.Generator().manual_seed(seed))
+        i, m = augment_pair(img, msk.to(dtype), 1.0, torch.Generator().manual_seed(seed))
         assert i.dtype == torch.float32 and i.shape == img.shape and 0 <= i.min() and i.max() <= 1
         assert m.dtype == dtype and m.shape == msk.shape and set(m.unique().tolist()) <= {0, 1}
         assert not torch.equal(i, img)
@@ -23,12 +25,12 @@ def test_dtype_range_binary(dtype):
 
 def test_rate_zero_seed_and_global_rng():
     img, msk = _example()
-    i, m = augment_pair(img, msk, 0., torch.Generator().manual_seed(0))
+    i, m = augment_pair(img, msk, 0.0, torch.Generator().manual_seed(0))
     assert torch.equal(i, img) and torch.equal(m, msk)
     state = torch.get_rng_state()
-    a = augment_batch(img[None].repeat(4, 1, 1, 1), msk[None].repeat(4, 1, 1), 1., torch.Generator().manual_seed(7))
-    b = augment_batch(img[None].repeat(4, 1, 1, 1), msk[None].repeat(4, 1, 1), 1., torch.Generator().manual_seed(7))
-    c = augment_batch(img[None].repeat(4, 1, 1, 1), msk[None].repeat(4, 1, 1), 1., torch.Generator().manual_seed(8))
+    a = augment_batch(img[None].repeat(4, 1, 1, 1), msk[None].repeat(4, 1, 1), 1.0, torch.Generator().manual_seed(7))
+    b = augment_batch(img[None].repeat(4, 1, 1, 1), msk[None].repeat(4, 1, 1), 1.0, torch.Generator().manual_seed(7))
+    c = augment_batch(img[None].repeat(4, 1, 1, 1), msk[None].repeat(4, 1, 1), 1.0, torch.Generator().manual_seed(8))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and not torch.equal(a[0], c[0])
     assert torch.equal(torch.get_rng_state(), state)
 
@@ -52,7 +54,7 @@ def test_translate_one_axis_wrap_or_fill():
     img, msk = _example(size=40)
     kinds = set()
     for seed in range(60):
-        i, m = augment_pair(img, msk, 1., torch.Generator().manual_seed(seed), ops=["translate"])
+        i, m = augment_pair(img, msk, 1.0, torch.Generator().manual_seed(seed), ops=["translate"])
         found = _find_shift(img, msk, i, m, max_shift(40))
         assert found is not None, seed
         dim, s, k = found
@@ -81,7 +83,7 @@ def test_shift_at_64px_at_most_7px():
     assert shifts == set(range(1, 8)), sorted(shifts)
     img, msk = _example(size=64)
     for seed in range(80):
-        i, m = augment_pair(img, msk, 1., torch.Generator().manual_seed(seed), ops=["translate"])
+        i, m = augment_pair(img, msk, 1.0, torch.Generator().manual_seed(seed), ops=["translate"])
         found = _find_shift(img, msk, i, m, 31)  # search well past 7 so a larger shift is seen as one
         assert found is not None and 1 <= abs(found[1]) <= 7, (seed, found and found[1])
 
@@ -102,9 +104,16 @@ def test_rotation_draws():
 
 def test_rotation_matches_scipy_order1():
     ndimage = pytest.importorskip("scipy.ndimage")
-    img = torch.nn.functional.interpolate(torch.rand(1, 3, 5, 6, generator=torch.Generator().manual_seed(1)), (20, 27), mode="bilinear")[0]
+    img = torch.nn.functional.interpolate(
+        torch.rand(1, 3, 5, 6, generator=torch.Generator().manual_seed(1)), (20, 27), mode="bilinear"
+    )[0]
     msk = torch.zeros(20, 27, dtype=torch.bool)
-    for mode, sp_mode in (("reflect", "reflect"), ("mirror", "mirror"), ("wrap", "grid-wrap"), ("constant", "grid-constant")):
+    for mode, sp_mode in (
+        ("reflect", "reflect"),
+        ("mirror", "mirror"),
+        ("wrap", "grid-wrap"),
+        ("constant", "grid-constant"),
+    ):
         ours = A._rotate_by(img, msk, 33, mode, torch.full_like(img, 0.3) if mode == "constant" else None)[0]
         ref = ndimage.rotate(img.double().numpy(), 33, axes=(2, 1), reshape=False, order=1, mode=sp_mode, cval=0.3)
         assert torch.allclose(ours, torch.from_numpy(ref).float(), atol=1e-4), mode
@@ -115,13 +124,16 @@ def test_erase_clipped_at_border():
     boxes = [A._erase_params(img, g)[:4] for _ in range(500)]
     assert all(0 <= t and t + h <= 40 and 0 <= l and l + w <= 50 for t, l, h, w in boxes)
     assert sum((t + h == 40 or l + w == 50) and h * w < 0.01 * 2000 for t, l, h, w in boxes) > 20
-    i, m = augment_pair(img, torch.ones(40, 50), 1., torch.Generator().manual_seed(3), ops=["erase"])
+    i, m = augment_pair(img, torch.ones(40, 50), 1.0, torch.Generator().manual_seed(3), ops=["erase"])
     assert i[:, m == 0].unique().numel() == 1 and torch.equal(i[:, m == 1], img[:, m == 1])
 
 
 def test_errors():
     img, msk = _example()
-    with pytest.raises(ValueError, match="rate"): augment_pair(img, msk, rate=2.)
-    with pytest.raises(ValueError, match="translate"): augment_pair(img, msk, ops=["blur"])
-    with pytest.raises(ValueError): augment_pair(img, msk[1:])
+    with pytest.raises(ValueError, match="rate"):
+        augment_pair(img, msk, rate=2.0)
+    with pytest.raises(ValueError, match="translate"):
+        augment_pair(img, msk, ops=["blur"])
+    with pytest.raises(ValueError):
+        augment_pair(img, msk[1:])
     assert len(AUGMENTATIONS) == 6

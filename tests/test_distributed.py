@@ -5,6 +5,7 @@ or prints.
 One torchrun launch (process start-up dominates the time) runs a driver that runs `python -m mliis_nb.meta`,
 `python -m mliis_nb.evaluate` and `python -m mliis_nb.uho` as modules (runpy, as `-m` does) in one process group and
 logs every file each rank writes; the 1-process references run in this process."""
+
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
@@ -14,8 +15,19 @@ from safetensors.torch import load_file
 from mliis_nb.synthetic import make_synthetic
 
 TINY = dict(image_size=32, encoder='efficientnet_b0', device='cpu', seed=0)
-META = dict(meta_steps=4, meta_batch=3, inner_steps=2, inner_batch=2, train_shots=2, val_shots=2, val_tasks=2, eval_every=2,
-            checkpoint_every=1, weights='none', progress=False)  # meta_batch 3 on 2 ranks: shares of 2 and 1 tasks
+META = dict(
+    meta_steps=4,
+    meta_batch=3,
+    inner_steps=2,
+    inner_batch=2,
+    train_shots=2,
+    val_shots=2,
+    val_tasks=2,
+    eval_every=2,
+    checkpoint_every=1,
+    weights='none',
+    progress=False,
+)  # meta_batch 3 on 2 ranks: shares of 2 and 1 tasks
 EVAL = dict(shots=2, splits_per_class=1, max_classes=3, steps=1, batch=2, progress=False)  # 3 task-splits: 2 + 1
 UHO = dict(shots=2, n_tasks=3, n_calls=3, max_steps=2, batch=2, progress=False)
 RUN_FILES = {'checkpoint.safetensors', 'checkpoint.json', 'metrics.csv', 'learning_curve.png', 'results.json'}
@@ -44,8 +56,10 @@ def _argv(d: dict) -> list[str]:
     out = []
     for k, v in d.items():
         flag = '--' + k.replace('_', '-')
-        if isinstance(v, bool): out.append(flag if v else '--no-' + k.replace('_', '-'))
-        else: out += [flag, str(v)]
+        if isinstance(v, bool):
+            out.append(flag if v else '--no-' + k.replace('_', '-'))
+        else:
+            out += [flag, str(v)]
     return out
 
 
@@ -56,49 +70,62 @@ def _torchrun(args, env, cwd):
     return r
 
 
-def _weights(run: Path) -> dict: return load_file(str(run/'checkpoint.safetensors'))
+def _weights(run: Path) -> dict:
+    return load_file(str(run / 'checkpoint.safetensors'))
 
 
 def _header(run: Path) -> dict:
-    with safe_open(str(run/'checkpoint.safetensors'), framework='pt') as f: return json.loads(f.metadata()['mliis_nb'])
+    with safe_open(str(run / 'checkpoint.safetensors'), framework='pt') as f:
+        return json.loads(f.metadata()['mliis_nb'])
 
 
 def _close(a: dict, b: dict):
     assert a.keys() == b.keys()
-    for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-7, msg=k)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-7, msg=k)
 
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     from mliis_nb.runners import run_meta_train, run_evaluate, run_uho
+
     tmp = tmp_path_factory.mktemp('dist')
-    bench = make_synthetic(tmp/'syn', n_classes=10, n_per_class=8, size=32, seed=0, workers=1)
+    bench = make_synthetic(tmp / 'syn', n_classes=10, n_per_class=8, size=32, seed=0, workers=1)
     threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv('MLIIS_NB_CACHE', str(tmp/'cache')); mp.setenv('OMP_NUM_THREADS', '1')
+        mp.setenv('MLIIS_NB_CACHE', str(tmp / 'cache'))
+        mp.setenv('OMP_NUM_THREADS', '1')
         torch.set_num_threads(1)  # as each torchrun worker
         env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
         common = dict(data=str(bench), **TINY)
         try:
             # one process: 2 meta-steps, a copy of that checkpoint, then resumed to 4 (the reference)
-            run_meta_train(out_dir=str(tmp/'one'), stop_at=2, **common, **META)
-            shutil.copytree(tmp/'one', tmp/'one_at_2')  # resumed by two processes below
-            one_at_2 = {'weights': _weights(tmp/'one_at_2'), 'header': _header(tmp/'one_at_2')}
-            run_meta_train(out_dir=str(tmp/'one'), resume=True, **common, **META)
+            run_meta_train(out_dir=str(tmp / 'one'), stop_at=2, **common, **META)
+            shutil.copytree(tmp / 'one', tmp / 'one_at_2')  # resumed by two processes below
+            one_at_2 = {'weights': _weights(tmp / 'one_at_2'), 'header': _header(tmp / 'one_at_2')}
+            run_meta_train(out_dir=str(tmp / 'one'), resume=True, **common, **META)
             # two processes: 2 meta-steps from scratch; the 1-process checkpoint at step 2 resumed to 4; evaluate and UHO
-            jobs = [('mliis_nb.meta', _argv({**common, **META, 'out_dir': tmp/'two', 'stop_at': 2})),
-                    ('mliis_nb.meta', _argv({**common, **META, 'out_dir': tmp/'one_at_2', 'resume': True})),
-                    ('mliis_nb.evaluate', _argv({**common, **EVAL, 'checkpoint': tmp/'one', 'out_dir': tmp/'eval2'})),
-                    ('mliis_nb.uho', _argv({**common, **UHO, 'checkpoint': tmp/'one', 'out_dir': tmp/'uho2'}))]
-            (tmp/'driver.py').write_text(DRIVER)
-            two = _torchrun([str(tmp/'driver.py'), str(tmp/'writes'), json.dumps(jobs)], env, tmp)
-            at_2 = {'weights': _weights(tmp/'two'), 'header': _header(tmp/'two'), 'files': {p.name for p in (tmp/'two').iterdir()},
-                    'results': json.loads((tmp/'two'/'results.json').read_text()), 'stdout': two.stdout}
+            jobs = [
+                ('mliis_nb.meta', _argv({**common, **META, 'out_dir': tmp / 'two', 'stop_at': 2})),
+                ('mliis_nb.meta', _argv({**common, **META, 'out_dir': tmp / 'one_at_2', 'resume': True})),
+                ('mliis_nb.evaluate', _argv({**common, **EVAL, 'checkpoint': tmp / 'one', 'out_dir': tmp / 'eval2'})),
+                ('mliis_nb.uho', _argv({**common, **UHO, 'checkpoint': tmp / 'one', 'out_dir': tmp / 'uho2'})),
+            ]
+            (tmp / 'driver.py').write_text(DRIVER)
+            two = _torchrun([str(tmp / 'driver.py'), str(tmp / 'writes'), json.dumps(jobs)], env, tmp)
+            at_2 = {
+                'weights': _weights(tmp / 'two'),
+                'header': _header(tmp / 'two'),
+                'files': {p.name for p in (tmp / 'two').iterdir()},
+                'results': json.loads((tmp / 'two' / 'results.json').read_text()),
+                'stdout': two.stdout,
+            }
             # one process resumes the 2-process checkpoint to 4
-            run_meta_train(out_dir=str(tmp/'two'), resume=True, **common, **META)
-            eval1 = run_evaluate(checkpoint=str(tmp/'one'), out_dir=str(tmp/'eval1'), **common, **EVAL)
-            uho1 = run_uho(checkpoint=str(tmp/'one'), out_dir=str(tmp/'uho1'), **common, **UHO)
-        finally: torch.set_num_threads(threads)
+            run_meta_train(out_dir=str(tmp / 'two'), resume=True, **common, **META)
+            eval1 = run_evaluate(checkpoint=str(tmp / 'one'), out_dir=str(tmp / 'eval1'), **common, **EVAL)
+            uho1 = run_uho(checkpoint=str(tmp / 'one'), out_dir=str(tmp / 'uho1'), **common, **UHO)
+        finally:
+            torch.set_num_threads(threads)
     return dict(tmp=tmp, at_2=at_2, one_at_2=one_at_2, eval1=eval1, uho1=uho1)
 
 
@@ -107,7 +134,9 @@ def test_two_processes_take_the_meta_steps_of_one(runs):
     _close(at_2['weights'], one['weights'])
     one = one['header']
     assert at_2['header']['sampler_state'] == one['sampler_state'] and at_2['header']['step'] == 2
-    assert [r['train_loss'] for r in at_2['header']['history']] == pytest.approx([r['train_loss'] for r in one['history']], rel=1e-6)
+    assert [r['train_loss'] for r in at_2['header']['history']] == pytest.approx(
+        [r['train_loss'] for r in one['history']], rel=1e-6
+    )
     assert at_2['results']['world_size'] == 2 and at_2['results']['steps'] == 2
 
 
@@ -117,33 +146,47 @@ def test_rank_0_alone_writes_and_prints(runs):
     out = at_2['stdout'].splitlines()
     assert [l for l in out if l.startswith('[default1]')] == [] and '[default0]:exit codes [0, 0, 0, 0]' in out
     assert sum('"world_size": 2' in l for l in out) == 2  # one summary per meta-training command, from rank 0
-    cache = str(tmp/'cache')
-    written = {r: [l for l in (tmp/f'writes.rank{r}').read_text().splitlines() if not l.startswith(cache)] for r in (0, 1)}
+    cache = str(tmp / 'cache')
+    written = {
+        r: [l for l in (tmp / f'writes.rank{r}').read_text().splitlines() if not l.startswith(cache)] for r in (0, 1)
+    }
     assert written[1] == [], f'rank 1 wrote {written[1][:5]}'
     names = {Path(p).name for p in written[0]}
-    assert {'checkpoint.safetensors', 'metrics.csv', 'learning_curve.png', 'results.json', 'predictions.png', 'trials.csv',
-            'uho_fig3.png'} <= names
+    assert {
+        'checkpoint.safetensors',
+        'metrics.csv',
+        'learning_curve.png',
+        'results.json',
+        'predictions.png',
+        'trials.csv',
+        'uho_fig3.png',
+    } <= names
 
 
 def test_a_checkpoint_resumes_with_any_number_of_processes(runs):
     tmp = runs['tmp']
-    final = _weights(tmp/'one')
-    _close(_weights(tmp/'two'), final)       # 2 processes to step 2, then 1 process to step 4
-    _close(_weights(tmp/'one_at_2'), final)  # 1 process to step 2, then 2 processes to step 4
-    assert _header(tmp/'two')['step'] == _header(tmp/'one_at_2')['step'] == 4
-    assert (tmp/'one_at_2'/'metrics.csv').read_text().count('\n') == 5
+    final = _weights(tmp / 'one')
+    _close(_weights(tmp / 'two'), final)  # 2 processes to step 2, then 1 process to step 4
+    _close(_weights(tmp / 'one_at_2'), final)  # 1 process to step 2, then 2 processes to step 4
+    assert _header(tmp / 'two')['step'] == _header(tmp / 'one_at_2')['step'] == 4
+    assert (tmp / 'one_at_2' / 'metrics.csv').read_text().count('\n') == 5
 
 
 def test_two_process_evaluate_and_uho_match_one(runs):
     tmp, e1, u1 = runs['tmp'], runs['eval1'], runs['uho1']
-    e2 = json.loads((tmp/'eval2'/'results.json').read_text())
+    e2 = json.loads((tmp / 'eval2' / 'results.json').read_text())
     assert e2['n'] == e1['n'] == 3 and e2['world_size'] == 2 and e1['world_size'] == 1
-    for k in ('miou', 'ci95', 'classwise_miou', 'fb_iou'): assert e2[k] == pytest.approx(e1[k], rel=1e-6, abs=1e-9), k
-    assert [(p['class'], p['support'], p['query']) for p in e2['per_task']] == [(p['class'], p['support'], p['query']) for p in e1['per_task']]
+    for k in ('miou', 'ci95', 'classwise_miou', 'fb_iou'):
+        assert e2[k] == pytest.approx(e1[k], rel=1e-6, abs=1e-9), k
+    assert [(p['class'], p['support'], p['query']) for p in e2['per_task']] == [
+        (p['class'], p['support'], p['query']) for p in e1['per_task']
+    ]
     assert [p['miou'] for p in e2['per_task']] == pytest.approx([p['miou'] for p in e1['per_task']], rel=1e-6, abs=1e-9)
-    u2 = json.loads((tmp/'uho2'/'results.json').read_text())
+    u2 = json.loads((tmp / 'uho2' / 'results.json').read_text())
     assert len(u2['trials']) == len(u1['trials']) == 3
     for a, b in zip(u2['trials'], u1['trials']):
         assert a['params'] == pytest.approx(b['params'], rel=1e-6) and a['steps'] == b['steps']
         assert a['curve'] == pytest.approx(b['curve'], rel=1e-6, abs=1e-9)
-    assert u2['best'] == pytest.approx(u1['best'], rel=1e-6) and u2['miou'] == pytest.approx(u1['miou'], rel=1e-6, abs=1e-9)
+    assert u2['best'] == pytest.approx(u1['best'], rel=1e-6) and u2['miou'] == pytest.approx(
+        u1['miou'], rel=1e-6, abs=1e-9
+    )

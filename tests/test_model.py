@@ -1,12 +1,23 @@
 "Model checks that do not belong in the 03_model notebook's story: optional packages, other encoder families, memory formats."
+
 import importlib.util
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mliis_nb.model import (BN_EPS, BN_MOMENTUM, EfficientLab, LITE_PACKAGES, efficientnet_lite_imagenet, lukemelas_to_timm,
-                            make_encoder, param_count, restore_state, snapshot_state)
+from mliis_nb.model import (
+    BN_EPS,
+    BN_MOMENTUM,
+    EfficientLab,
+    LITE_PACKAGES,
+    efficientnet_lite_imagenet,
+    lukemelas_to_timm,
+    make_encoder,
+    param_count,
+    restore_state,
+    snapshot_state,
+)
 from mliis_nb.losses import seg_loss
 
 
@@ -27,6 +38,7 @@ def test_lite_weights_load_strictly_or_ask_for_the_package(name):
 
 def test_remap_refuses_unknown_keys():
     import timm
+
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     with pytest.raises(KeyError, match="_blocks.0._se_reduce"):
         lukemelas_to_timm({"_blocks.0._se_reduce.weight": torch.zeros(1)}, model)
@@ -76,6 +88,7 @@ def test_snapshot_restore_in_channels_last_and_adapt_loop():
 
 def test_weights_path_accepts_timm_classifier_state_dict(tmp_path):
     import timm
+
     clf = timm.create_model("efficientnet_b0", pretrained=False)
     f = tmp_path / "b0_full.pth"
     torch.save(clf.state_dict(), f)  # full classifier: later stages and head are ignored
@@ -114,6 +127,7 @@ def test_bn_settings_survive_imagenet_weights():
 def test_bn_settings_survive_weights_file(tmp_path, decoder):
     "weights=PATH (timm's efficientnet_b0 builds BN at 0.1 / 1e-5): every BN of the model, encoder and decoder, ends at 0.01 / 1e-3"
     import timm
+
     clf = timm.create_model("efficientnet_b0", pretrained=False)
     assert _bn_settings(clf) == {(0.1, 1e-5)}
     f = tmp_path / "b0.pth"
@@ -130,12 +144,18 @@ def test_deeplab_is_the_originals_aspp_only_decoder():
     m = EfficientLab("efficientnet_b0", decoder="deeplab").eval()
     assert type(m.decoder).__name__ == "ASPPDecoder" and m.decoder.out_ch == 112
     assert not [n for n, mod in m.decoder.named_modules() if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm)]
-    with torch.no_grad(): assert m(torch.rand(1, 3, 64, 64)).shape == (1, 2, 64, 64)
-    v3 = EfficientLab("efficientnet_b0", decoder="deeplab_v3plus")  # both flags: the skip decoder's BN on batch statistics
+    with torch.no_grad():
+        assert m(torch.rand(1, 3, 64, 64)).shape == (1, 2, 64, 64)
+    v3 = EfficientLab(
+        "efficientnet_b0", decoder="deeplab_v3plus"
+    )  # both flags: the skip decoder's BN on batch statistics
     bns = [mod for mod in v3.decoder.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
     assert bns and not any(b.track_running_stats for b in bns)
-    assert all(b.track_running_stats for b in EfficientLab("efficientnet_b0", decoder="deeplab_v3plus_running").decoder.modules()
-               if isinstance(b, torch.nn.BatchNorm2d))
+    assert all(
+        b.track_running_stats
+        for b in EfficientLab("efficientnet_b0", decoder="deeplab_v3plus_running").decoder.modules()
+        if isinstance(b, torch.nn.BatchNorm2d)
+    )
 
 
 def test_drop_path_rate_is_the_originals_stochastic_depth():
@@ -144,16 +164,19 @@ def test_drop_path_rate_is_the_originals_stochastic_depth():
     rates = [float(getattr(b.drop_path, "drop_prob", 0.0)) for s in m.encoder.blocks for b in s]
     assert rates == pytest.approx([0.2 * i / 16 for i in range(len(rates))])
     assert m.drop_path_rate == 0.2
-    with pytest.raises(ValueError, match="drop_path_rate"): EfficientLab(drop_path_rate=-0.1)
+    with pytest.raises(ValueError, match="drop_path_rate"):
+        EfficientLab(drop_path_rate=-0.1)
 
 
 def test_imagenet_weights_for_b0_name_the_alternatives():
     "weights='imagenet' for tf_efficientnet_b0: timm's hub (pinned to the TF port .in1k), else an error naming weights=PATH and the Lite encoders"
     import huggingface_hub.constants as hfc
     from mliis_nb.model import HUB_TAGS, PAPER_ENCODER
+
     assert PAPER_ENCODER == "tf_efficientnet_b0" and HUB_TAGS[PAPER_ENCODER] == "in1k"
     old, hfc.HF_HUB_OFFLINE = hfc.HF_HUB_OFFLINE, True
     try:
         with pytest.raises(ValueError, match=r"weights=PATH.*tf_efficientnet_lite0"):
             EfficientLab("tf_efficientnet_b0", weights="imagenet")
-    finally: hfc.HF_HUB_OFFLINE = old
+    finally:
+        hfc.HF_HUB_OFFLINE = old

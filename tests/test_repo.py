@@ -1,4 +1,5 @@
 "Repository invariants a user relies on: README made from index.ipynb, library importable without Jupyter."
+
 import subprocess, sys
 from pathlib import Path
 
@@ -6,7 +7,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_readme_is_made_from_index_notebook():
-    r = subprocess.run([sys.executable, str(REPO/'tools'/'make_readme.py'), '--check'], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'make_readme.py'), '--check'], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -15,17 +18,20 @@ README_MAX_WORDS = 1500
 
 def test_readme_is_one_screen_to_a_first_result():
     "The README stays short: what the project is, the commands, the headline results, the map; the rest lives on the docs pages."
-    lines = (REPO/'README.md').read_text(encoding='utf-8').splitlines()
+    lines = (REPO / 'README.md').read_text(encoding='utf-8').splitlines()
     text = '\n'.join(l for l in lines if not l.startswith('<!-- made from nbs/index.ipynb'))
     n = len(text.split())
     assert n <= README_MAX_WORDS, (
         f'README.md has {n} words, more than {README_MAX_WORDS}: move the detail from nbs/index.ipynb to a docs page '
-        f'(nbs/guide_*.ipynb, listed in nbs/sidebar.yml) and link it from "Where to read on", then run `python tools/make_readme.py`')
+        f'(nbs/guide_*.ipynb, listed in nbs/sidebar.yml) and link it from "Where to read on", then run `python tools/make_readme.py`'
+    )
 
 
 def test_library_imports_without_jupyter():
-    code = ("import sys; sys.modules.update({m: None for m in ('IPython', 'ipykernel', 'jupyter_client', 'nbformat', 'papermill', 'nbdev')});"
-            "import importlib, pkgutil, mliis_nb; [importlib.import_module(m.name) for m in pkgutil.iter_modules(mliis_nb.__path__, 'mliis_nb.')]")
+    code = (
+        "import sys; sys.modules.update({m: None for m in ('IPython', 'ipykernel', 'jupyter_client', 'nbformat', 'papermill', 'nbdev')});"
+        "import importlib, pkgutil, mliis_nb; [importlib.import_module(m.name) for m in pkgutil.iter_modules(mliis_nb.__path__, 'mliis_nb.')]"
+    )
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
@@ -34,35 +40,49 @@ def test_experiment_parameters_parse():
     "papermill must see every assignment of each `parameters` cell (a comment holding '=' hides a line from it)."
     import json, re
     import papermill as pm
-    for nb in sorted((REPO/'nbs'/'experiments').glob('*.ipynb')):
-        cells = [c for c in json.loads(nb.read_text())['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
+
+    for nb in sorted((REPO / 'nbs' / 'experiments').glob('*.ipynb')):
+        cells = [
+            c for c in json.loads(nb.read_text())['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])
+        ]
         assert len(cells) == 1, f'{nb.name}: expected exactly one cell tagged parameters'
         names = re.findall(r'^(\w+)\s*=', ''.join(cells[0]['source']), flags=re.M)
         assert set(pm.inspect_notebook(str(nb))) == set(names), nb.name
 
 
-NBDEV_INPUTS = ('settings.ini', 'nbs', 'mliis_nb')   # what nbdev_export and nbdev_clean read and write
+NBDEV_INPUTS = ('settings.ini', 'nbs', 'mliis_nb')  # what nbdev_export and nbdev_clean read and write
 
 
 def _snapshot(root: Path) -> dict:
     import hashlib
-    return {p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest() for d in ('mliis_nb', 'nbs')
-            for p in sorted((root/d).rglob('*')) if p.is_file() and '__pycache__' not in p.parts and '.ipynb_checkpoints' not in p.parts}
+
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
+        for d in ('mliis_nb', 'nbs')
+        for p in sorted((root / d).rglob('*'))
+        if p.is_file() and '__pycache__' not in p.parts and '.ipynb_checkpoints' not in p.parts
+    }
 
 
 def test_exported_library_and_clean_notebooks_are_committed(tmp_path):
     "`nbdev_export` and `nbdev_clean` must change no file: mliis_nb/ is what the notebooks export, and the notebooks are clean."
     import shutil
-    copy = tmp_path/'repo'   # they run on a copy (nbdev finds settings.ini from the working folder): the repository is only read
+
+    copy = (
+        tmp_path / 'repo'
+    )  # they run on a copy (nbdev finds settings.ini from the working folder): the repository is only read
     for rel in NBDEV_INPUTS:
-        src = REPO/rel
-        if src.is_dir(): shutil.copytree(src, copy/rel, ignore=shutil.ignore_patterns('__pycache__', '.ipynb_checkpoints'))
-        else: copy.mkdir(parents=True, exist_ok=True); shutil.copy2(src, copy/rel)
+        src = REPO / rel
+        if src.is_dir():
+            shutil.copytree(src, copy / rel, ignore=shutil.ignore_patterns('__pycache__', '.ipynb_checkpoints'))
+        else:
+            copy.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, copy / rel)
     bin_ = Path(sys.executable).parent
     before = _snapshot(copy)
     assert 'mliis_nb/adapt.py' in before and 'nbs/07_adapt.ipynb' in before
     for cmd in ('nbdev_export', 'nbdev_clean'):
-        r = subprocess.run([str(bin_/cmd)], cwd=copy, capture_output=True, text=True)
+        r = subprocess.run([str(bin_ / cmd)], cwd=copy, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
     after = _snapshot(copy)
     changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
@@ -70,24 +90,49 @@ def test_exported_library_and_clean_notebooks_are_committed(tmp_path):
 
 
 # What a user imports from the package itself, and the module each is written in (README, index.ipynb, the notebooks).
-USER_API = {'EfficientLab': 'model', 'adapt': 'adapt', 'Omega': 'adapt', 'AdaptResult': 'adapt', 'meta_train': 'meta',
-            'MetaConfig': 'meta', 'meta_step': 'meta', 'evaluate': 'evaluate', 'EvalResult': 'evaluate',
-            'load_initialisation': 'inits', 'imagenet_initialisation': 'inits', 'FSSDataset': 'data', 'read_split': 'data',
-            'make_synthetic': 'synthetic', 'open_data': 'synthetic', 'EpisodeSampler': 'episodes', 'Task': 'episodes',
-            'seg_loss': 'losses', 'iou_per_image': 'losses', 'joint_train': 'joint', 'save_checkpoint': 'io',
-            'load_checkpoint': 'io', 'segment_folder': 'segment', 'Pascal5iDataset': 'pascal', 'omega_from_results': 'uho',
-            'adapt_many': 'parallel', 'run_stage': 'reproduce'}
+USER_API = {
+    'EfficientLab': 'model',
+    'adapt': 'adapt',
+    'Omega': 'adapt',
+    'AdaptResult': 'adapt',
+    'meta_train': 'meta',
+    'MetaConfig': 'meta',
+    'meta_step': 'meta',
+    'evaluate': 'evaluate',
+    'EvalResult': 'evaluate',
+    'load_initialisation': 'inits',
+    'imagenet_initialisation': 'inits',
+    'FSSDataset': 'data',
+    'read_split': 'data',
+    'make_synthetic': 'synthetic',
+    'open_data': 'synthetic',
+    'EpisodeSampler': 'episodes',
+    'Task': 'episodes',
+    'seg_loss': 'losses',
+    'iou_per_image': 'losses',
+    'joint_train': 'joint',
+    'save_checkpoint': 'io',
+    'load_checkpoint': 'io',
+    'segment_folder': 'segment',
+    'Pascal5iDataset': 'pascal',
+    'omega_from_results': 'uho',
+    'adapt_many': 'parallel',
+    'run_stage': 'reproduce',
+}
 
 
 def test_curated_top_level_api():
     "`from mliis_nb import EfficientLab, adapt, Omega, meta_train, evaluate, ...` in a fresh interpreter: each name is the object its module defines."
     import json
-    code = (f"import importlib, json\nfrom mliis_nb import {', '.join(USER_API)}\n"
-            "out = {}\n"
-            f"for name, mod in {USER_API!r}.items():\n"
-            "    obj, m = globals()[name], importlib.import_module('mliis_nb.' + mod)\n"
-            "    out[name] = [obj.__module__, obj is getattr(m, name)]\n"
-            "print(json.dumps(out))")
+
+    code = (
+        f"import importlib, json\nfrom mliis_nb import {', '.join(USER_API)}\n"
+        "out = {}\n"
+        f"for name, mod in {USER_API!r}.items():\n"
+        "    obj, m = globals()[name], importlib.import_module('mliis_nb.' + mod)\n"
+        "    out[name] = [obj.__module__, obj is getattr(m, name)]\n"
+        "print(json.dumps(out))"
+    )
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.splitlines()[-1])
@@ -97,6 +142,7 @@ def test_curated_top_level_api():
 def test_top_level_api_unknown_name():
     "Every advertised name resolves; a name the package does not have is an AttributeError (ImportError for `from`) naming it."
     import pytest, mliis_nb
+
     assert set(USER_API) <= set(mliis_nb.__all__)
     for name in mliis_nb.__all__:
         getattr(mliis_nb, name)
@@ -116,25 +162,34 @@ SHIMS = {(m, 'runners', where) for m in ('meta', 'evaluate', 'uho') for where in
 def _imports_of(node, mods: set) -> set:
     "The mliis_nb modules named by every import statement under `node` (relative or absolute, at any depth)."
     import ast
+
     out = set()
     for n in ast.walk(node):
         if isinstance(n, ast.ImportFrom):
             name = ('mliis_nb.' + (n.module or '')).rstrip('.') if n.level == 1 else (n.module or '')
-            if n.level > 1: raise AssertionError(f'an import two packages up: {ast.dump(n)}')
-            if name == 'mliis_nb': out |= {a.name if a.name in mods else '__init__' for a in n.names}
-            elif name.startswith('mliis_nb.'): out.add(name.split('.')[1])
+            if n.level > 1:
+                raise AssertionError(f'an import two packages up: {ast.dump(n)}')
+            if name == 'mliis_nb':
+                out |= {a.name if a.name in mods else '__init__' for a in n.names}
+            elif name.startswith('mliis_nb.'):
+                out.add(name.split('.')[1])
         elif isinstance(n, ast.Import):
             for a in n.names:
-                if a.name == 'mliis_nb': out.add('__init__')
-                elif a.name.startswith('mliis_nb.'): out.add(a.name.split('.')[1])
+                if a.name == 'mliis_nb':
+                    out.add('__init__')
+                elif a.name.startswith('mliis_nb.'):
+                    out.add(a.name.split('.')[1])
     return out
 
 
 def _shim(node) -> str | None:
     "'__getattr__' or '__main__' for a top-level statement that is one of the allowed kinds of shim, else None."
     import ast
-    if isinstance(node, ast.FunctionDef) and node.name == '__getattr__': return '__getattr__'
-    if isinstance(node, ast.If) and "__name__ == '__main__'" in ast.unparse(node.test): return '__main__'
+
+    if isinstance(node, ast.FunctionDef) and node.name == '__getattr__':
+        return '__getattr__'
+    if isinstance(node, ast.If) and "__name__ == '__main__'" in ast.unparse(node.test):
+        return '__main__'
     return None
 
 
@@ -142,7 +197,8 @@ def import_graph() -> tuple[dict, set]:
     """mliis_nb's import graph {module: {modules it imports}} from every import statement anywhere in each module (those
     inside functions included), less the shims, which come back on their own: {(module, module it names, where)}."""
     import ast
-    files = {p.stem: p for p in (REPO/'mliis_nb').glob('*.py') if p.stem != '_modidx'}
+
+    files = {p.stem: p for p in (REPO / 'mliis_nb').glob('*.py') if p.stem != '_modidx'}
     graph, shims = {}, set()
     for m, p in files.items():
         tree = ast.parse(p.read_text(), str(p))
@@ -155,14 +211,21 @@ def import_graph() -> tuple[dict, set]:
 def _cycle(graph: dict) -> list | None:
     "A cycle of `graph` as [a, b, ..., a], or None."
     state, stack = {}, []
+
     def visit(v):
-        state[v] = 'open'; stack.append(v)
+        state[v] = 'open'
+        stack.append(v)
         for w in sorted(graph.get(v, ())):
-            if state.get(w) == 'open': return stack[stack.index(w):] + [w]
-            if w not in state and (c := visit(w)): return c
-        state[v] = 'done'; stack.pop()
+            if state.get(w) == 'open':
+                return stack[stack.index(w) :] + [w]
+            if w not in state and (c := visit(w)):
+                return c
+        state[v] = 'done'
+        stack.pop()
+
     for v in sorted(graph):
-        if v not in state and (c := visit(v)): return c
+        if v not in state and (c := visit(v)):
+            return c
     return None
 
 
@@ -173,5 +236,61 @@ def test_imports_run_one_way():
     assert shims == SHIMS, f'shims referring up the graph: {sorted(shims)}; allowed: {sorted(SHIMS)}'
     cycle = _cycle(graph)
     assert cycle is None, 'import cycle: ' + ' -> '.join(cycle)
-    assert 'inits' in graph['runners'] and 'runners' not in graph['meta'] and graph['io'] == set()  # the graph is read at all
-    assert _cycle({'a': {'b'}, 'b': {'c'}, 'c': {'a'}}) == ['a', 'b', 'c', 'a'] and _cycle({'a': {'b'}, 'b': set()}) is None
+    assert (
+        'inits' in graph['runners'] and 'runners' not in graph['meta'] and graph['io'] == set()
+    )  # the graph is read at all
+    assert (
+        _cycle({'a': {'b'}, 'b': {'c'}, 'c': {'a'}}) == ['a', 'b', 'c', 'a']
+        and _cycle({'a': {'b'}, 'b': set()}) is None
+    )
+
+
+def test_code_is_ruff_formatted():
+    """One code format (ruff.toml, `make format`): `ruff format --check` passes on every notebook that exports mliis_nb/,
+    the guides, tests/, tools/ and setup.py. The experiment notebooks are left out (their `parameters` cells align comments
+    in a column), and so is mliis_nb/ but its __init__.py: nbdev_export writes it from the formatted notebooks."""
+    import importlib.util
+    import pytest
+
+    if importlib.util.find_spec('ruff') is None:
+        pytest.skip('ruff is not installed: pip install -c constraints.txt -e ".[dev]" installs it')
+    ruff = [sys.executable, '-m', 'ruff']
+    files = subprocess.run(
+        [*ruff, 'check', '--show-files', '--no-cache', '.'], cwd=REPO, capture_output=True, text=True
+    )
+    assert files.returncode == 0, files.stderr
+    seen = {Path(l).resolve().relative_to(REPO).as_posix() for l in files.stdout.splitlines() if l.strip()}
+    exported = {p.relative_to(REPO).as_posix() for p in (REPO / 'nbs').glob('[0-9]*.ipynb')}
+    assert len(exported) > 20 and exported <= seen, sorted(exported - seen)
+    assert {'tests/test_repo.py', 'tools/make_readme.py', 'setup.py', 'mliis_nb/__init__.py'} <= seen
+    assert not any(s.startswith('nbs/experiments/') for s in seen)
+    r = subprocess.run([*ruff, 'format', '--check', '--no-cache', '.'], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, f'not in ruff format (run `make format`):\n{r.stdout[-3000:]}{r.stderr[-3000:]}'
+
+
+def test_parameter_comments_stay_on_their_line():
+    """docments reads a parameter's help (the command lines' --help, the docs' tables) from the comment on its line: a
+    parameter (or dataclass field) whose annotation or default the formatter split over lines would get the next one's.
+    Shorten the comment until the line fits in ruff.toml's 120 columns."""
+    import ast
+
+    split = []
+    for p in sorted((REPO / 'mliis_nb').glob('*.py')):
+        for n in ast.walk(ast.parse(p.read_text(), str(p))):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = n.args
+                pos = a.posonlyargs + a.args
+                ends = {x.arg: x.end_lineno for x in pos + a.kwonlyargs}
+                for x, d in [*zip(pos[::-1], a.defaults[::-1]), *zip(a.kwonlyargs, a.kw_defaults)]:
+                    if d is not None:
+                        ends[x.arg] = d.end_lineno
+                split += [
+                    f'{p.name}:{x.lineno} {n.name}({x.arg})' for x in pos + a.kwonlyargs if ends[x.arg] != x.lineno
+                ]
+            elif isinstance(n, ast.ClassDef):
+                split += [
+                    f'{p.name}:{s.lineno} {n.name}'
+                    for s in n.body
+                    if isinstance(s, ast.AnnAssign) and s.end_lineno != s.lineno
+                ]
+    assert not split, split

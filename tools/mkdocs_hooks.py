@@ -7,6 +7,7 @@ made unique the way Python-Markdown numbers them and the table of contents is re
 own headings, so every entry points at an element that exists. The nbconvert template's MathJax 2 and
 mermaid loaders (empty or CDN URLs) are removed: the site serves MathJax 3 itself.
 """
+
 import html as _html
 import re
 
@@ -14,11 +15,14 @@ from mkdocs.structure.toc import get_toc
 
 TOC_DEPTH = 3
 _HEADING = re.compile(r'<h([1-6])([^>]*)\bid="([^"]*)"([^>]*)>(.*?)</h\1>', re.S)
-_JUNK = [re.compile(p, re.S) for p in (
-    r'<!-- Load mathjax -->\s*<script src="[^"]*">\s*</script>',
-    r'<!-- MathJax configuration -->\s*<script type="text/x-mathjax-config">.*?</script>\s*<!-- End of mathjax configuration -->',
-    r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*</script>',
-)]
+_JUNK = [
+    re.compile(p, re.S)
+    for p in (
+        r'<!-- Load mathjax -->\s*<script src="[^"]*">\s*</script>',
+        r'<!-- MathJax configuration -->\s*<script type="text/x-mathjax-config">.*?</script>\s*<!-- End of mathjax configuration -->',
+        r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*</script>',
+    )
+]
 
 
 def _text(inner: str) -> str:
@@ -29,6 +33,7 @@ def _text(inner: str) -> str:
 def unique_ids(content: str):
     "Number repeated heading ids (x, x_1, x_2, ...) and return the content and its headings"
     seen, heads = {}, []
+
     def sub(m):
         level, pre, hid, post, inner = m.groups()
         n = seen.get(hid, 0)
@@ -38,6 +43,7 @@ def unique_ids(content: str):
             inner = inner.replace(f'href="#{hid}"', f'href="#{new}"')
         heads.append((int(level), new, _text(inner)))
         return f'<h{level}{pre}id="{new}"{post}>{inner}</h{level}>'
+
     return _HEADING.sub(sub, content), heads
 
 
@@ -45,17 +51,21 @@ def toc_tokens(heads):
     root = {'level': 0, 'children': []}
     stack = [root]
     for level, hid, text in heads:
-        if level > TOC_DEPTH: continue
+        if level > TOC_DEPTH:
+            continue
         tok = {'level': level, 'id': hid, 'name': _html.escape(text), 'children': []}
-        while stack[-1]['level'] >= level: stack.pop()
+        while stack[-1]['level'] >= level:
+            stack.pop()
         stack[-1]['children'].append(tok)
         stack.append(tok)
     return root['children']
 
 
 def on_page_content(html, page, config, files):
-    if not page.file.src_path.endswith('.ipynb'): return html
-    for p in _JUNK: html = p.sub('', html)
+    if not page.file.src_path.endswith('.ipynb'):
+        return html
+    for p in _JUNK:
+        html = p.sub('', html)
     html, heads = unique_ids(html)
     page.toc = get_toc(toc_tokens(heads))
     return html

@@ -3,6 +3,7 @@ reads the score records of tools/photo_candidates.py (results/photo_devset/gpu_r
 with ImageNet over identical task-splits (the same seed draws the same splits), adds the all-foreground predictor on
 those splits, and writes STEM.md and STEM_summary.json beside the records (STEM "table": table.md and summary.json).
 Usage: python tools/photo_report.py [RECORDS.jsonl] [DEVSET] [STEM]"""
+
 import json, sys
 from pathlib import Path
 import numpy as np
@@ -15,33 +16,63 @@ stem = sys.argv[3] if len(sys.argv) > 3 else 'table'
 recs = [json.loads(l) for l in rec_path.read_text().splitlines() if l.strip()]
 scores = {}
 for r in recs:
-    if r['kind'] == 'score': scores[(r['label'], r['shots'], r['bn'])] = r  # a later run of a label replaces an earlier one
+    if r['kind'] == 'score':
+        scores[(r['label'], r['shots'], r['bn'])] = r  # a later run of a label replaces an earlier one
+
+
 def allfg(shots):
     "IoU of predicting every pixel as foreground, per task-split (the mean foreground share of its queries, as IoU)."
     split = 'split' if shots == 1 else 'split5'
-    root, splits = resolve_data(str(devset/'data'), str(devset/split), need=('test',))
+    root, splits = resolve_data(str(devset / 'data'), str(devset / split), need=('test',))
     ds = open_data(root, classes=splits['test'], size=224)
     ref = scores[('imagenet', shots, 'running')]['per_task']
     masks = {c: ds.examples(c)[1] for c in {t['class'] for t in ref}}  # N x H x W masks
     return [float(np.mean([(masks[t['class']][q] > 0).mean() for q in t['query']])) for t in ref]
+
+
 rows, summary = [], []
 for shots in (1, 5):
     base = scores[('imagenet', shots, 'running')]['per_task']
     fg = allfg(shots) if devset.is_dir() else None
-    if fg: m, h = mean_ci95(fg); rows.append((shots, 'all foreground (trivial)', '', '', f"{100 * m:.1f} ± {100 * h:.1f}", ''))
+    if fg:
+        m, h = mean_ci95(fg)
+        rows.append((shots, 'all foreground (trivial)', '', '', f"{100 * m:.1f} ± {100 * h:.1f}", ''))
     for (lab, k, bn), r in sorted(scores.items(), key=lambda x: (x[0][1], -x[1]['miou'])):
-        if k != shots: continue
+        if k != shots:
+            continue
         pt = r['per_task']
-        assert [(t['class'], t['support'], t['query']) for t in pt] == [(t['class'], t['support'], t['query']) for t in base], lab
+        assert [(t['class'], t['support'], t['query']) for t in pt] == [
+            (t['class'], t['support'], t['query']) for t in base
+        ], lab
         d, h = mean_ci95([a['miou'] - b['miou'] for a, b in zip(pt, base)])
         om = r.get('omega') or dict(lr=0.005, steps=5)  # records before the omega field: the default U
-        u = ('UHO: ' if r.get('omega_source', 'default U') != 'default U' else 'default: ') + f"lr {om['lr']:.3g}, {om['steps']} steps"
-        rows.append((shots, lab, bn, u, f"{100 * r['miou']:.1f} ± {100 * r['ci95']:.1f}", f"{100 * d:+.1f} ± {100 * h:.1f}"))
-        summary.append(dict(shots=shots, label=lab, bn=bn, omega=om, omega_source=r.get('omega_source', 'default U'), miou=r['miou'],
-                            ci95=r['ci95'], n=r['n'], vs_imagenet=d, vs_imagenet_ci95=h, device=r.get('device')))
-md = ['| shots | initialisation | query BN | U | IoU (%) | paired difference to ImageNet (default U, running BN) |', '|---|---|---|---|---|---|']
+        u = (
+            'UHO: ' if r.get('omega_source', 'default U') != 'default U' else 'default: '
+        ) + f"lr {om['lr']:.3g}, {om['steps']} steps"
+        rows.append(
+            (shots, lab, bn, u, f"{100 * r['miou']:.1f} ± {100 * r['ci95']:.1f}", f"{100 * d:+.1f} ± {100 * h:.1f}")
+        )
+        summary.append(
+            dict(
+                shots=shots,
+                label=lab,
+                bn=bn,
+                omega=om,
+                omega_source=r.get('omega_source', 'default U'),
+                miou=r['miou'],
+                ci95=r['ci95'],
+                n=r['n'],
+                vs_imagenet=d,
+                vs_imagenet_ci95=h,
+                device=r.get('device'),
+            )
+        )
+md = [
+    '| shots | initialisation | query BN | U | IoU (%) | paired difference to ImageNet (default U, running BN) |',
+    '|---|---|---|---|---|---|',
+]
 md += ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows]
 out = rec_path.parent
-(out/f'{stem}.md').write_text('\n'.join(md) + '\n')
-(out/('summary.json' if stem == 'table' else f'{stem}_summary.json')).write_text(json.dumps(summary, indent=1))
+(out / f'{stem}.md').write_text('\n'.join(md) + '\n')
+(out / ('summary.json' if stem == 'table' else f'{stem}_summary.json')).write_text(json.dumps(summary, indent=1))
 print('\n'.join(md))
