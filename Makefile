@@ -30,7 +30,7 @@ DEMO_STAMP := runs/demo-$(shell date +%Y%m%d-%H%M%S)
 DEMO_DIR ?= $(DEMO_STAMP)
 demo: $(STAMP)
 	@mkdir -p $(DEMO_DIR)
-	@echo "make demo: running nbs/experiments/demo.ipynb into $(DEMO_DIR) (about 12 minutes on 2 CPU cores); each phase prints a line"
+	@echo "make demo: running nbs/experiments/demo.ipynb into $(DEMO_DIR) (about 16 minutes on 2 CPU cores); each phase prints a line"
 	$(VENV)/bin/papermill nbs/experiments/demo.ipynb $(DEMO_DIR)/demo.ipynb -k python3 --no-progress-bar --log-output \
 		-p out_dir $(DEMO_DIR) $(DEMO_ARGS)
 	@ln -sfn $(notdir $(DEMO_DIR)) runs/demo-latest

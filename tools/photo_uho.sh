@@ -4,7 +4,7 @@
 # UHO searches U's learning rate (Table 4's space, early stopping with max_steps 20) on the dev set's validation class
 # (DEVSET/split/val.txt), then tools/photo_candidates.py scores each initialisation on the test classes with its omega.
 # Usage: bash tools/photo_uho.sh OUT [DEVICE] [N_TASKS] [N_CALLS] [SHOTS]   (SHOTS: "1 5" by default, or "1"; DEVSET: tools/make_devset.sh's
-# folder, default .devset; INITS: the initialisations, default "imagenet shipped"; BNS: the BN modes scored, see photo_candidates.py). On 2 CPU cores one 1-shot trial of 4 tasks x 20 steps at 224 px takes about 2 minutes.
+# folder, default .devset; INITS: the initialisations, default "imagenet shipped"; BNS: the BN modes scored, see photo_candidates.py). On 2 CPU cores one 1-shot trial of 4 tasks x 20 steps at 224 px takes 1-3 minutes.
 set -euo pipefail
 OUT=${1:?usage: photo_uho.sh OUT [DEVICE] [N_TASKS] [N_CALLS] [SHOTS]}; DEV=${2:-cpu}; NT=${3:-6}; NC=${4:-8}; SHOTS=${5:-1 5}; D=${DEVSET:-.devset}
 PY=${PY:-.venv/bin/python}; PM=${PM:-.venv/bin/papermill}
