@@ -378,6 +378,9 @@ class Converter:
             return url
         path, _, frag = url.partition('#')
         p = self.by_html.get(path)
+        mine = self.by_html.get(str(here.with_suffix('.html')))
+        if re.fullmatch(r'__\w+__', frag) and mine and frag in mine['slugs']:
+            return '#' + frag  # a module's own `__getattr__`, not the first one nbdev's index lists
         if p is None:
             return (
                 self.rel_url(path, here) + ('#' + frag if frag else '')
@@ -414,6 +417,8 @@ class Converter:
                     return text
                 return f'[{text}]({new})'
 
+            if re.match(r'#+\s', line):  # `### __getattr__` would render as a bold "getattr" with the id "getattr"
+                line = re.sub(r'(?<![\w\\`])__(\w+?)__(?!\w)', r'\\_\\_\1\\_\\_', line)
             out.append(re.sub(r'(!?)\[([^\]]*)\]\(([^)\s]+)\)', link, line))
         md = '\n'.join(out)
         return re.sub(
