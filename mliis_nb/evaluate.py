@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from .io import write_json
 from .distributed import shard, gather_items, is_main
 
 # %% auto #0
-__all__ = ['EvalResult', 'save_results', 'evaluate', 'show_predictions', 'all_foreground_iou']
+__all__ = ['QUERY_MODES', 'EvalResult', 'save_results', 'meta_test_tasks', 'evaluate', 'show_predictions', 'all_foreground_iou']
 
 # %% ../nbs/08_evaluate.ipynb #e8bb191d
 @dataclass
@@ -63,20 +63,63 @@ def save_results(res: EvalResult, path: str | Path, **extra) -> dict:
     return out
 
 # %% ../nbs/08_evaluate.ipynb #298fc6d9
-def _score_splits(
-    model: nn.Module,
-    data: ClassData,
-    splits: list,
-    idx: Sequence[int],
-    omega: Omega,
-    seed: int,
-    show: set,
-    strategy: str = 'auto',
-) -> dict[int, tuple]:
-    "Task-splits `idx` (U with seed + i for split i, one after another or side by side): {i: `_record`}."
-    tasks = [make_task(data, splits[i]) for i in idx]
-    rs = adapt_many(model, tasks, omega, [seed + i for i in idx], strategy=strategy)
-    return {i: _record(t, r, splits[i], i, i in show) for i, t, r in zip(idx, tasks, rs)}
+QUERY_MODES = ('score', 'predict', 'none')
+
+
+def _view(t, queries: str) -> tuple:
+    "What U is given of task `t`: the support, and the queries to predict ('predict') and score ('score')."
+    return {
+        'score': (t.support_x, t.support_y, t.query_x, t.query_y),
+        'predict': (t.support_x, t.support_y, t.query_x),
+        'none': (t.support_x, t.support_y),
+    }[queries]
+
+
+def meta_test_tasks(
+    model: nn.Module,  # the initialisation (left unchanged)
+    data: ClassData,  # the data the task-splits index
+    splits: Sequence,  # (class, support indices, query indices) task-splits, e.g. from `eval_tasks`
+    record: Callable,  # record(i, task, result) -> what to keep of task-split i (picklable, under torchrun)
+    omega: Omega = Omega(),  # U's hyperparameters
+    seed: int = 0,  # U's seed for task-split i is seed + i
+    queries: str = 'score',  # 'score' the queries, only 'predict' them, or 'none' (U on the support alone)
+    return_weights: bool = False,  # give `record` each task-split's adapted state (`result.weights`)
+    strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (`chunk` task-splits side by side) or 'auto' (parallel on a GPU)
+    chunk: int = 16,  # task-splits adapted side by side by the parallel strategy
+    progress: bool = True,
+) -> list:
+    "The meta-test loop: U on every task-split, and `record(i, task, result)` of each in task-split order (under torchrun: shared out, on every rank)."
+    if queries not in QUERY_MODES:
+        raise ValueError(f"queries must be one of {QUERY_MODES}, got {queries!r}")
+    if not (isinstance(chunk, int) and chunk >= 1):
+        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    idx = list(shard(len(splits)))
+    n = chunk if resolve_strategy(strategy, model) == 'parallel' else 1
+    it = range(0, len(idx), n)
+    if progress and is_main():
+        from fastprogress.fastprogress import (
+            progress_bar,
+        )  # here: fastprogress imports fasthtml, and only a progress bar needs it
+
+        it = progress_bar(it)
+    mine, err = {}, None
+    try:
+        for c in it:
+            sel = idx[c : c + n]
+            tasks = [make_task(data, splits[i]) for i in sel]
+            rs = adapt_many(
+                model,
+                [_view(t, queries) for t in tasks],
+                omega,
+                [seed + i for i in sel],
+                return_weights=return_weights,
+                strategy=strategy,
+            )
+            for i, t, r in zip(sel, tasks, rs):
+                mine[i] = record(i, t, r)
+    except Exception as e:
+        err = e  # raised on every rank by gather_items
+    return gather_items(mine, len(splits), err)
 
 
 def _record(t, r, split: tuple, i: int, keep: bool) -> tuple:
@@ -89,15 +132,6 @@ def _record(t, r, split: tuple, i: int, keep: bool) -> tuple:
         cw,
         ({'class': t.cls, 'x': t.query_x[:2], 'y': t.query_y[:2], 'logits': r.query_logits[:2]} if keep else None),
     )
-
-
-def _add_counts(total: ClasswiseIoU, part: ClasswiseIoU):
-    "Add one task-split's class-wise intersections and unions to the running totals."
-    for c in part.inter:
-        I, U = total.inter.setdefault(c, [0, 0]), total.union.setdefault(c, [0, 0])
-        for k in (0, 1):
-            I[k] += part.inter[c][k]
-            U[k] += part.union[c][k]
 
 
 def evaluate(
@@ -121,24 +155,20 @@ def evaluate(
     else:
         splits_per_class = None
     show = set(np.random.default_rng(seed).permutation(len(splits))[:keep].tolist())
-    mine, err = {}, None
-    idx = list(shard(len(splits)))
-    n = chunk if resolve_strategy(strategy, model) == 'parallel' else 1
-    it = range(0, len(idx), n)
-    if progress and is_main():
-        from fastprogress.fastprogress import (
-            progress_bar,
-        )  # here: fastprogress imports fasthtml, and only a progress bar needs it
-
-        it = progress_bar(it)
-    try:
-        for c in it:
-            mine.update(_score_splits(model, data, splits, idx[c : c + n], omega, seed, show, strategy))
-    except Exception as e:
-        err = e  # raised on every rank by gather_items
+    records = meta_test_tasks(
+        model,
+        data,
+        splits,
+        lambda i, t, r: _record(t, r, splits[i], i, i in show),
+        omega,
+        seed,
+        strategy=strategy,
+        chunk=chunk,
+        progress=progress,
+    )
     cw, per_task, kept = ClasswiseIoU(), [], []
-    for rec, counts, ex in gather_items(mine, len(splits), err):
-        _add_counts(cw, counts)
+    for rec, counts, ex in records:
+        cw.add(counts)
         per_task.append(rec)
         if ex is not None:
             kept.append(ex)

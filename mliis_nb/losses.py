@@ -126,6 +126,15 @@ class ClasswiseIoU:
             I[k] += i[k]
             U[k] += u[k]
 
+    def add(self, other: ClasswiseIoU) -> ClasswiseIoU:
+        "Add another accumulator's counts to these (one task-split's, scored apart): the counts summed, as if updated here."
+        for c in other.inter:
+            I, U = self.inter.setdefault(c, [0, 0]), self.union.setdefault(c, [0, 0])
+            for k in (0, 1):
+                I[k] += other.inter[c][k]
+                U[k] += other.union[c][k]
+        return self
+
     @property
     def per_class(self) -> dict:
         "Foreground IoU of each class"

@@ -20,8 +20,8 @@ from PIL import Image
 
 from .io import atomic_savez, default_cache_dir
 from .data import ClassData, VOC_CLASSES, _open_image, _size_hw
-from .episodes import make_task
-from .adapt import Omega, adapt
+from .adapt import Omega
+from .evaluate import meta_test_tasks
 from .losses import mean_ci95, ClasswiseIoU, iou_per_image
 
 # %% auto #0
@@ -360,35 +360,34 @@ def pascal_meta_test(
     classes: Sequence[str] | None = None,  # default: the fold's test classes
     keep: int = 6,  # keep the predictions of the first episodes for figures
     progress: bool = True,
+    strategy: str = 'auto',  # U's execution, as `evaluate`'s: 'sequential', 'parallel' or 'auto' (parallel on a GPU)
+    chunk: int = 16,  # episodes adapted side by side by the parallel strategy
 ) -> Pascal5iResult:
     "The literature's PASCAL-5i meta-test of one fold: class-wise mIoU and FB-IoU, and the paper's per-episode mean IoU with its CI."
     eps = pascal_episodes(data, classes, episodes, shots, seed)
-    acc, per, kept = ClasswiseIoU(), [], []
-    it = range(len(eps))
-    if progress:
-        from fastprogress.fastprogress import (
-            progress_bar,
-        )  # here: fastprogress imports fasthtml, and only a progress bar needs it
 
-        it = progress_bar(it)
-    for e in it:
+    def record(e, t, r):  # episode e: its counts and IoU with the void label ignored, and its prediction if kept
         c, sup, qry = eps[e]
-        t = make_task(data, eps[e])
-        r = adapt(model, t.support_x, t.support_y, omega, t.query_x, seed=seed + e)
         ign = torch.from_numpy(data.ignore(c)[qry])
-        acc.update(r.query_logits, t.query_y, c, ign)
-        iou = float(iou_per_image(r.query_logits, t.query_y, ignore=ign).mean())
-        per.append(
-            {
-                'episode': e,
-                'class': c,
-                'query': data.ids[c][int(qry[0])],
-                'support': [data.ids[c][int(j)] for j in sup],
-                'iou': iou,
-            }
-        )
-        if e < keep:
-            kept.append({'class': c, 'x': t.query_x, 'y': t.query_y, 'logits': r.query_logits})
+        counts = ClasswiseIoU()
+        counts.update(r.query_logits, t.query_y, c, ign)
+        rec = {
+            'episode': e,
+            'class': c,
+            'query': data.ids[c][int(qry[0])],
+            'support': [data.ids[c][int(j)] for j in sup],
+            'iou': float(iou_per_image(r.query_logits, t.query_y, ignore=ign).mean()),
+        }
+        ex = {'class': c, 'x': t.query_x, 'y': t.query_y, 'logits': r.query_logits} if e < keep else None
+        return counts, rec, ex
+
+    records = meta_test_tasks(
+        model, data, eps, record, omega, seed, queries='predict', strategy=strategy, chunk=chunk, progress=progress
+    )
+    acc, per = ClasswiseIoU(), [rec for _, rec, _ in records]
+    for counts, _, _ in records:
+        acc.add(counts)
+    kept = [ex for _, _, ex in records if ex is not None]
     m, ci = mean_ci95([p['iou'] for p in per])
     return Pascal5iResult(
         data.fold, shots, episodes, acc.miou, acc.fb_iou, acc.per_class, m, ci, asdict(omega), seed, per, kept

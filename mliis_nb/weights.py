@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 
-from .adapt import Omega, adapt
+from .adapt import Omega
 from .data import ClassData
-from .episodes import eval_tasks, make_task
+from .episodes import eval_tasks
+from .evaluate import meta_test_tasks
 from .losses import mean_ci95
 from .io import write_json, write_csv
 from .inits import BASELINES, checkpoint_kind
@@ -236,6 +237,8 @@ def weight_analysis(
     score: bool = True,  # also score the queries (in the same U call)
     label: str = '',  # the initialisation's name
     progress: bool = True,
+    strategy: str = 'auto',  # U's execution, as `evaluate`'s: 'sequential', 'parallel' or 'auto' (parallel on a GPU)
+    chunk: int = 16,  # task-splits adapted side by side by the parallel strategy
 ) -> WeightAnalysis:
     "Adapt `model` with U on every test task-split (the meta-test protocol) and measure how far its weights move."
     if splits is None:
@@ -244,30 +247,25 @@ def weight_analysis(
         splits_per_class = None
     blocks = weight_blocks(model)
     vs = flat_blocks(dict(model.named_parameters()), blocks)  # float64 copies of theta, made once
-    ds, per_task = [], []
-    it = range(len(splits))
-    if progress:
-        from fastprogress.fastprogress import (
-            progress_bar,
-        )  # here: fastprogress imports fasthtml, and only a progress bar needs it
 
-        it = progress_bar(it)
-    for i in it:
-        t = make_task(data, splits[i])
-        r = adapt(
-            model,
-            t.support_x,
-            t.support_y,
-            omega,
-            t.query_x if score else None,
-            t.query_y if score else None,
-            seed=seed + i,
-            return_weights=True,
-        )
+    def record(i, t, r):  # the distances of task-split i (its adapted weights are dropped here)
         d = _distances(vs, flat_blocks(r.weights, blocks))
-        r.weights = None
-        ds.append(d)
-        per_task.append({'class': t.cls, 'split': i, 'd1': d.d1, 'miou': r.miou if score else None})
+        return d, {'class': t.cls, 'split': i, 'd1': d.d1, 'miou': r.miou if score else None}
+
+    records = meta_test_tasks(
+        model,
+        data,
+        splits,
+        record,
+        omega,
+        seed,
+        queries='score' if score else 'none',
+        return_weights=True,
+        strategy=strategy,
+        chunk=chunk,
+        progress=progress,
+    )
+    ds, per_task = [d for d, _ in records], [p for _, p in records]
     stack = lambda k: np.stack([getattr(d, k) for d in ds]) if ds else np.zeros((0, len(blocks)))
     return WeightAnalysis(
         label,
