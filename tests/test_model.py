@@ -1,4 +1,4 @@
-"Model checks that do not belong in the 03_model notebook's story: optional packages, other encoder families, memory formats."
+"Model checks that do not belong in the 05_model notebook's story: optional packages, other encoder families, memory formats."
 
 import importlib.util
 

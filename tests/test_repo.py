@@ -154,7 +154,7 @@ def test_top_level_api_unknown_name():
 
 # The references from a module to one above it that the import graph allows, each a shim that never runs on import:
 # (module, module it names, where). `__getattr__`: a module's PEP 562 hook for the old paths of what moved to
-# `mliis_nb.runners` (deprecated, for one release; nbs/25_runners.ipynb); `__main__`: the block `python -m mliis_nb.<module>`
+# `mliis_nb.runners` (deprecated, for one release; nbs/28_runners.ipynb); `__main__`: the block `python -m mliis_nb.<module>`
 # runs, handing over to the runner's command (it runs only when the module is the program).
 SHIMS = {(m, 'runners', where) for m in ('meta', 'evaluate', 'uho') for where in ('__getattr__', '__main__')}
 

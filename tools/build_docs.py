@@ -240,7 +240,7 @@ def text_of(x) -> str:
 
 
 def page_name(rel: Path, fm: dict) -> Path:
-    "io.html for 00_io.ipynb, as Quarto names it"
+    "io.html for 20_io.ipynb, as Quarto names it"
     out = fm.get('output-file')
     name = Path(out).stem if out else re.sub(r'^\d+[_-]', '', rel.stem)
     return rel.parent / f'{name}.ipynb'
@@ -684,6 +684,9 @@ def nav_entry(p):
 GUIDE_PREFIX = 'guide_'  # nbs/guide_*.ipynb: markdown pages (what the README points to), a section of their own
 
 
+MACHINERY_FROM = 20  # notebooks 01-17 follow the paper, 20-28 are the machinery under them (as in nbs/sidebar.yml)
+
+
 def sidebar_order() -> dict[str, int]:
     "The position of each notebook in nbs/sidebar.yml (Quarto's sidebar), so both sites list the guides alike"
     import yaml
@@ -736,7 +739,12 @@ def build(site: Path = SITE):
     nav = [{'Home': home[0]['page'].as_posix()}] if home else []
     if guides:
         nav.append({'Guides': [nav_entry(p) for p in guides]})
-    nav += [{'Notebooks': [nav_entry(p) for p in lib]}, {'API index': 'api.md'}]
+    part = lambda p: int(m.group(1)) if (m := re.match(r'(\d+)_', p['src'].name)) else 99
+    nav += [
+        {'The paper, part by part': [nav_entry(p) for p in lib if part(p) < MACHINERY_FROM]},
+        {'Machinery': [nav_entry(p) for p in lib if part(p) >= MACHINERY_FROM]},
+        {'API index': 'api.md'},
+    ]
     if exps:
         (SRC / 'experiments' / 'index.md').write_text('\n'.join(conv.experiments_page(exps)) + '\n', encoding='utf-8')
         nav.append({'How to run': ['experiments/index.md'] + [nav_entry(p) for p in exps]})

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The unlabelled photographs behind the photo tasks (nbs/24_photo_tasks.ipynb): Debian's opencv-doc sample photographs,
+# The unlabelled photographs behind the photo tasks (nbs/16_photo_tasks.ipynb): Debian's opencv-doc sample photographs,
 # mate-backgrounds nature photographs and scikit-image's sample photographs, resized to 512 px, into OUT (default .photos).
 set -eu
 OUT=${1:-.photos}; T=$(mktemp -d); mkdir -p "$OUT"
