@@ -229,7 +229,7 @@ def default_loss(omega: Omega) -> Callable:
     "U's loss when none is given: the paper's `seg_loss` with omega's L2 weight."
     return lambda logits, y, m: seg_loss(logits, y, model=m, l2=omega.l2, l2_half=omega.l2_half)
 
-
+# %% ../nbs/07_adapt.ipynb #f2b8d4c6
 def adapt(
     model: nn.Module,  # the initialisation theta (left unchanged by the call)
     support_x: Tensor,  # N x 3 x H x W images in [0, 1]

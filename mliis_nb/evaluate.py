@@ -121,7 +121,7 @@ def meta_test_tasks(
         err = e  # raised on every rank by gather_items
     return gather_items(mine, len(splits), err)
 
-
+# %% ../nbs/08_evaluate.ipynb #e7a1c3d5
 def _record(t, r, split: tuple, i: int, keep: bool) -> tuple:
     "Task-split i: its per-task record, its class-wise pixel counts, and (if `keep`) its first two predictions."
     cw = ClasswiseIoU()

@@ -311,7 +311,7 @@ def setup_key(
     key = _setup_hasher(model, data, tasks, spec, max_steps, patience, min_steps, base, seed)
     return key(n_calls if n_initial_points is None else {'n_initial_points': n_initial_points})
 
-
+# %% ../nbs/12_uho.ipynb #a9d3e5f1
 def trial_fields(spec: dict) -> list[str]:
     return [
         'trial',
