@@ -25,6 +25,7 @@ from .meta import MetaConfig, meta_step, meta_lr_at, task_seed, meta_train
 from .model import EfficientLab, DEFAULT_ENCODER, DEEP_STRIDE, set_bn, snapshot_state, restore_state
 from .synthetic import make_synthetic, synthetic_splits
 from .io import write_json
+from .paper import PAPER_TABLE3
 from .distributed import cli
 from mliis_nb.device import (
     DeviceSettings,
@@ -45,7 +46,7 @@ __all__ = ['MODELS', 'PAPER_META_STEPS', 'ROW_LABELS', 'MALLOC_MODES', 'SECTIONS
 
 # %% ../nbs/24_bench.ipynb #e4d4eb55
 MODELS = {'efficientlab-3': (3,), 'efficientlab-6-3': (6, 3)}  # name -> rsd_stages
-PAPER_META_STEPS = 50_000  # the paper's Table 3
+PAPER_META_STEPS = PAPER_TABLE3['meta_steps']  # 50,000
 
 
 def inner_images(cfg: MetaConfig) -> int:

@@ -19,14 +19,14 @@ from .data import ClassData, FSSDataset, FPK_CONCEPTS, fpk_dataset, read_split
 from .synthetic import make_fpk_concepts
 from .episodes import make_task
 from .losses import mean_ci95
+from .paper import FPK_KS
 from .adapt import Omega, adapt, NonFiniteLoss, early_stop_step
 
 # %% auto #0
-__all__ = ['FPK_KS', 'N_TEST', 'SMALL_K', 'MAX_STEPS', 'VARIANTS', 'FIELDS', 'FPKVariant', 'step_decay', 'check_ks', 'fpk_draw',
+__all__ = ['N_TEST', 'SMALL_K', 'MAX_STEPS', 'VARIANTS', 'FIELDS', 'FPKVariant', 'step_decay', 'check_ks', 'fpk_draw',
            'fpk_point', 'fpk_run', 'fpk_summary', 'plot_fpk', 'fpk_finding', 'fpk_data']
 
 # %% ../nbs/13_fpk.ipynb #85cc7398
-FPK_KS = (1, 5, 10, 50, 100, 200, 400)  # the paper's training-set sizes
 N_TEST = 20  # test examples per (concept, repeat)
 SMALL_K = 10  # below this k, U runs with the initialisation's UHO omega; from it on, early stopping
 MAX_STEPS = 500  # the original's early-stopping horizon

@@ -16,10 +16,11 @@ import mliis_nb  # the package itself: `code_version` hashes its modules
 from .io import write_json
 from .losses import mean_ci95
 from .params import check_known, notebook_parameters
+from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'STAGE_FILE', 'PAPER_TABLE1', 'PAPER_TABLE2', 'PAPER_TABLE3', 'VERDICTS', 'stage_key', 'code_version',
-           'stage_state', 'run_stage', 'compare', 'finding_verdict', 'verdict_parts', 'fmt_ci', 'md_table']
+__all__ = ['EXPERIMENTS', 'STAGE_FILE', 'VERDICTS', 'stage_key', 'code_version', 'stage_state', 'run_stage', 'compare',
+           'finding_verdict', 'verdict_parts', 'fmt_ci', 'md_table']
 
 # %% ../nbs/27_reproduce.ipynb #18a5f05d
 EXPERIMENTS = (
@@ -180,36 +181,6 @@ def run_stage(
     )
     log(f"[{name}] finished in {secs:.0f} s")
     return out
-
-# %% ../nbs/27_reproduce.ipynb #5d6adf76
-PAPER_TABLE1 = {
-    'deeplab': ('Auto-DeepLab decoder', 71.16, 1.03),
-    'noresidual': ('RSD at stage 3 w/o residual', 77.55, 1.08),
-    'fomaml_star': ('RSD at stage 3 (EfficientLab-3)', 79.89, 0.98),
-    'fomaml_star_63': ('RSD at stages 6 & 3 (EfficientLab-6-3)', 80.43, 0.91),
-}
-PAPER_TABLE2 = {  # (row label, 1-shot (mean, ci) or None, 5-shot (mean, ci) or None)
-    'imagenet': ('ImageNet-trained encoder', (42.46, 1.40), (50.26, 1.41)),
-    'joint': ('Joint-trained', (28.07, 0.99), (25.03, 0.94)),
-    'joint+uho': ('Joint-trained + UHO', (32.07, 1.17), (45.05, 1.37)),
-    'reptile': ('Reptile', (73.99, 1.38), (79.78, 0.95)),
-    'fomaml': ('FOMAML, D_tr and D_val disjoint', None, (75.02, 1.07)),
-    'noreg': ('FOMAML* - regularisation', None, (77.89, 1.03)),
-    'fomaml_star': ('FOMAML*', (75.87, 1.10), (79.89, 0.98)),
-    'fomaml_star+uho': ('FOMAML* + UHO', (76.45, 1.16), (81.36, 0.80)),
-    'fomaml_star_63+uho': ('EfficientLab-6-3 FOMAML* + UHO', None, (82.78, 0.74)),
-}
-PAPER_TABLE3 = dict(
-    meta_batch=5,
-    meta_steps=50000,
-    meta_lr=0.1,
-    meta_lr_final=1e-5,
-    inner_batch=8,
-    inner_steps=5,
-    inner_lr=0.005,
-    dropout=0.2,
-    aug_rate=0.5,
-)
 
 # %% ../nbs/27_reproduce.ipynb #33dd7838
 def compare(a: dict, b: dict) -> dict:

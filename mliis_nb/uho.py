@@ -19,15 +19,16 @@ from .parallel import adapt_many, resolve_strategy
 from .data import ClassData
 from .episodes import eval_tasks, make_task
 from .losses import mean_ci95
+from .paper import PAPER_TABLE4, PAPER_TABLE5
 from .io import atomic_write_bytes, write_json, write_csv, read_csv, remove_stale_temp_files
 from .distributed import shard, gather_items, all_gather_objects, on_main, is_main
 
 # %% auto #0
-__all__ = ['LR_SPACE', 'EXTENDED_SPACE', 'SPACES', 'MAX_STEPS', 'PRIORS', 'TRIALS_CSV', 'UHO_FORMAT', 'PAPER_TABLE4',
-           'PAPER_TABLE5', 'PAPER_INITS', 'validation_tasks', 'Trial', 'run_trial', 'search_space', 'skopt_dimensions',
-           'make_optimizer', 'params_of', 'space_signature', 'setup_key', 'trial_fields', 'read_trials',
-           'recorded_search', 'replay', 'UHOResult', 'uho', 'save_uho', 'read_uho', 'omega_from_results', 'plot_uho',
-           'plot_uho_convergence', 'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table']
+__all__ = ['LR_SPACE', 'EXTENDED_SPACE', 'SPACES', 'MAX_STEPS', 'PRIORS', 'TRIALS_CSV', 'UHO_FORMAT', 'PAPER_INITS',
+           'validation_tasks', 'Trial', 'run_trial', 'search_space', 'skopt_dimensions', 'make_optimizer', 'params_of',
+           'space_signature', 'setup_key', 'trial_fields', 'read_trials', 'recorded_search', 'replay', 'UHOResult',
+           'uho', 'save_uho', 'read_uho', 'omega_from_results', 'plot_uho', 'plot_uho_convergence',
+           'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table']
 
 # %% ../nbs/12_uho.ipynb #350dd351
 def validation_tasks(
@@ -687,13 +688,6 @@ def plot_uho_objective(res: UHOResult, fname: str | Path | None = None):
     return fig
 
 # %% ../nbs/12_uho.ipynb #499ae3b8
-PAPER_TABLE4 = {
-    ('joint', 1): {'lr': 8.156e-4, 'steps': 10},
-    ('joint', 5): {'lr': 1.364e-3, 'steps': 17},
-    ('meta', 1): {'lr': 1.734e-3, 'steps': 8},
-    ('meta', 5): {'lr': 6.951e-3, 'steps': 12},
-}
-PAPER_TABLE5 = {('meta', 5): {'lr': 5e-4, 'steps': 59, 'dropout': 0.5, 'aug_rate': 0.5, 'batch': 8}}
 PAPER_INITS = {'meta': 'FOMAML*', 'joint': 'Joint-trained'}
 
 

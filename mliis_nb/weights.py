@@ -19,13 +19,14 @@ from .data import ClassData
 from .episodes import eval_tasks
 from .evaluate import meta_test_tasks
 from .losses import mean_ci95
+from .paper import PAPER_D1, PAPER_DEPTH
 from .io import write_json, write_csv
 from .inits import BASELINES, checkpoint_kind
 
 # %% auto #0
-__all__ = ['PAPER_D1', 'PAPER_DEPTH', 'PAPER_EXCLUDE', 'TASK_FIELDS', 'BLOCK_FIELDS', 'is_stack', 'Block', 'weight_blocks',
-           'flat_blocks', 'block_distances', 'StateDistances', 'state_distances', 'WeightAnalysis', 'weight_analysis',
-           'parse_initialisations', 'compare_d1', 'depth_extremes', 'plot_d1', 'plot_blocks', 'save_weights']
+__all__ = ['PAPER_EXCLUDE', 'TASK_FIELDS', 'BLOCK_FIELDS', 'is_stack', 'Block', 'weight_blocks', 'flat_blocks', 'block_distances',
+           'StateDistances', 'state_distances', 'WeightAnalysis', 'weight_analysis', 'parse_initialisations',
+           'compare_d1', 'depth_extremes', 'plot_d1', 'plot_blocks', 'save_weights']
 
 # %% ../nbs/14_weights.ipynb #579c7322
 def _has_params(m: nn.Module) -> bool:
@@ -333,16 +334,6 @@ def parse_initialisations(
     return out
 
 # %% ../nbs/14_weights.ipynb #0ca9f86c
-PAPER_D1 = {
-    'joint': (0.995, 0.022),
-    'meta': (0.169, 0.008),
-}  # Appendix G, Figure 6: E[d1] with 95% CI (EfficientLab-3, FSS-1000, 224 px)
-PAPER_DEPTH = {
-    'd2': 'late',
-    'd3': 'early',
-}  # "largest relative changes ... in the final layers", "largest absolute changes ... in the early layers"
-
-
 def compare_d1(
     small: WeightAnalysis,  # the initialisation expected to move less (meta-learned)
     large: WeightAnalysis,  # the one expected to move more (joint-trained)

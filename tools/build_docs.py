@@ -684,7 +684,7 @@ def nav_entry(p):
 GUIDE_PREFIX = 'guide_'  # nbs/guide_*.ipynb: markdown pages (what the README points to), a section of their own
 
 
-MACHINERY_FROM = 20  # notebooks 01-17 follow the paper, 20-28 are the machinery under them (as in nbs/sidebar.yml)
+MACHINERY_FROM = 20  # notebooks 00-17 follow the paper, 20-28 are the machinery under them (as in nbs/sidebar.yml)
 
 
 def sidebar_order() -> dict[str, int]:
