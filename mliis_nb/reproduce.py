@@ -15,7 +15,7 @@ import mliis_nb  # the package itself: `code_version` hashes its modules
 
 from .io import write_json
 from .losses import mean_ci95
-from .params import check_known, notebook_parameters
+from .checks import check_known, notebook_parameters
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 
 # %% auto #0

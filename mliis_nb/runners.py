@@ -19,7 +19,7 @@ from .io import write_json, read_header
 from .device import device_settings, prepare_model
 from .distributed import cli, rank_device, main_first, on_main, is_main, world_size
 from .synthetic import resolve_data, open_data
-from .params import Checks, check_common, resolve_image_size
+from .checks import Checks, check_common, resolve_image_size
 from .inits import load_initialisation, find_checkpoint, checkpoint_kind, BASELINES
 from .meta import ALGORITHMS, CHECKPOINT, MetaConfig, meta_train
 from .evaluate import evaluate, save_results, show_predictions

@@ -22,7 +22,7 @@ from .io import write_json, atomic_write_bytes
 from .model import snapshot_state, restore_state, DEEP_STRIDE, DEFAULT_ENCODER
 from .inits import load_initialisation, find_checkpoint, checkpoint_kind, BASELINES
 from .losses import mean_ci95
-from .params import Checks, PAPER_IMAGE_SIZE
+from .checks import Checks, PAPER_IMAGE_SIZE
 from .uho import read_uho, omega_from_results
 from .distributed import cli
 

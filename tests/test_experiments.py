@@ -7,7 +7,7 @@ import pytest
 import papermill as pm
 from safetensors import safe_open
 from conftest import run_nb, notebook_error, NBS
-from mliis_nb.params import notebook_parameters
+from mliis_nb.checks import notebook_parameters
 from mliis_nb.runners import run_meta_train, run_evaluate, run_uho
 
 TINY = dict(image_size=32, encoder='efficientnet_b0', device='cpu', seed=0)

@@ -16,7 +16,7 @@ from mliis_nb.losses import iou_per_image
 from mliis_nb.model import EfficientLab
 from mliis_nb.pascal import Pascal5iDataset, pascal_episodes, pascal_meta_test
 from mliis_nb.synthetic import make_synthetic, open_data
-from mliis_nb.weights import weight_analysis, weight_blocks, state_distances
+from mliis_nb.distances import weight_analysis, weight_blocks, state_distances
 from test_pascal import _every_class_tree
 
 OM = Omega(steps=2, batch=2, lr=0.01)
@@ -35,7 +35,7 @@ def _calls(fn) -> set[str]:
 def test_one_loop_runs_u_for_all_three():
     "Only `meta_test_tasks` calls U in these modules, and the three protocols go through it."
     callers = {}
-    for mod in ('evaluate', 'weights', 'pascal'):
+    for mod in ('evaluate', 'distances', 'pascal'):
         m = importlib.import_module(f'mliis_nb.{mod}')
         for name, fn in inspect.getmembers(m, inspect.isfunction):
             if fn.__module__ == m.__name__ and _calls(fn) & {'adapt', 'adapt_many'}:

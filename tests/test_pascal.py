@@ -12,7 +12,7 @@ from mliis_nb.data import VOC_CLASSES, load_pair
 from mliis_nb.episodes import EpisodeSampler
 from mliis_nb.adapt import Omega
 from mliis_nb.losses import ClasswiseIoU
-from mliis_nb.params import Checks, check_common
+from mliis_nb.checks import Checks, check_common
 from mliis_nb.synthetic import resolve_data, open_data
 from mliis_nb.pascal import (
     write_pascal_tree,

@@ -30,10 +30,10 @@ from mliis_nb.io import (
 from mliis_nb.joint import joint_model, save_joint, load_joint
 from mliis_nb.meta import FORMAT as META_FORMAT, MetaConfig, meta_train, CHECKPOINT
 from mliis_nb.model import EfficientLab
-from mliis_nb.params import Checks, check_common
+from mliis_nb.checks import Checks, check_common
 from mliis_nb.synthetic import resolve_data, synthetic_splits
 from mliis_nb.uho import run_trial
-from mliis_nb.weights import weight_analysis
+from mliis_nb.distances import weight_analysis
 
 REPO = Path(__file__).resolve().parents[1]
 NBS = REPO / 'nbs' / 'experiments'
@@ -386,7 +386,7 @@ def test_out_dir_that_is_a_file(tmp_path, model):
 MOUNTED = r'''
 import sys, errno, torch
 from mliis_nb.io import write_json, save_checkpoint, load_checkpoint, stale_temp_files
-from mliis_nb.params import Checks, check_common
+from mliis_nb.checks import Checks, check_common
 ro, small = sys.argv[1], sys.argv[2]
 # a read-only out_dir
 try: write_json(ro + '/run/results.json', {'a': 1}); print('WROTE')

@@ -294,3 +294,26 @@ def test_parameter_comments_stay_on_their_line():
                     if isinstance(s, ast.AnnAssign) and s.end_lineno != s.lineno
                 ]
     assert not split, split
+
+
+def test_old_module_names_warn_and_give_the_same_objects():
+    "`mliis_nb.params` is now `mliis_nb.checks`, `mliis_nb.weights` is now `mliis_nb.distances`: the old paths work for one release, with a DeprecationWarning."
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('always')\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    from mliis_nb.params import Checks, check_common\n"
+        "    from mliis_nb.weights import weight_analysis\n"
+        "import mliis_nb.checks as c, mliis_nb.distances as d\n"
+        "assert Checks is c.Checks and check_common is c.check_common and weight_analysis is d.weight_analysis\n"
+        "msgs = [str(x.message) for x in w if x.category is DeprecationWarning]\n"
+        "assert any('mliis_nb.params is now mliis_nb.checks' in m for m in msgs), msgs\n"
+        "assert any('mliis_nb.weights is now mliis_nb.distances' in m for m in msgs), msgs\n"
+        "print('ok')"
+    )
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == 'ok', r.stderr[-3000:]
+    for new in ('checks', 'distances'):  # nothing in the library uses the old paths
+        for p in (REPO / 'mliis_nb').glob('*.py'):
+            if p.stem not in ('params', 'weights'):
+                assert f'.{"params" if new == "checks" else "weights"} import' not in p.read_text(), p

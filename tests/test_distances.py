@@ -9,7 +9,7 @@ from mliis_nb.model import EfficientLab
 from mliis_nb.io import save_checkpoint
 from mliis_nb.meta import FORMAT as META_FORMAT
 from mliis_nb.joint import joint_model, save_joint
-from mliis_nb.weights import parse_initialisations
+from mliis_nb.distances import parse_initialisations
 
 NB = Path(__file__).resolve().parents[1] / 'nbs' / 'experiments' / 'weight_distance.ipynb'
 TINY = dict(image_size=32, encoder='efficientnet_b0', device='cpu', seed=0)
