@@ -197,12 +197,10 @@ def run_proc():
 
 
 def slug(text: str) -> str:
-    "The id mkdocs-jupyter (and Python-Markdown's toc) give a heading"
-    import unicodedata
+    "The id mkdocs-jupyter gives a heading: Python-Markdown's toc extension's own slugify"
+    from markdown.extensions.toc import slugify
 
-    v = unicodedata.normalize('NFKD', text).encode('ascii', 'ignore').decode('ascii')
-    v = re.sub(r'[^\w\s-]', '', v).strip().lower()
-    return re.sub(r'[-\s]+', '-', v)
+    return slugify(text, '-')
 
 
 def pandoc_id(text: str) -> str:
@@ -228,11 +226,10 @@ def md_headings(md: str) -> list[str]:
 
 
 def cfg():
-    from configparser import ConfigParser
+    "settings.ini, as nbdev reads it"
+    from nbdev.config import get_config
 
-    c = ConfigParser(delimiters=['='])
-    c.read(ROOT / 'settings.ini', encoding='utf-8')
-    return c['DEFAULT']
+    return get_config(path=ROOT)
 
 
 def text_of(x) -> str:
