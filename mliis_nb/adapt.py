@@ -5,7 +5,7 @@
 # %% ../nbs/07_adapt.ipynb #87356486
 from __future__ import annotations
 
-import contextlib, math
+import contextlib, copy, math
 from dataclasses import dataclass, field, asdict, replace
 from typing import Callable, Sequence
 
@@ -18,7 +18,7 @@ from .model import snapshot_state, restore_state
 
 # %% auto #0
 __all__ = ['OPTIMISERS', 'BN_MODES', 'Omega', 'head_dropout', 'adapting', 'query_bn', 'predict', 'minibatches', 'AdaptResult',
-           'NonFiniteLoss', 'early_stop_step', 'check_adapt', 'default_loss', 'adapt']
+           'NonFiniteLoss', 'early_stop_step', 'naive_adapt', 'check_adapt', 'default_loss', 'adapt']
 
 # %% ../nbs/07_adapt.ipynb #8403a75f
 OPTIMISERS = ('sgd', 'adam')
@@ -195,6 +195,36 @@ def early_stop_step(
 def _stalled(curve: list[float], patience: int) -> bool:
     "U's stop, asked after every step: True once `early_stop_step` stops scanning the curve recorded so far (its best step, 1 or later, is more than `patience` steps back)."
     return len(curve) - 1 - early_stop_step(curve, patience) > patience
+
+# %% ../nbs/07_adapt.ipynb #nv07b
+def naive_adapt(
+    model: nn.Module,  # copied, not changed
+    x: Tensor,
+    y: Tensor,  # the examples to adapt on
+    omega: Omega,  # U's hyperparameters
+    seed: int,  # the same random draws as `adapt` with this seed
+) -> nn.Module:
+    "U written the clone-based way: a `copy.deepcopy` of the model and a new optimiser, trained on (x, y); returns the copy."
+    fast = copy.deepcopy(model)
+    opt = torch.optim.SGD(fast.parameters(), lr=omega.lr)
+    drop = head_dropout(fast)
+    if drop is not None and omega.dropout is not None:
+        drop.p = omega.dropout
+    fast.train()
+    dev = next(fast.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        for idx in minibatches(len(x), omega.batch, omega.steps, g):
+            xb, yb = x[idx], y[idx]
+            if omega.aug_rate > 0:
+                xb, yb = augment_batch(xb, yb, omega.aug_rate, g)
+            loss = seg_loss(fast(xb.to(dev)), yb.to(dev), model=fast, l2=omega.l2, l2_half=omega.l2_half)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()  # read back every step, as a training loop that logs its losses does
+    return fast
 
 # %% ../nbs/07_adapt.ipynb #c1e9caee
 def _seed_from(generator: torch.Generator) -> int:

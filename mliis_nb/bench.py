@@ -15,13 +15,12 @@ import timm
 import torch
 from torch import nn, Tensor
 
-from .adapt import Omega, minibatches, head_dropout
-from .augment import augment_batch
+from .adapt import Omega
 from .data import FSSDataset, ClassData
 from .episodes import Task
 from .evaluate import evaluate
 from .losses import seg_loss
-from .meta import MetaConfig, meta_step, meta_lr_at, task_seed, meta_train
+from .meta import MetaConfig, meta_step, naive_meta_step, meta_train
 from .model import EfficientLab, DEFAULT_ENCODER, DEEP_STRIDE, set_bn, snapshot_state, restore_state
 from .synthetic import make_synthetic, synthetic_splits
 from .io import write_json
@@ -40,9 +39,8 @@ from mliis_nb.device import (
 # %% auto #0
 __all__ = ['MODELS', 'PAPER_META_STEPS', 'ROW_LABELS', 'MALLOC_MODES', 'SECTIONS', 'CPU_IMAGE_SIZE', 'GPU_IMAGE_SIZE',
            'inner_images', 'task_examples', 'projected_hours', 'time_rounds', 'supervised_fn', 'sample_batches',
-           'meta_fn', 'full_encoder', 'naive_adapt', 'naive_meta_step', 'bench_evaluate', 'bench_loader',
-           'peak_memory_mb', 'build_rows', 'bench_malloc', 'run_benchmark', 'bench_table', 'plot_bench', 'short_run',
-           'bf16_verdict', 'bench_command', 'report', 'main']
+           'meta_fn', 'full_encoder', 'bench_evaluate', 'bench_loader', 'peak_memory_mb', 'build_rows', 'bench_malloc',
+           'run_benchmark', 'bench_table', 'plot_bench', 'short_run', 'bf16_verdict', 'bench_command', 'report', 'main']
 
 # %% ../nbs/24_bench.ipynb #e4d4eb55
 MODELS = {'efficientlab-3': (3,), 'efficientlab-6-3': (6, 3)}  # name -> rsd_stages
@@ -178,69 +176,6 @@ def full_encoder(
     p = next(model.parameters())
     m.encoder = set_bn(enc).to(p.device, p.dtype)
     return m
-
-# %% ../nbs/24_bench.ipynb #cf80e718
-def naive_adapt(
-    model: nn.Module,  # copied, not changed
-    x: Tensor,
-    y: Tensor,  # the examples to adapt on
-    omega: Omega,  # U's hyperparameters
-    seed: int,  # the same random draws as `adapt` with this seed
-) -> nn.Module:
-    "U written the clone-based way: a `copy.deepcopy` of the model and a new optimiser, trained on (x, y); returns the copy."
-    fast = copy.deepcopy(model)
-    opt = torch.optim.SGD(fast.parameters(), lr=omega.lr)
-    drop = head_dropout(fast)
-    if drop is not None and omega.dropout is not None:
-        drop.p = omega.dropout
-    fast.train()
-    dev = next(fast.parameters()).device
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
-        for idx in minibatches(len(x), omega.batch, omega.steps, g):
-            xb, yb = x[idx], y[idx]
-            if omega.aug_rate > 0:
-                xb, yb = augment_batch(xb, yb, omega.aug_rate, g)
-            loss = seg_loss(fast(xb.to(dev)), yb.to(dev), model=fast, l2=omega.l2, l2_half=omega.l2_half)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            loss.item()  # read back every step, as a training loop that logs its losses does
-    return fast
-
-# %% ../nbs/24_bench.ipynb #47e5fe5a
-def naive_meta_step(
-    model: nn.Module,  # updated in place
-    tasks: Sequence[Task],
-    cfg: MetaConfig,
-    step: int,
-    seed: int = 0,
-):
-    "One meta-step of `cfg.algorithm` written the clone-based way (a deep copy per task); the same update as `meta_step`."
-    theta = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    params = dict(model.named_parameters())
-    total = {k: torch.zeros_like(v) for k, v in theta.items() if v.is_floating_point()}
-    for i, t in enumerate(tasks):
-        ts = task_seed(seed, step, i)
-        if cfg.algorithm == 'reptile':
-            fast = naive_adapt(
-                model, torch.cat([t.support_x, t.query_x]), torch.cat([t.support_y, t.query_y]), cfg.omega(), ts
-            )
-            new = fast.state_dict()
-            for k in total:
-                total[k] += new[k] - theta[k]
-        else:
-            tr = naive_adapt(model, t.support_x, t.support_y, cfg.omega(), ts)
-            val = naive_adapt(tr, t.query_x, t.query_y, cfg.val_omega(), ts + 1)
-            a, b = tr.state_dict(), val.state_dict()
-            for k in total:
-                total[k] += b[k] - (a[k] if k in params else theta[k])
-    eps = meta_lr_at(step, cfg)
-    with torch.no_grad():
-        for k, v in model.state_dict().items():
-            if k in total:
-                v.copy_(theta[k] + eps * total[k] / len(tasks))
 
 # %% ../nbs/24_bench.ipynb #ae9f9794
 def _median_seconds(f: Callable, n: int, device: torch.device) -> float:

@@ -15,7 +15,7 @@ import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
 
-from .adapt import Omega, adapt, NonFiniteLoss
+from .adapt import Omega, adapt, NonFiniteLoss, naive_adapt
 from .parallel import adapt_many
 from .data import ClassData
 from .episodes import EpisodeSampler, Task, eval_tasks
@@ -42,8 +42,8 @@ from mliis_nb.distributed import (
 )
 
 # %% auto #0
-__all__ = ['ALGORITHMS', 'CHECKPOINT', 'FORMAT', 'METRICS_FIELDS', 'MetaConfig', 'meta_lr_at', 'task_seed', 'task_directions',
-           'task_direction', 'MetaStepResult', 'meta_step', 'meta_train', 'plot_history']
+__all__ = ['ALGORITHMS', 'CHECKPOINT', 'FORMAT', 'METRICS_FIELDS', 'MetaConfig', 'meta_lr_at', 'naive_meta_step', 'task_seed',
+           'task_directions', 'task_direction', 'MetaStepResult', 'meta_step', 'meta_train', 'plot_history']
 
 # %% ../nbs/09_meta.ipynb #d0323554
 ALGORITHMS = ('reptile', 'fomaml', 'fomaml_star')
@@ -133,6 +133,39 @@ def sampler(self: MetaConfig, data: ClassData, classes: Sequence[str] | None, se
         seed=seed,
         replace=self.algorithm == 'fomaml_star',
     )
+
+# %% ../nbs/09_meta.ipynb #nv09b
+def naive_meta_step(
+    model: nn.Module,  # updated in place
+    tasks: Sequence[Task],
+    cfg: MetaConfig,
+    step: int,
+    seed: int = 0,
+):
+    "One meta-step of `cfg.algorithm` written the clone-based way (a deep copy per task); the same update as `meta_step`."
+    theta = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    params = dict(model.named_parameters())
+    total = {k: torch.zeros_like(v) for k, v in theta.items() if v.is_floating_point()}
+    for i, t in enumerate(tasks):
+        ts = task_seed(seed, step, i)
+        if cfg.algorithm == 'reptile':
+            fast = naive_adapt(
+                model, torch.cat([t.support_x, t.query_x]), torch.cat([t.support_y, t.query_y]), cfg.omega(), ts
+            )
+            new = fast.state_dict()
+            for k in total:
+                total[k] += new[k] - theta[k]
+        else:
+            tr = naive_adapt(model, t.support_x, t.support_y, cfg.omega(), ts)
+            val = naive_adapt(tr, t.query_x, t.query_y, cfg.val_omega(), ts + 1)
+            a, b = tr.state_dict(), val.state_dict()
+            for k in total:
+                total[k] += b[k] - (a[k] if k in params else theta[k])
+    eps = meta_lr_at(step, cfg)
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            if k in total:
+                v.copy_(theta[k] + eps * total[k] / len(tasks))
 
 # %% ../nbs/09_meta.ipynb #d1006073
 def task_seed(seed: int, step: int, i: int) -> int:
