@@ -120,7 +120,7 @@ def query_bn(model: nn.Module, bn: str = 'running'):
             m.momentum = mom
             m.num_batches_tracked.copy_(nbt)
 
-
+# %% ../nbs/07_adapt.ipynb #c1e8a3b7
 @torch.no_grad()
 def predict(
     model: nn.Module,

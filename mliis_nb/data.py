@@ -72,7 +72,7 @@ def _open_image(
         raise ValueError(f"{what} file {path} is unreadable or truncated: {e}") from None
     return im
 
-
+# %% ../nbs/01_data.ipynb #f8b5d0e4
 def _binary_from_levels(a: np.ndarray, path: Path, palette: bool = False) -> np.ndarray:
     "Grey levels or label indices (H x W integers) -> bool mask, refusing label maps."
     vals = np.unique(a)

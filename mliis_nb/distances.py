@@ -429,7 +429,7 @@ def plot_d1(
         plt.close(fig)
     return fig
 
-
+# %% ../nbs/14_distances.ipynb #d6f3b8c2
 def plot_blocks(results: Sequence[WeightAnalysis], fname: str | Path | None = None, title: str | None = None):
     "The paper's Figure 7: per-block d1, d2, d3 along depth, one line (mean, 95% CI band) per initialisation."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it

@@ -269,7 +269,7 @@ def _task_directions(
     like = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
     yield from zip(exchange({i: g for i, (g, _) in mine.items()}, len(tasks), like), losses)
 
-
+# %% ../nbs/09_meta.ipynb #e7a4c9d3
 def meta_step(
     model: nn.Module,
     tasks: Sequence[Task],

@@ -393,7 +393,7 @@ def pascal_meta_test(
         data.fold, shots, episodes, acc.miou, acc.fb_iou, acc.per_class, m, ci, asdict(omega), seed, per, kept
     )
 
-
+# %% ../nbs/17_pascal.ipynb #b0d7f2a6
 def pascal5i_summary(
     results: Sequence[Pascal5iResult],  # one result per (fold, shots)
 ) -> dict:

@@ -474,7 +474,7 @@ def _enough_examples(
         raise ValueError(f"data: no {' or '.join(empty)} classes are left with enough examples")
     return out
 
-
+# %% ../nbs/02_synthetic.ipynb #a9c6e1f5
 def resolve_data(
     data: str | Path,  # "synthetic", a folder of class folders, or "pascal5i:<VOC2012 folder>"
     split: str | Path = 'auto',  # see the table above

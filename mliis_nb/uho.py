@@ -445,7 +445,7 @@ def recorded_search(
         )
     return nip, setup, trials
 
-
+# %% ../nbs/12_uho.ipynb #c5e2a7b1
 def replay(opt, trials: list[Trial], spec: dict, path=None):
     "Bring a fresh optimiser to the state after `trials`: ask (checking it proposes each stored point) and tell."
     for k, t in enumerate(trials):
