@@ -16,7 +16,7 @@ import torch
 
 from .device import resolve_device
 from .model import DEEP_STRIDE, DEFAULT_ENCODER
-from .data import SPLIT_LISTS
+from .splits import SPLIT_LISTS
 from .synthetic import DATA_SPLITS, parse_data, split_form, resolve_data
 
 # %% auto #0

@@ -15,7 +15,9 @@ import torch
 from torch import nn
 
 from .io import write_csv, read_csv, write_json
-from .data import ClassData, FSSDataset, FPK_CONCEPTS, fpk_dataset, read_split
+from .data import ClassData, FSSDataset
+from .splits import read_split
+from .pascal import VOCDataset
 from .synthetic import make_fpk_concepts
 from .episodes import make_task
 from .losses import mean_ci95
@@ -23,8 +25,9 @@ from .paper import FPK_KS
 from .adapt import Omega, adapt, NonFiniteLoss, early_stop_step
 
 # %% auto #0
-__all__ = ['N_TEST', 'SMALL_K', 'MAX_STEPS', 'VARIANTS', 'FIELDS', 'FPKVariant', 'step_decay', 'check_ks', 'fpk_draw',
-           'fpk_point', 'fpk_run', 'fpk_summary', 'plot_fpk', 'fpk_finding', 'fpk_data']
+__all__ = ['N_TEST', 'SMALL_K', 'MAX_STEPS', 'VARIANTS', 'FIELDS', 'FPK_CONCEPTS', 'FPKVariant', 'step_decay', 'check_ks',
+           'fpk_draw', 'fpk_point', 'fpk_run', 'fpk_summary', 'plot_fpk', 'fpk_finding', 'MergedDataset', 'fpk_dataset',
+           'fpk_data']
 
 # %% ../nbs/13_fpk.ipynb #85cc7398
 N_TEST = 20  # test examples per (concept, repeat)
@@ -301,6 +304,57 @@ def fpk_finding(summary: Sequence[dict], meta: str, baselines: Sequence[str], va
         f"no CI-separated advantage from k = {vanish}"
         if vanish
         else f"meta-learned above every baseline (CIs apart) at k = {[k for k in ks if wins[k]] or 'none'}; the advantage persists at k = {hi}",
+    )
+
+# %% ../nbs/13_fpk.ipynb #e8cb7386
+FPK_CONCEPTS = {
+    'airliner': ('airliner', 'aeroplane'),
+    'bus': ('bus', 'bus'),
+    'motorbike': ('motorbike', 'motorbike'),
+    'potted_plant': ('potted_plant', 'pottedplant'),
+    'television': ('television', 'tvmonitor'),
+}
+
+
+class MergedDataset(ClassData):
+    "Classes whose examples are pooled from classes of other datasets: {name: [(dataset, class), ...]}."
+
+    def __init__(self, parts: dict[str, list[tuple[ClassData, str]]]):
+        self.parts, self.classes, self._mem = parts, list(parts), {}
+
+    def n_examples(self, cls: str) -> int:
+        return sum(d.n_examples(c) for d, c in self.parts[cls])
+
+    def examples(self, cls: str) -> tuple[np.ndarray, np.ndarray]:
+        if cls not in self._mem:
+            got = [d.examples(c) for d, c in self.parts[cls] if d.n_examples(c)]
+            shapes = {g[0].shape[1:] for g in got}
+            if len(shapes) > 1:
+                raise ValueError(
+                    f"cannot merge {cls}: parts have example sizes {sorted(shapes)}; load them with the same size"
+                )
+            self._mem[cls] = (np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got]))
+        return self._mem[cls]
+
+
+def fpk_dataset(
+    fss_root: str | Path,
+    voc_root: str | Path | None = None,
+    size: int | tuple = 224,
+    cache_dir=None,
+    masks: str = 'SegmentationClass',  # VOC mask folder: SegmentationClass, or the SBD-augmented SegmentationClassAug FP-k needs
+) -> MergedDataset:
+    "The five FP-k concepts, each pooling an FSS-1000 class with its PASCAL VOC class (when `voc_root` is given)."
+    fss = FSSDataset(fss_root, classes=[f for f, _ in FPK_CONCEPTS.values()], size=size, cache_dir=cache_dir)
+    voc = (
+        None
+        if voc_root is None
+        else VOCDataset(
+            voc_root, size=size, classes=[v for _, v in FPK_CONCEPTS.values()], cache_dir=cache_dir, masks=masks
+        )
+    )
+    return MergedDataset(
+        {k: [(fss, f)] + ([(voc, v)] if voc is not None else []) for k, (f, v) in FPK_CONCEPTS.items()}
     )
 
 # %% ../nbs/13_fpk.ipynb #ffb36a0a

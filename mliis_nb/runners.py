@@ -13,7 +13,7 @@ import torch
 
 from .adapt import Omega, OPTIMISERS, BN_MODES
 from .parallel import STRATEGIES
-from .data import SPLIT_LISTS
+from .splits import SPLIT_LISTS
 from .model import EfficientLab, DEFAULT_ENCODER, param_count, PAPER_STAGE_STRIDE, DECODERS, FREEZE
 from .io import write_json, read_header
 from .device import device_settings, prepare_model

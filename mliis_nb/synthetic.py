@@ -14,9 +14,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .io import default_cache_dir
-from mliis_nb.data import (
-    ClassData,
-    FSSDataset,
+from .data import ClassData, FSSDataset, class_folders
+from mliis_nb.splits import (
     read_split,
     fss_splits,
     FSS_SPLITS,
@@ -28,7 +27,6 @@ from mliis_nb.data import (
     RANDOM_SPLIT,
     parse_random_split,
     random_split,
-    class_folders,
 )
 
 # %% auto #0

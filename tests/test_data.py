@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 from conftest import phone_photo
-from mliis_nb.data import load_pair, read_split, FSSDataset, SPLITS, VOCDataset, fpk_dataset, write_fss_folder
+from mliis_nb.data import load_pair, FSSDataset, write_fss_folder
+from mliis_nb.splits import read_split, SPLITS
+from mliis_nb.pascal import VOCDataset
+from mliis_nb.fpk import fpk_dataset
 from mliis_nb.episodes import EpisodeSampler, eval_tasks
 from mliis_nb.synthetic import make_synthetic, synthetic_splits, resolve_data
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from pathlib import Path
 from PIL import Image
-from mliis_nb.data import FSSDataset, class_folders, read_split_lists
+from mliis_nb.data import FSSDataset, class_folders
+from mliis_nb.splits import read_split_lists
 from mliis_nb.synthetic import resolve_data, open_data
 from mliis_nb.runners import run_evaluate
 from conftest import run_nb, notebook_error

@@ -8,7 +8,8 @@ import torch
 from pathlib import Path
 from PIL import Image
 from torch import nn
-from mliis_nb.data import VOC_CLASSES, load_pair
+from mliis_nb.data import load_pair
+from mliis_nb.pascal import VOC_CLASSES
 from mliis_nb.episodes import EpisodeSampler
 from mliis_nb.adapt import Omega
 from mliis_nb.losses import ClasswiseIoU

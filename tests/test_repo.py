@@ -27,6 +27,17 @@ def test_readme_is_one_screen_to_a_first_result():
     )
 
 
+def test_readme_links_to_files_that_exist():
+    "Every relative link and every `figures/...` path in the README names a file of the repository (a renamed notebook or figure is caught)."
+    import re
+
+    text = (REPO / 'README.md').read_text(encoding='utf-8')
+    links = re.findall(r'\]\((?![a-z]+:|#)([^)#\s]+)', text) + re.findall(r'`(figures/[^`*]+)`', text)
+    assert len(links) > 20, links  # the map is read at all
+    missing = sorted({l for l in links if not (REPO / l).exists()})
+    assert not missing, f'README.md (made from nbs/index.ipynb) links to files that do not exist: {missing}'
+
+
 def test_library_imports_without_jupyter():
     code = (
         "import sys; sys.modules.update({m: None for m in ('IPython', 'ipykernel', 'jupyter_client', 'nbformat', 'papermill', 'nbdev')});"
@@ -103,7 +114,7 @@ USER_API = {
     'load_initialisation': 'inits',
     'imagenet_initialisation': 'inits',
     'FSSDataset': 'data',
-    'read_split': 'data',
+    'read_split': 'splits',
     'make_synthetic': 'synthetic',
     'open_data': 'synthetic',
     'EpisodeSampler': 'episodes',
@@ -153,10 +164,13 @@ def test_top_level_api_unknown_name():
 
 
 # The references from a module to one above it that the import graph allows, each a shim that never runs on import:
-# (module, module it names, where). `__getattr__`: a module's PEP 562 hook for the old paths of what moved to
-# `mliis_nb.runners` (deprecated, for one release; nbs/28_runners.ipynb); `__main__`: the block `python -m mliis_nb.<module>`
-# runs, handing over to the runner's command (it runs only when the module is the program).
-SHIMS = {(m, 'runners', where) for m in ('meta', 'evaluate', 'uho') for where in ('__getattr__', '__main__')}
+# (module, module it names, where). `__getattr__`: a module's PEP 562 hook for the old paths of what moved up the graph
+# (deprecated, for one release): to `mliis_nb.runners` (nbs/28_runners.ipynb), and from data to pascal (PASCAL VOC) and
+# fpk (the FP-k concepts); `__main__`: the block `python -m mliis_nb.<module>` runs, handing over to the runner's command
+# (it runs only when the module is the program).
+SHIMS = {(m, 'runners', where) for m in ('meta', 'evaluate', 'uho') for where in ('__getattr__', '__main__')} | {
+    ('data', m, '__getattr__') for m in ('pascal', 'fpk')
+}
 
 
 def _imports_of(node, mods: set) -> set:
@@ -297,18 +311,27 @@ def test_parameter_comments_stay_on_their_line():
 
 
 def test_old_module_names_warn_and_give_the_same_objects():
-    "`mliis_nb.params` is now `mliis_nb.checks`, `mliis_nb.weights` is now `mliis_nb.distances`: the old paths work for one release, with a DeprecationWarning."
+    """`mliis_nb.params` is now `mliis_nb.checks`, `mliis_nb.weights` is now `mliis_nb.distances`, PASCAL VOC and the FP-k
+    concepts left `mliis_nb.data`: the old paths work for one release, with a DeprecationWarning."""
     code = (
         "import warnings\n"
         "warnings.simplefilter('always')\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    from mliis_nb.params import Checks, check_common\n"
         "    from mliis_nb.weights import weight_analysis\n"
+        "    from mliis_nb.data import VOCDataset, VOC_CLASSES, FPK_CONCEPTS, MergedDataset, fpk_dataset\n"
+        "import mliis_nb.pascal as p, mliis_nb.fpk as f\n"
+        "assert VOCDataset is p.VOCDataset and VOC_CLASSES is p.VOC_CLASSES and fpk_dataset is f.fpk_dataset\n"
+        "assert FPK_CONCEPTS is f.FPK_CONCEPTS and MergedDataset is f.MergedDataset\n"
         "import mliis_nb.checks as c, mliis_nb.distances as d\n"
         "assert Checks is c.Checks and check_common is c.check_common and weight_analysis is d.weight_analysis\n"
         "msgs = [str(x.message) for x in w if x.category is DeprecationWarning]\n"
         "assert any('mliis_nb.params is now mliis_nb.checks' in m for m in msgs), msgs\n"
         "assert any('mliis_nb.weights is now mliis_nb.distances' in m for m in msgs), msgs\n"
+        "assert sum('moved to mliis_nb.' in m and m.startswith('mliis_nb.data.') for m in msgs) == 5, msgs\n"
+        "from mliis_nb.data import read_split, SPLIT_LISTS\n"  # the class splits' new module, re-exported: no warning
+        "from mliis_nb.splits import read_split as rs\n"
+        "assert read_split is rs\n"
         "print('ok')"
     )
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)

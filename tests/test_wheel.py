@@ -151,7 +151,8 @@ mods = [m.name for m in pkgutil.iter_modules(mliis_nb.__path__, 'mliis_nb.')]
 for m in mods: importlib.import_module(m)
 import torch
 torch.set_num_threads(2)
-from mliis_nb.data import SPLITS, read_split, write_fss_folder, FSSDataset
+from mliis_nb.data import write_fss_folder, FSSDataset
+from mliis_nb.splits import SPLITS, read_split
 from mliis_nb.episodes import EpisodeSampler
 from mliis_nb.adapt import adapt, Omega
 from mliis_nb.model import EfficientLab, efficientnet_lite_imagenet
