@@ -24,22 +24,16 @@ from .inits import load_initialisation, find_checkpoint, checkpoint_kind, BASELI
 from .meta import ALGORITHMS, CHECKPOINT, MetaConfig, meta_train
 from .evaluate import evaluate, save_results, show_predictions
 from mliis_nb.uho import (
-    SPACES,
-    MAX_STEPS,
-    TRIALS_CSV,
     UHO_FORMAT,
     uho,
-    read_trials,
-    search_space,
     validation_tasks,
     save_uho,
     read_uho,
     omega_from_results,
-    plot_uho,
-    plot_uho_convergence,
-    plot_uho_objective,
-    uho_tables,
 )
+from .uho_space import SPACES, MAX_STEPS, search_space
+from .uho_trials import TRIALS_CSV, read_trials
+from .uho_report import plot_uho, plot_uho_convergence, plot_uho_objective, uho_tables
 
 # %% auto #0
 __all__ = ['run_meta_train', 'meta_train_main', 'run_evaluate', 'evaluate_main', 'run_uho', 'uho_main']

@@ -5,30 +5,47 @@
 # %% ../nbs/12_uho.ipynb #0c545452
 from __future__ import annotations
 
-import hashlib, json, math, sys, time, warnings
-from dataclasses import dataclass, field, asdict, fields as dc_fields
+import json, sys, time
+from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
-from .adapt import Omega, adapt, NonFiniteLoss, early_stop_step
+from .adapt import Omega, NonFiniteLoss, early_stop_step
 from .parallel import adapt_many, resolve_strategy
 from .data import ClassData
 from .episodes import eval_tasks, make_task
 from .losses import mean_ci95
-from .paper import PAPER_TABLE4, PAPER_TABLE5
-from .io import atomic_write_bytes, write_json, write_csv, read_csv, remove_stale_temp_files
+from .io import write_json, write_csv, remove_stale_temp_files
 from .distributed import shard, gather_items, all_gather_objects, on_main, is_main
+from mliis_nb.uho_space import (  # the search space (12_uho_space); `from mliis_nb.uho import search_space` works as before
+    LR_SPACE,
+    EXTENDED_SPACE,
+    SPACES,
+    MAX_STEPS,
+    PRIORS,
+    search_space,
+    skopt_dimensions,
+    make_optimizer,
+    params_of,
+)
+from mliis_nb.uho_trials import (  # the trials on disk (12_uho_trials); importable from here as before
+    Trial,
+    TRIALS_CSV,
+    space_signature,
+    setup_key,
+    trial_fields,
+    read_trials,
+    recorded_search,
+    replay,
+    _setup_hasher,
+    _row,
+)
 
 # %% auto #0
-__all__ = ['LR_SPACE', 'EXTENDED_SPACE', 'SPACES', 'MAX_STEPS', 'PRIORS', 'TRIALS_CSV', 'UHO_FORMAT', 'PAPER_INITS',
-           'validation_tasks', 'Trial', 'run_trial', 'search_space', 'skopt_dimensions', 'make_optimizer', 'params_of',
-           'space_signature', 'setup_key', 'trial_fields', 'read_trials', 'recorded_search', 'replay', 'UHOResult',
-           'uho', 'save_uho', 'read_uho', 'omega_from_results', 'plot_uho', 'plot_uho_convergence',
-           'plot_uho_objective', 'uho_table_rows', 'uho_tables', 'plus_uho_table']
+__all__ = ['UHO_FORMAT', 'validation_tasks', 'run_trial', 'UHOResult', 'uho', 'save_uho', 'read_uho', 'omega_from_results']
 
 # %% ../nbs/12_uho.ipynb #350dd351
 def validation_tasks(
@@ -51,22 +68,6 @@ def validation_tasks(
     return eval_tasks(data, [classes[i] for i in order], shots, 1, queries, seed)
 
 # %% ../nbs/12_uho.ipynb #677316e0
-@dataclass
-class Trial:
-    "One evaluation of the UHO objective at a candidate omega."
-
-    params: dict  # the searched fields' values
-    steps: int  # s(omega): the median of the tasks' early-stopping steps
-    miou: float  # task-mean IoU over T_val after `steps` steps: the objective
-    ci95: float  # its 95% CI half-width
-    best_steps: list[int]  # each task's early-stopping step
-    curve: list[float]  # task-mean IoU after 0, 1, ..., max_steps steps
-    seconds: float = 0.0  # wall time of the trial
-    u_seconds: float = 0.0  # time inside U (the `adapt` calls)
-    opt_seconds: float = 0.0  # the optimiser's ask and tell for this trial
-    diverged: int = 0  # tasks whose loss became non-finite (scored 0)
-
-
 def run_trial(
     model: nn.Module,  # the initialisation (left unchanged)
     data: ClassData,  # validation data
@@ -116,350 +117,6 @@ def run_trial(
         u,
         diverged=sum(d for _, d in done),
     )
-
-# %% ../nbs/12_uho.ipynb #837b8dbf
-LR_SPACE = {'lr': (5e-4, 5e-2, 'log-uniform')}
-EXTENDED_SPACE = {
-    **LR_SPACE,
-    'dropout': (0.2, 0.5, 'uniform'),
-    'aug_rate': (0.5, 1.0, 'uniform'),
-    'batch': (1, 10, 'uniform'),
-}
-SPACES = {'lr': LR_SPACE, 'extended': EXTENDED_SPACE}
-MAX_STEPS = {'lr': 20, 'extended': 80}  # the paper's early-stopping horizon for each space
-PRIORS = ('uniform', 'log-uniform')
-
-
-def _is_num(v):
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _numeric(name: str, b, kind: str) -> tuple:
-    "('real'|'integer', low, high, prior) for one numeric field, checked."
-    if not (isinstance(b, (tuple, list)) and len(b) in (2, 3)):
-        raise ValueError(f"space: {name} needs (low, high) or (low, high, prior), got {b!r}")
-    lo, hi, prior = (*b, 'uniform') if len(b) == 2 else b
-    if not (_is_num(lo) and _is_num(hi)) or (kind == 'integer' and not all(float(v).is_integer() for v in (lo, hi))):
-        raise ValueError(
-            f"space: the bounds of {name} must be finite {'integers' if kind == 'integer' else 'numbers'}, got {b!r}"
-        )
-    if prior not in PRIORS:
-        raise ValueError(f"space: the prior of {name} must be one of {PRIORS}, got {prior!r}")
-    if lo >= hi:
-        raise ValueError(
-            f"space: the bounds of {name} are in the wrong order: ({lo}, {hi}); expected (low, high) with low < high"
-        )
-    if name == 'lr' and lo <= 0:
-        raise ValueError(f"space: the learning-rate bounds must be positive, got lr=({lo}, {hi})")
-    if prior == 'log-uniform' and lo <= 0:
-        raise ValueError(f"space: {name} has a log-uniform prior, so its bounds must be positive, got ({lo}, {hi})")
-    cast = int if kind == 'integer' else float
-    for v in (lo, hi):
-        try:
-            Omega(**{name: cast(v)})
-        except ValueError as e:
-            raise ValueError(f"space: the bound {name}={v!r} is not a valid Omega value: {e}") from None
-    return (kind, cast(lo), cast(hi), prior)
-
-# %% ../nbs/12_uho.ipynb #ec5bb25f
-def search_space(space: str | dict) -> dict:
-    "Check a search space; return it as {field: (kind, low, high, prior)} or {field: ('categorical', choices)}."
-    if isinstance(space, str):
-        if space not in SPACES:
-            raise ValueError(f"space: {space!r} is not one of {list(SPACES)} or a dict of Omega fields")
-        space = SPACES[space]
-    if not isinstance(space, dict) or not space:
-        raise ValueError(
-            "space: the search space is empty: name at least one Omega field, e.g. {'lr': (0.0005, 0.05, 'log-uniform')}"
-        )
-    types = {
-        f.name: f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type))
-        for f in dc_fields(Omega)
-    }
-    out = {}
-    for name, b in space.items():
-        if name not in types:
-            raise ValueError(f"space: {name!r} is not a field of Omega ({', '.join(types)})")
-        if name == 'steps':
-            raise ValueError("space: 'steps' is chosen by early stopping (set max_steps), it cannot be searched")
-        if types[name] in ('str', 'bool'):
-            if not (isinstance(b, (list, tuple)) and len(b) >= 2):
-                raise ValueError(f"space: {name} needs a list of at least 2 choices, got {b!r}")
-            for v in b:
-                try:
-                    Omega(**{name: v})
-                except (ValueError, TypeError) as e:
-                    raise ValueError(f"space: the choice {name}={v!r} is not a valid Omega value: {e}") from None
-            out[name] = ('categorical', list(b))
-        else:
-            out[name] = _numeric(name, b, 'integer' if types[name] == 'int' else 'real')
-    return out
-
-# %% ../nbs/12_uho.ipynb #c06bda69
-def skopt_dimensions(spec: dict) -> list:
-    "scikit-optimize dimensions of a checked space (`search_space`)."
-    from skopt.space import (
-        Real,
-        Integer,
-        Categorical,
-    )  # here, so that reading results files does not import scikit-learn
-
-    dims = []
-    for name, s in spec.items():
-        if s[0] == 'categorical':
-            dims.append(Categorical(list(s[1]), name=name))
-        elif s[0] == 'integer':
-            dims.append(Integer(s[1], s[2], prior=s[3], name=name))
-        else:
-            dims.append(Real(s[1], s[2], prior=s[3], name=name))
-    return dims
-
-
-def make_optimizer(spec: dict, n_calls: int, seed: int = 0, n_initial_points: int | None = None):
-    "The paper's (and the original's) optimiser: GP surrogate, expected improvement, the first `n_initial_points` asks random (None: half the calls)."
-    from skopt import Optimizer  # here: scikit-optimize imports scikit-learn (seconds), and only a search needs it
-
-    return Optimizer(
-        skopt_dimensions(spec),
-        'GP',
-        acq_func='EI',
-        acq_optimizer='lbfgs',
-        n_initial_points=n_calls // 2 if n_initial_points is None else n_initial_points,
-        random_state=seed,
-    )
-
-
-def params_of(spec: dict, x: Sequence) -> dict:
-    "An asked point as {field: plain Python value}."
-    out = {}
-    for (name, s), v in zip(spec.items(), x):
-        if s[0] == 'categorical':
-            out[name] = next(c for c in s[1] if c == v or str(c) == str(v))
-        else:
-            out[name] = int(v) if s[0] == 'integer' else float(v)
-    return out
-
-# %% ../nbs/12_uho.ipynb #701ce4f6
-TRIALS_CSV = 'trials.csv'
-
-
-def space_signature(spec: dict) -> str:
-    "A checked space as one canonical string (stored with every trial)."
-    return json.dumps(spec, sort_keys=True)
-
-
-def _setup_hasher(
-    model: nn.Module,
-    data: ClassData,
-    tasks: list,
-    spec: dict,
-    max_steps: int,
-    patience: int,
-    min_steps: int,
-    base: Omega,
-    seed: int,
-) -> Callable:
-    "The setup key as a function of the trial schedule (the weights and pixels are hashed once)."
-    h = hashlib.sha1()
-    for k, v in model.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    t = make_task(data, tasks[0])
-    h.update(t.support_x.numpy().tobytes())
-    h.update(t.query_y.numpy().tobytes())
-    fixed = {k: v for k, v in asdict(base).items() if k not in spec and k != 'steps'}
-
-    def key(schedule) -> str:
-        g = h.copy()
-        g.update(
-            json.dumps(
-                [
-                    [(c, s.tolist(), q.tolist()) for c, s, q in tasks],
-                    schedule,
-                    max_steps,
-                    patience,
-                    min_steps,
-                    fixed,
-                    seed,
-                ],
-                sort_keys=True,
-                default=str,
-            ).encode()
-        )
-        return g.hexdigest()[:16]
-
-    return key
-
-
-def setup_key(
-    model: nn.Module,
-    data: ClassData,
-    tasks: list,
-    spec: dict,
-    max_steps: int,
-    patience: int,
-    min_steps: int,
-    base: Omega,
-    seed: int,
-    *,
-    n_initial_points: int | None = None,
-    n_calls: int | None = None,
-) -> str:
-    """A short hash of everything besides the space and `n_calls` that fixes a search's trials (the data by its first task's pixels).
-    With `n_calls` instead of `n_initial_points`: the key of a file written before n_initial_points was recorded (it hashed n_calls)."""
-    if (n_initial_points is None) == (n_calls is None):
-        raise ValueError("setup_key: give n_initial_points (or, for an old file's key, n_calls)")
-    key = _setup_hasher(model, data, tasks, spec, max_steps, patience, min_steps, base, seed)
-    return key(n_calls if n_initial_points is None else {'n_initial_points': n_initial_points})
-
-# %% ../nbs/12_uho.ipynb #a9d3e5f1
-def trial_fields(spec: dict) -> list[str]:
-    return [
-        'trial',
-        *spec,
-        'steps',
-        'miou',
-        'ci95',
-        'seconds',
-        'u_seconds',
-        'opt_seconds',
-        'diverged',
-        'best_steps',
-        'curve',
-        'space',
-        'setup',
-        'n_initial_points',
-    ]
-
-
-def _row(k: int, t: Trial, spec: dict, setup: str, n_initial_points: int) -> dict:
-    return {
-        'trial': k,
-        **t.params,
-        'steps': t.steps,
-        'miou': t.miou,
-        'ci95': t.ci95,
-        'seconds': round(t.seconds, 3),
-        'u_seconds': round(t.u_seconds, 3),
-        'opt_seconds': round(t.opt_seconds, 3),
-        'diverged': t.diverged,
-        'best_steps': ' '.join(map(str, t.best_steps)),
-        'curve': ' '.join(map(repr, t.curve)),
-        'space': space_signature(spec),
-        'setup': setup,
-        'n_initial_points': n_initial_points,
-    }
-
-
-def _trial(r: dict, spec: dict) -> Trial:
-    params = params_of(spec, [r[n] if s[0] == 'categorical' else float(r[n]) for n, s in spec.items()])
-    return Trial(
-        params,
-        int(r['steps']),
-        float(r['miou']),
-        float(r['ci95']),
-        [int(v) for v in r['best_steps'].split()],
-        [float(v) for v in r['curve'].split()],
-        float(r['seconds']),
-        float(r['u_seconds']),
-        float(r['opt_seconds']),
-        int(r['diverged']),
-    )
-
-# %% ../nbs/12_uho.ipynb #98df1550
-def read_trials(
-    path: str | Path,  # a trials.csv
-    spec: dict,  # the checked space of the search that reads it
-    setup: str | None = None,  # that search's `setup_key` (None: check the space only)
-) -> list[Trial]:
-    "The finished trials of an earlier run of the same search ([] when there is no file); other searches' files are refused."
-    rows = read_csv(path)
-    if not rows:
-        return []
-    if rows[0].get('space') != space_signature(spec):
-        raise ValueError(
-            f"out_dir: {path} holds trials of another search space ({rows[0].get('space')}), not "
-            f"{space_signature(spec)} (the space parameter): choose another out_dir, or delete the file to start again"
-        )
-    if setup is not None and any(r.get('setup') != setup for r in rows):
-        raise ValueError(_another_search(path))
-    try:
-        return [_trial(r, spec) for r in rows]
-    except (KeyError, ValueError, TypeError, AttributeError, StopIteration) as e:
-        raise ValueError(
-            f"out_dir: {path} is damaged ({type(e).__name__}: {e}): delete it to start the search again"
-        ) from None
-
-
-def _another_search(path) -> str:
-    return (
-        f"out_dir: {path} holds trials of another search on this space (another initialisation, validation tasks, seed, "
-        "n_initial_points, max_steps, early stopper or fixed omega fields): choose another out_dir, or delete the file"
-    )
-
-
-def recorded_search(
-    path: str | Path | None,  # trials.csv (None, or no file: a new search)
-    spec: dict,  # the checked space
-    key: Callable,  # the search's setup key as a function of its schedule (`_setup_hasher`)
-    n_calls: int,  # the trials wanted in all
-    n_initial_points: int | None = None,  # random trials; None: the recorded number, or n_calls // 2 for a new search
-) -> tuple[int, str, list[Trial]]:
-    "(n_initial_points, setup key, recorded trials): a file of this search is continued up to `n_calls`, another search's refused."
-    trials = [] if path is None else read_trials(path, spec)  # the space checked, the rows parsed
-    if not trials:
-        nip = n_calls // 2 if n_initial_points is None else n_initial_points
-        return nip, key({'n_initial_points': nip}), []
-    rows = read_csv(path)
-    recorded = {r.get('n_initial_points') or '' for r in rows}
-    if recorded != {''}:  # the setup hashed the recorded n_initial_points (and not n_calls)
-        try:
-            (nip,) = {int(v) for v in recorded}
-        except ValueError:
-            raise ValueError(
-                f"out_dir: {path} is damaged (n_initial_points {sorted(recorded)}): delete it to start the search again"
-            ) from None
-        setup = key({'n_initial_points': nip})
-        if any(r.get('setup') != setup for r in rows):
-            raise ValueError(_another_search(path))
-    else:  # written before n_initial_points was recorded: the setup hashed n_calls, and the search used n_calls // 2
-        old = next(
-            (n for n in dict.fromkeys((n_calls, len(rows))) if all(r.get('setup') == key(n) for r in rows)), None
-        )
-        if old is None:
-            raise ValueError(
-                _another_search(path) + f" (or, as it records no n_initial_points, a search of another n_calls "
-                f"not finished: rerun it with its own n_calls to finish it, then raise n_calls)"
-            )
-        nip = old // 2
-        setup = key({'n_initial_points': nip})  # the next write records n_initial_points and this key
-    if n_initial_points is not None and n_initial_points != nip:
-        raise ValueError(
-            f"n_initial_points: {path} holds a search made with n_initial_points={nip}, not {n_initial_points}: "
-            "leave n_initial_points unset to continue that search, or choose another out_dir"
-        )
-    if len(rows) > n_calls:
-        raise ValueError(
-            f"n_calls: {path} already holds {len(rows)} trials of this search, more than n_calls={n_calls}: ask for "
-            f"n_calls >= {len(rows)} (a larger n_calls extends the search), or choose another out_dir"
-        )
-    return nip, setup, trials
-
-# %% ../nbs/12_uho.ipynb #c5e2a7b1
-def replay(opt, trials: list[Trial], spec: dict, path=None):
-    "Bring a fresh optimiser to the state after `trials`: ask (checking it proposes each stored point) and tell."
-    for k, t in enumerate(trials):
-        x = params_of(spec, opt.ask())
-        if any(
-            not (x[n] == v or (isinstance(v, float) and math.isclose(x[n], v, rel_tol=1e-12)))
-            for n, v in t.params.items()
-        ):
-            raise ValueError(
-                f"out_dir: trial {k} in {path} ({t.params}) is not what this search proposes ({x}): "
-                "it was written by another search; choose another out_dir"
-            )
-        opt.tell(list(x.values()), -t.miou)
-    return opt
 
 # %% ../nbs/12_uho.ipynb #dabdb5a8
 @dataclass
@@ -624,208 +281,42 @@ def omega_from_results(results: str | Path | dict) -> Omega:
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(f"omega: the UHO results hold no valid omega ({e})") from None
 
-# %% ../nbs/12_uho.ipynb #7c51c05a
-def plot_uho(res: UHOResult, fname: str | Path | None = None, dim: str = 'lr', title: str | None = None):
-    "Figure 3: mean IoU on T_val against `dim` with the GP posterior mean and 95% band, trials coloured by median early-stopping step."
-    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
-
-    kind, lo, hi, prior = res.space[dim]
-    grid = np.geomspace(lo, hi, 200) if prior == 'log-uniform' else np.linspace(lo, hi, 200)
-    if kind == 'integer':
-        grid = np.unique(np.round(grid)).astype(int)
-    pts = [[(g.item() if n == dim else res.best[n]) for n in res.space] for g in grid]
-    mu, sd = res.optimizer.models[-1].predict(res.optimizer.space.transform(pts), return_std=True)
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    ax.plot(grid, -mu, 'b--', lw=1.2, label='GP posterior mean')
-    ax.fill_between(grid, -mu - 1.96 * sd, -mu + 1.96 * sd, color='b', alpha=0.12, label='95% band')
-    x, y, c = ([t.params[dim] for t in res.trials], [t.miou for t in res.trials], [t.steps for t in res.trials])
-    sc = ax.scatter(x, y, c=c, cmap='viridis', edgecolor='k', zorder=3, label='trials')
-    fig.colorbar(sc, ax=ax, label='median early-stopping step')
-    ax.scatter([res.best[dim]], [res.miou], marker='*', s=220, facecolor='none', edgecolor='r', zorder=4, label='best')
-    if prior == 'log-uniform':
-        ax.set_xscale('log')
-    others = '' if len(res.space) == 1 else ' (other fields at the best trial)'
-    ax.set(xlabel={'lr': 'learning rate'}.get(dim, dim), ylabel='mean IoU on $T_{val}$')
-    ax.set_title(
-        title or f"UHO: {len(res.trials)} trials, {res.settings['n_tasks']} tasks{others}", fontsize=9, wrap=True
-    )
-    ax.legend(fontsize=7, loc='best')
-    fig.tight_layout()
-    if fname is not None:
-        fig.savefig(fname, dpi=100)
-        plt.close(fig)
-    return fig
-
-# %% ../nbs/12_uho.ipynb #bda5deaf
-def plot_uho_convergence(res: UHOResult, fname: str | Path | None = None):
-    "skopt's convergence plot of the search (best -mean IoU after n trials)."
-    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
-    from skopt.plots import plot_convergence  # scikit-optimize (scikit-learn): only this figure needs it
-
-    ax = plot_convergence(res.optimizer.get_result())
-    ax.set_ylabel('best $-$mean IoU on $T_{val}$ so far')
-    ax.set_title('UHO convergence (skopt minimises $-$mean IoU)', fontsize=10)
-    fig = ax.figure
-    fig.set_size_inches(5.5, 3.4)
-    fig.tight_layout()
-    if fname is not None:
-        fig.savefig(fname, dpi=100)
-        plt.close(fig)
-    return fig
-
-
-def plot_uho_objective(res: UHOResult, fname: str | Path | None = None):
-    "skopt's `plot_objective`: the GP's partial dependence of -mean IoU on each searched field and pair."
-    import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
-    from skopt.plots import plot_objective  # scikit-optimize (scikit-learn): only this figure needs it
-
-    axes = plot_objective(res.optimizer.get_result(), n_points=20, n_samples=100, dimensions=list(res.space), size=2.8)
-    fig = np.atleast_1d(axes).ravel()[0].figure
-    fig.suptitle('UHO: partial dependence of $-$mean IoU (GP)', fontsize=9)
-    if fname is not None:
-        fig.savefig(fname, dpi=80)
-        plt.close(fig)
-    return fig
-
-# %% ../nbs/12_uho.ipynb #499ae3b8
-PAPER_INITS = {'meta': 'FOMAML*', 'joint': 'Joint-trained'}
-
-
-def _fmt(k, v):
-    if v is None or v == '':
-        return ''
-    if k == 'lr':
-        return f"{v:.3e}"
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
-
-
-def _paper(kind, shots, table) -> str:
-    p = (PAPER_TABLE4 if table == 4 else PAPER_TABLE5).get((kind, shots))
-    if p is None:
-        return 'not in the paper'
-    return f"{PAPER_INITS[kind]} {shots}-shot: " + ', '.join(f"{k} {_fmt(k, v)}" for k, v in p.items())
-
-
-def uho_table_rows(files: Sequence[str | Path | dict]) -> list[dict]:
-    "One row per UHO results file: table (4: lr only, 5: larger spaces), initialisation, shots, the best fields, T_val mIoU, the paper's values."
-    rows = []
-    for f in files:
-        d = f if isinstance(f, dict) else read_uho(f)
-        table = 4 if list(d['space']) == ['lr'] else 5
-        kind, shots = d.get('kind', '?'), d.get('shots', '?')
-        rows.append(
-            {
-                'table': table,
-                'initialisation': d.get('label', kind),
-                'kind': kind,
-                'shots': shots,
-                **d['best'],
-                'val_miou': round(100 * d['miou'], 2),
-                'val_ci95': round(100 * d['ci95'], 2),
-                'n_tasks': d.get('n_tasks'),
-                'n_calls': d.get('n_calls'),
-                'max_steps': d.get('max_steps'),
-                'paper': _paper(kind, shots, table),
-            }
-        )
-    return rows
-
-# %% ../nbs/12_uho.ipynb #5bfb061b
-def uho_tables(
-    files: Sequence[str | Path | dict],  # UHO results files (or their dicts)
-    out_dir: str | Path | None = None,  # also write uho_tables.md and uho_tables.csv here
-) -> str:
-    "The paper's Tables 4 and 5 from UHO results files, as markdown (and CSV), the paper's values beside."
-    rows, md = uho_table_rows(files), []
-    for table, what in (
-        (4, 'EfficientLab-3, learning rate searched'),
-        (5, 'larger search spaces (EfficientLab-6-3 in the paper)'),
-    ):
-        rs = [r for r in rows if r['table'] == table]
-        if not rs:
-            continue
-        fields = [
-            k for k in ('lr', 'dropout', 'aug_rate', 'batch', 'optimiser', 'l2', 'l2_half') if any(k in r for r in rs)
-        ]
-        cols = [
-            'initialisation',
-            'shots',
-            *fields,
-            'steps',
-            'mIoU on T_val (%)',
-            'tasks x trials',
-            "paper's UHO result",
-        ]
-        md += [f"**Table {table} analogue** ({what})", '', '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-        for r in rs:
-            md.append(
-                '| '
-                + ' | '.join(
-                    [
-                        str(r['initialisation']),
-                        str(r['shots']),
-                        *[_fmt(k, r.get(k)) for k in fields],
-                        str(r['steps']),
-                        f"{r['val_miou']:.2f} ± {r['val_ci95']:.2f}",
-                        f"{r['n_tasks']} x {r['n_calls']}",
-                        r['paper'],
-                    ]
-                )
-                + ' |'
-            )
-        md.append('')
-    text = '\n'.join(md)
-    if out_dir is not None:
-        out = Path(out_dir)
-        atomic_write_bytes(out / 'uho_tables.md', text.encode())
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        write_csv(out / 'uho_tables.csv', rows, keys)
-    return text
-
-# %% ../nbs/12_uho.ipynb #8d5152d0
-def plus_uho_table(pairs: dict[str, tuple]) -> str:
-    "Markdown rows 'untuned' and '+UHO' per initialisation from evaluate results files {label: (untuned, tuned)}, with the paired difference."
-
-    def load(f):
-        return f if isinstance(f, dict) else json.loads(Path(f).read_text())
-
-    md = ['| initialisation | U | lr | steps | test mIoU (%) | +UHO − untuned (%) |', '|---|---|---|---|---|---|']
-    for label, (a, b) in pairs.items():
-        a, b = load(a), load(b)
-        ka = [(p['class'], p['support'], p['query']) for p in a['per_task']]
-        kb = [(p['class'], p['support'], p['query']) for p in b['per_task']]
-        if ka == kb:
-            d, ci = mean_ci95([q['miou'] - p['miou'] for p, q in zip(a['per_task'], b['per_task'])])
-            delta = f"{100 * d:+.2f} ± {100 * ci:.2f} (paired, n={len(ka)})"
-        else:
-            delta = f"{100 * (b['miou'] - a['miou']):+.2f} (different task-splits: not paired)"
-        for name, r, dl in ((label, a, ''), (f"{label} + UHO", b, delta)):
-            o = r['omega']
-            md.append(
-                f"| {name} | {'UHO' if dl else 'untuned'} | {o['lr']:.3e} | {o['steps']} | "
-                f"{100 * r['miou']:.2f} ± {100 * r['ci95']:.2f} | {dl} |"
-            )
-    return '\n'.join(md)
-
 # %% ../nbs/12_uho.ipynb #de167f01
-_MOVED = {'run_uho': 'run_uho', 'main': 'uho_main'}  # moved to `mliis_nb.runners`: old name here -> name there
+_MOVED = {  # old name here -> (the module that holds it now, its name there)
+    'run_uho': ('runners', 'run_uho'),
+    'main': ('runners', 'uho_main'),
+    **{
+        n: ('uho_report', n)
+        for n in (
+            'PAPER_INITS',
+            'plot_uho',
+            'plot_uho_convergence',
+            'plot_uho_objective',
+            'uho_table_rows',
+            'uho_tables',
+            'plus_uho_table',
+        )
+    },
+}
 
 
 def __getattr__(name):
-    "The old paths of what moved to `mliis_nb.runners`, for one release: the new object, with a `DeprecationWarning`."
+    "The old paths of what moved to `mliis_nb.runners` and `mliis_nb.uho_report`, for one release: the object, with a `DeprecationWarning`."
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import warnings
-    from mliis_nb import (
+    from mliis_nb import (  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
         runners,
-    )  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
+        uho_report,
+    )
 
+    mod, new = _MOVED[name]
     warnings.warn(
-        f"mliis_nb.uho.{name} moved to mliis_nb.runners.{_MOVED[name]}; the old path goes in the next release",
+        f"mliis_nb.uho.{name} moved to mliis_nb.{mod}.{new}; the old path goes in the next release",
         DeprecationWarning,
         stacklevel=2,
     )
-    return getattr(runners, _MOVED[name])
+    return getattr({'runners': runners, 'uho_report': uho_report}[mod], new)
 
 # %% ../nbs/12_uho.ipynb #51d9a1df
 #| eval: false

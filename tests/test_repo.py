@@ -165,12 +165,14 @@ def test_top_level_api_unknown_name():
 
 # The references from a module to one above it that the import graph allows, each a shim that never runs on import:
 # (module, module it names, where). `__getattr__`: a module's PEP 562 hook for the old paths of what moved up the graph
-# (deprecated, for one release): to `mliis_nb.runners` (nbs/28_runners.ipynb), and from data to pascal (PASCAL VOC) and
-# fpk (the FP-k concepts); `__main__`: the block `python -m mliis_nb.<module>` runs, handing over to the runner's command
+# (deprecated, for one release): to `mliis_nb.runners` (nbs/28_runners.ipynb), from data to pascal (PASCAL VOC) and
+# fpk (the FP-k concepts), and from uho to uho_report (its figures and tables); `__main__`: the block `python -m mliis_nb.<module>` runs, handing over to the runner's command
 # (it runs only when the module is the program).
-SHIMS = {(m, 'runners', where) for m in ('meta', 'evaluate', 'uho') for where in ('__getattr__', '__main__')} | {
-    ('data', m, '__getattr__') for m in ('pascal', 'fpk')
-}
+SHIMS = (
+    {(m, 'runners', where) for m in ('meta', 'evaluate', 'uho') for where in ('__getattr__', '__main__')}
+    | {('data', m, '__getattr__') for m in ('pascal', 'fpk')}
+    | {('uho', 'uho_report', '__getattr__')}
+)
 
 
 def _imports_of(node, mods: set) -> set:

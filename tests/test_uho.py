@@ -7,7 +7,9 @@ import torch
 from conftest import run_nb, notebook_error
 from mliis_nb.synthetic import make_synthetic
 from mliis_nb.io import read_csv, write_csv
-from mliis_nb.uho import search_space, read_trials, trial_fields, space_signature, uho, validation_tasks, TRIALS_CSV
+from mliis_nb.uho import uho, validation_tasks
+from mliis_nb.uho_space import search_space
+from mliis_nb.uho_trials import read_trials, trial_fields, space_signature, TRIALS_CSV
 from mliis_nb.runners import run_uho, run_evaluate
 
 REPO = Path(__file__).resolve().parents[1]

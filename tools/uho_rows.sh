@@ -42,7 +42,7 @@ evaluate ev_imagenet_5_uho imagenet "ImageNet encoder + UHO" 5 -p omega "$OUT/uh
 import json, os, shutil, sys
 from pathlib import Path
 from mliis_nb.io import write_json
-from mliis_nb.uho import plus_uho_table, uho_tables
+from mliis_nb.uho_report import plus_uho_table, uho_tables
 O, joint, F = Path(sys.argv[1]), sys.argv[2], Path('figures')
 J = lambda p: json.loads(Path(p).read_text())
 ev = lambda n: O/n/'results.json'
