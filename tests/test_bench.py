@@ -94,6 +94,30 @@ def test_module_entry_without_jupyter(tmp_path):
     _check_table(res, s.stdout)
 
 
+def test_short_run_option(tmp_path):
+    "`--short-run N` meta-trains N meta-steps with meta_train and meta-tests (the GPU check's second step); it once crashed on the option's own name."
+    out = tmp_path / 'short'
+    cmd = [
+        sys.executable,
+        '-m',
+        'mliis_nb.bench',
+        '--no-bench',
+        '--short-run',
+        '1',
+        '--image-size',
+        '32',
+        '--device',
+        'cpu',
+    ]
+    cmd += ['--encoder', 'efficientnet_b0', '--short-eval-splits', '2', '--short-synthetic-classes', '10']
+    cmd += ['--meta-batch', '1', '--inner-steps', '2', '--inner-batch', '2', '--out-dir', str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = json.loads((out / 'results.json').read_text())['short_run']['fp32']
+    assert (run['steps'], run['eval_task_splits'], run['image_size']) == (1, 2, 32) and 0 <= run['miou'] <= 1
+    assert r.stdout.startswith('short meta_train (fp32, FOMAML*, 1 meta-steps, 32 px'), r.stdout[:500]
+
+
 TABLE_HEAD = ['model', 'algorithm', 'row', 'img/s', 'img/cpu-s', 'x', 'ceil', 'x', 'naive', 'h/50k']
 
 

@@ -166,12 +166,14 @@ def test_top_level_api_unknown_name():
 # The references from a module to one above it that the import graph allows, each a shim that never runs on import:
 # (module, module it names, where). `__getattr__`: a module's PEP 562 hook for the old paths of what moved up the graph
 # (deprecated, for one release): to `mliis_nb.runners` (nbs/28_runners.ipynb), from data to pascal (PASCAL VOC) and
-# fpk (the FP-k concepts), and from uho to uho_report (its figures and tables); `__main__`: the block `python -m mliis_nb.<module>` runs, handing over to the runner's command
+# fpk (the FP-k concepts), from uho to uho_report (its figures and tables) and from bench to bench_report (its table, chart
+# and command); `__main__`: the block `python -m mliis_nb.<module>` runs, handing over to the runner's command
 # (it runs only when the module is the program).
 SHIMS = (
     {(m, 'runners', where) for m in ('meta', 'evaluate', 'uho') for where in ('__getattr__', '__main__')}
     | {('data', m, '__getattr__') for m in ('pascal', 'fpk')}
     | {('uho', 'uho_report', '__getattr__')}
+    | {('bench', 'bench_report', where) for where in ('__getattr__', '__main__')}
 )
 
 
@@ -314,7 +316,7 @@ def test_parameter_comments_stay_on_their_line():
 
 def test_old_module_names_warn_and_give_the_same_objects():
     """`mliis_nb.params` is now `mliis_nb.checks`, `mliis_nb.weights` is now `mliis_nb.distances`, PASCAL VOC and the FP-k
-    concepts left `mliis_nb.data`: the old paths work for one release, with a DeprecationWarning."""
+    concepts left `mliis_nb.data`, UHO's and the benchmark's figures and tables left `mliis_nb.uho` and `mliis_nb.bench`: the old paths work for one release, with a DeprecationWarning."""
     code = (
         "import warnings\n"
         "warnings.simplefilter('always')\n"
@@ -322,6 +324,10 @@ def test_old_module_names_warn_and_give_the_same_objects():
         "    from mliis_nb.params import Checks, check_common\n"
         "    from mliis_nb.weights import weight_analysis\n"
         "    from mliis_nb.data import VOCDataset, VOC_CLASSES, FPK_CONCEPTS, MergedDataset, fpk_dataset\n"
+        "    from mliis_nb.uho import uho_tables, plot_uho\n"
+        "    from mliis_nb.bench import bench_table\n"
+        "import mliis_nb.uho_report as ur, mliis_nb.bench_report as br\n"
+        "assert uho_tables is ur.uho_tables and plot_uho is ur.plot_uho and bench_table is br.bench_table\n"
         "import mliis_nb.pascal as p, mliis_nb.fpk as f\n"
         "assert VOCDataset is p.VOCDataset and VOC_CLASSES is p.VOC_CLASSES and fpk_dataset is f.fpk_dataset\n"
         "assert FPK_CONCEPTS is f.FPK_CONCEPTS and MergedDataset is f.MergedDataset\n"
@@ -331,6 +337,9 @@ def test_old_module_names_warn_and_give_the_same_objects():
         "assert any('mliis_nb.params is now mliis_nb.checks' in m for m in msgs), msgs\n"
         "assert any('mliis_nb.weights is now mliis_nb.distances' in m for m in msgs), msgs\n"
         "assert sum('moved to mliis_nb.' in m and m.startswith('mliis_nb.data.') for m in msgs) == 5, msgs\n"
+        "assert any('mliis_nb.uho.uho_tables moved to mliis_nb.uho_report.uho_tables' in m for m in msgs), msgs\n"
+        "assert any('mliis_nb.bench.bench_table moved to mliis_nb.bench_report.bench_table' in m for m in msgs), msgs\n"
+        "from mliis_nb.uho import search_space, read_trials\n"  # the space's and the trials' names, re-exported: no warning
         "from mliis_nb.data import read_split, SPLIT_LISTS\n"  # the class splits' new module, re-exported: no warning
         "from mliis_nb.splits import read_split as rs\n"
         "assert read_split is rs\n"
