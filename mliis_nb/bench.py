@@ -617,7 +617,7 @@ def run_benchmark(
     res['settings']['seconds'] = round(time.time() - t0, 1)
     return res
 
-
+# %% ../nbs/24_bench.ipynb #70133a80
 def _device_name(dev: torch.device) -> str:
     if dev.type == 'cuda':
         return torch.cuda.get_device_name(dev)
@@ -713,7 +713,7 @@ def short_run(
         'projected_hours': PAPER_META_STEPS * train / steps / 3600,
     }
 
-
+# %% ../nbs/24_bench.ipynb #a54a25fe
 def bf16_verdict(fp32: dict, bf16: dict) -> dict:
     "Whether bf16's mean IoU matches float32's within their 95% CIs (the rule for turning bf16 on by default)."
     gap = abs(bf16['miou'] - fp32['miou'])

@@ -136,7 +136,7 @@ def _out_dir_problem(out_dir) -> str | None:
         return f"expected a writable folder ({above} is read-only)"
     return None
 
-
+# %% ../nbs/21_checks.ipynb #b3d73b1c
 def check_common(
     c: Checks,
     data,
@@ -205,7 +205,7 @@ def notebook_parameters(
         raise ValueError(f"{notebook}: expected one cell tagged 'parameters', found {len(cells)}")
     return declared_parameters(''.join(cells[0]['source']))
 
-
+# %% ../nbs/21_checks.ipynb #7440891d
 def check_known(
     passed: Iterable[str],  # the parameter names given
     declared: Sequence[str],  # the names the notebook (or command) declares

@@ -96,7 +96,7 @@ def _blocks_of(m: nn.Module, prefix: str, names: dict, out: list):
             run.append((n, c))
     flush()
 
-
+# %% ../nbs/14_distances.ipynb #77c494f0
 def weight_blocks(model: nn.Module) -> list[Block]:
     "The model's blocks in depth order (stem, each MBConv block, each RSD, the head), every trainable parameter in exactly one."
     names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
@@ -357,7 +357,7 @@ def compare_d1(
 
 PAPER_EXCLUDE = ('SegHead',)  # the paper's Figure 7 blocks are the stem, the MBConv blocks and the RSDs: no head
 
-
+# %% ../nbs/14_distances.ipynb #aaf68c67
 def depth_extremes(
     res: WeightAnalysis,
     exclude: Sequence[str] = (),  # block names or kinds to leave out, e.g. `PAPER_EXCLUDE`

@@ -125,7 +125,7 @@ def broadcast_object(obj: Any = None, src: int = 0) -> Any:
     dist.broadcast_object_list(box, src)
     return box[0]
 
-
+# %% ../nbs/26_distributed.ipynb #f96623ff
 def gather_items(
     local: dict[int, Any],  # this rank's results by item index (its `shard`)
     n: int,  # the number of items over all ranks
@@ -148,7 +148,7 @@ def gather_items(
         raise RuntimeError(f"gather_items: no rank computed items {missing[:10]} of {n}")
     return [merged[i] for i in range(n)]
 
-
+# %% ../nbs/26_distributed.ipynb #4d0b1b9b
 def on_main(fn: Callable, *args, **kwargs) -> Any:
     "Call `fn` on rank 0 only; every rank returns its result (sent as a Python object) or raises its exception."
     if not is_distributed():
@@ -264,7 +264,7 @@ def arg_parser(
         ap.add_argument(*flags, **kw | options.get(name, {}))
     return ap
 
-
+# %% ../nbs/26_distributed.ipynb #c8f3619f
 def cli(
     run: Callable,  # a `run_*` function: its parameters become the options
     prog: str,  # the command, e.g. 'python -m mliis_nb.meta'

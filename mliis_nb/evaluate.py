@@ -133,7 +133,7 @@ def _record(t, r, split: tuple, i: int, keep: bool) -> tuple:
         ({'class': t.cls, 'x': t.query_x[:2], 'y': t.query_y[:2], 'logits': r.query_logits[:2]} if keep else None),
     )
 
-
+# %% ../nbs/08_evaluate.ipynb #6506873b
 def evaluate(
     model: nn.Module,  # the initialisation (left unchanged)
     data: ClassData,  # test data

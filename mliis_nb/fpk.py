@@ -150,7 +150,7 @@ def _setup(concepts, ks, repeats, n_test, max_steps, omega, small, seed, size) -
     )
     return f'{zlib.crc32(key.encode()):08x}'
 
-
+# %% ../nbs/13_fpk.ipynb #fdeca964
 def fpk_run(
     model: nn.Module,  # the initialisation (left unchanged)
     data: ClassData,  # holds the concepts
@@ -236,7 +236,7 @@ def fpk_summary(rows: Sequence[dict]) -> list[dict]:
         )
     return out
 
-
+# %% ../nbs/13_fpk.ipynb #eebe6f5f
 def plot_fpk(summary: Sequence[dict], fname: str | Path | None = None, title: str | None = None):
     "Figure 4: mean IoU against k (log axis), a line per initialisation with its 95% CI band, a panel per variant."
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
@@ -336,7 +336,7 @@ class MergedDataset(ClassData):
             self._mem[cls] = (np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got]))
         return self._mem[cls]
 
-
+# %% ../nbs/13_fpk.ipynb #a47f77b3
 def fpk_dataset(
     fss_root: str | Path,
     voc_root: str | Path | None = None,

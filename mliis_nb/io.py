@@ -74,7 +74,7 @@ def atomic_write_bytes(
         pass
     return path
 
-
+# %% ../nbs/20_io.ipynb #652fb2be
 def stale_temp_files(folder: str | Path) -> list[Path]:
     "Temporary files left in `folder` by writes that were killed (never read; safe to delete)."
     folder = Path(folder)
@@ -150,7 +150,7 @@ def save_checkpoint(
         atomic_write_bytes(path.with_suffix('.json'), json.dumps(header, indent=1, default=str).encode())
     return path
 
-
+# %% ../nbs/20_io.ipynb #fb71605b
 def read_header(
     path: str | Path,  # a checkpoint written by `save_checkpoint`
     format: str | None = None,  # the expected format prefix (e.g. 'mliis_nb.joint'); None: any

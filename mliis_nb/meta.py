@@ -176,7 +176,7 @@ def task_seed(seed: int, step: int, i: int) -> int:
 def _float_keys(state: dict[str, Tensor]) -> list[str]:
     return [k for k, v in state.items() if v.is_floating_point()]
 
-
+# %% ../nbs/09_meta.ipynb #2ac5e451
 def task_directions(
     model: nn.Module,
     tasks: Sequence[Task],

@@ -158,7 +158,7 @@ def class_fold(cls: str) -> int:
         raise ValueError(f"unknown VOC class {cls!r}; expected one of {VOC_CLASSES[1:]}")
     return (VOC_CLASSES.index(cls) - 1) // 5
 
-
+# %% ../nbs/17_pascal.ipynb #be6cbdcb
 def check_voc_root(root: str | Path) -> Path:
     "The VOC 2012 folder, checked to hold JPEGImages/ and SegmentationClassAug/; ValueError('data: ...') otherwise."
     r = Path(root).expanduser()

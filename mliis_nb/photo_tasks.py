@@ -44,7 +44,7 @@ def _neighbours(labels: np.ndarray) -> dict[int, set]:
             nb[y].add(x)
     return nb
 
-
+# %% ../nbs/16_photo_tasks.ipynb #f5a97e90
 def region_mask(
     img: np.ndarray,  # H x W x 3 uint8
     rng: np.random.Generator,
@@ -69,7 +69,7 @@ def region_mask(
         size += area[best]
     return np.isin(labels, list(region))
 
-
+# %% ../nbs/16_photo_tasks.ipynb #9024be9d
 def random_view(
     img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, size: int, min_keep: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -97,7 +97,7 @@ def _adoptable(run_nb: Path, notebook: str, params: dict) -> Path | None:
         return None
     return out
 
-
+# %% ../nbs/27_reproduce.ipynb #cf2344a2
 def run_stage(
     name: str,  # the stage's folder under `root`
     notebook: str | Path,  # an experiment notebook (a name in nbs/experiments or a path)
@@ -219,7 +219,7 @@ def _counts(verdicts: Sequence[str]) -> dict:
         raise ValueError(f"unknown comparison verdict(s) {bad}: expected each of {list(VERDICTS)}")
     return {k: v.count(k) for k in VERDICTS}
 
-
+# %% ../nbs/27_reproduce.ipynb #f5bcba3b
 def finding_verdict(
     verdicts: Sequence[str],  # its comparisons' verdicts: 'holds', 'does not hold', 'inconclusive', 'not tested'
 ) -> str:

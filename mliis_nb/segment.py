@@ -54,7 +54,7 @@ def find_support(folder: str | Path) -> list[tuple[Path, Path]]:
         raise ValueError(f"no image/mask pairs in the support folder {folder} (expected <name>.jpg with <name>.png)")
     return pairs
 
-
+# %% ../nbs/15_segment.ipynb #58512951
 def find_queries(queries: str | Path) -> list[tuple[Path, Path | None]]:
     "(image, mask or None) for every query image of a folder, a glob or one file; `<name>.png` beside `<name>.jpg` (any case) is its mask."
     q = os.path.expanduser(str(queries))
@@ -166,7 +166,7 @@ def default_image_size(checkpoint: str | Path) -> int:
             pass
     return PAPER_IMAGE_SIZE
 
-
+# %% ../nbs/15_segment.ipynb #0cfb821a
 def check_segment(
     support,
     queries,

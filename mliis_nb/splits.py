@@ -101,7 +101,7 @@ def check_need(
         raise ValueError(f"need: {need!r}: expected one or more of {SPLIT_LISTS}")
     return keys
 
-
+# %% ../nbs/01_splits.ipynb #0566ac55
 def check_split_lists(
     lists: dict,  # {'trn', 'val', 'test'} class lists; those not in `need` may be missing
     where: str = 'split lists',  # what to name in the errors
@@ -198,7 +198,7 @@ def _folder_needs(need: tuple) -> str:
         f" ({' and '.join(may)} {'is' if len(may) == 1 else 'are'} optional)" if may else ''
     )
 
-
+# %% ../nbs/01_splits.ipynb #ee540498
 def read_split_lists(
     path: str | Path,  # a folder of list files, or one file (sections or JSON)
     need: str | Sequence[str] = SPLIT_LISTS,  # the lists the caller reads (evaluation: the one it scores)
@@ -255,7 +255,7 @@ def parse_random_split(
         raise ValueError(bad)
     return fr, seed
 
-
+# %% ../nbs/01_splits.ipynb #0adc729a
 def random_split(
     classes: Iterable[str],  # every class of the data
     fractions: Sequence[float] = (0.6, 0.2, 0.2),  # train / val / test (val 0: validation from the training classes)

@@ -195,7 +195,7 @@ def _another_search(path) -> str:
         "n_initial_points, max_steps, early stopper or fixed omega fields): choose another out_dir, or delete the file"
     )
 
-
+# %% ../nbs/12_uho_trials.ipynb #f19315a5
 def recorded_search(
     path: str | Path | None,  # trials.csv (None, or no file: a new search)
     spec: dict,  # the checked space
