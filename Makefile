@@ -75,4 +75,5 @@ docs: $(STAMP)
 	$(PY) tools/build_docs.py
 
 docs-serve: $(STAMP)
-	$(PY) tools/build_docs.py --if-stale --serve $(DOCS_PORT)
+	$(PY) tools/build_docs.py --if-stale
+	$(PY) -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory _docs

@@ -66,6 +66,7 @@ class Omega:
             raise ValueError(f"bn must be one of {BN_MODES}, got {self.bn!r}")
 
     def replace(self, **kw) -> 'Omega':
+        "A copy with the fields in `kw` changed"
         return replace(self, **kw)
 
 # %% ../nbs/07_adapt.ipynb #e92ce319

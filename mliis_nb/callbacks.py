@@ -34,6 +34,7 @@ class L2Penalty(Callback):
         self.l2, self.l2_half = l2, l2_half
 
     def after_loss(self):
+        "Add the L2 term to the loss that is back-propagated (not to the logged loss)"
         if self.training and self.l2 > 0 and len(self.yb):
             self.learn.loss_grad = self.learn.loss_grad + l2_term(self.model, self.l2, self.l2_half)
 
@@ -42,9 +43,11 @@ class MeanTrainLoss(Callback):
     "Make the recorder's `train_loss` the mean over the epoch's batches instead of fastai's exponentially smoothed loss"
 
     def before_fit(self):
+        "Log the epoch's mean loss instead of fastai's smoothed one"
         self.recorder.smooth_loss = AvgLoss()
 
     def before_train(self):
+        "Start each epoch's mean afresh"
         self.recorder.smooth_loss.reset()
 
 # %% ../nbs/22_callbacks.ipynb #509068e1
@@ -57,9 +60,11 @@ class History(Callback):
         self.clock = clock
 
     def before_fit(self):
+        "Start the clock and an empty history"
         self.t0, self.rows = self.clock(), []
 
     def after_epoch(self):
+        "Record the epoch's metrics, learning rate and elapsed seconds"
         row = {"epoch": int(self.epoch)}
         row.update(
             {n: float(v) for n, v in zip(self.recorder.metric_names[1:], self.recorder.values[-1]) if n != "time"}
@@ -83,9 +88,11 @@ class TimeBudget(Callback):
         self.seconds, self.clock, self.stopped = seconds, clock, False
 
     def before_fit(self):
+        "Start the clock"
         self.t0, self.stopped = self.clock(), False
 
     def before_epoch(self):
+        "Note when the epoch started"
         self.t_epoch = self.clock()
 
     def _stop(self):
@@ -93,10 +100,12 @@ class TimeBudget(Callback):
         raise CancelFitException()
 
     def after_batch(self):
+        "Stop once the budget is spent"
         if self.training and self.clock() - self.t0 > self.seconds:
             self._stop()
 
     def after_epoch(self):
+        "Stop now if another epoch like this one would overrun the budget"
         now = self.clock()
         if self.epoch + 1 < self.n_epoch and (now - self.t0) + (now - self.t_epoch) > self.seconds:
             self._stop()
@@ -106,6 +115,7 @@ class SkipValidation(Callback):
     "No validation set: cancel every validation phase"
 
     def before_validate(self):
+        "Skip validation"
         raise CancelValidException()
 
 # %% ../nbs/22_callbacks.ipynb #f6d858d3
@@ -137,10 +147,12 @@ class SafetensorsCheckpoint(TrackerCallback):
 
     @property
     def best_path(self) -> Path:
+        "Where the best epoch's weights are written"
         return self.dir / f"{self.fname}_best.safetensors"
 
     @property
     def last_path(self) -> Path:
+        "Where the last state is written (to resume from)"
         return self.dir / f"{self.fname}_last.safetensors"
 
     def _save(self, p, **extra):
@@ -148,11 +160,13 @@ class SafetensorsCheckpoint(TrackerCallback):
         self._saved_iter = self.train_iter
 
     def before_fit(self):
+        "Reset what was saved"
         super().before_fit()
         self._saved_iter = None
         self.best_epoch = None
 
     def after_epoch(self):
+        "Write the best weights when the monitored value improved, and the last state"
         super().after_epoch()
         if self.new_best:
             self.best_epoch = self.epoch
@@ -160,6 +174,7 @@ class SafetensorsCheckpoint(TrackerCallback):
         self._save(self.last_path, epoch=self.epoch)
 
     def after_fit(self):
+        "Write the last state if the run stopped part-way through an epoch"
         if self.run and self._saved_iter != self.train_iter:  # stopped inside an epoch
             self._save(self.last_path, epoch=self.epoch, partial_epoch=True)
         super().after_fit()

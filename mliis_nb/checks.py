@@ -49,6 +49,7 @@ class Checks:
         return bool(ok)
 
     def integer(self, name: str, value, lo: int | None = None) -> bool:
+        "Check that `value` is an integer (not a bool), at least `lo` if given"
         return self.add(
             _is_int(value) and (lo is None or value >= lo),
             name,
@@ -65,6 +66,7 @@ class Checks:
         positive: bool = False,
         hi_open: bool = False,
     ) -> bool:
+        "Check that `value` is a number in the given range (`hi_open`: strictly below `hi`)"
         ok = (
             _is_num(value)
             and (not positive or value > 0)
@@ -77,6 +79,7 @@ class Checks:
         return self.add(ok, name, value, f"expected a finite number{rng}")
 
     def choice(self, name: str, value, options: Sequence) -> bool:
+        "Check that `value` is one of `options`"
         return self.add(value in options, name, value, f"expected one of {list(options)}")
 
     def done(self):

@@ -187,9 +187,11 @@ class ClassData:
     classes: list[str]
 
     def n_examples(self, cls: str) -> int:
+        "How many image/mask pairs class `cls` has"
         raise NotImplementedError
 
     def examples(self, cls: str) -> tuple[np.ndarray, np.ndarray]:
+        "All of class `cls`'s images (N x H x W x 3, uint8) and masks (N x H x W, bool)"
         raise NotImplementedError
 
     def require(self, n: int, classes: Iterable[str] | None = None):
@@ -318,6 +320,7 @@ class FSSDataset(ClassData):
         return self._files[cls]
 
     def n_examples(self, cls: str) -> int:
+        "How many image/mask pairs class `cls` has on disk"
         return len(self.files(cls))
 
 # %% ../nbs/01_data.ipynb #83fd0a89

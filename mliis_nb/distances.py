@@ -178,12 +178,15 @@ class WeightAnalysis:
 
     @property
     def n(self) -> int:
+        "How many task-splits were measured"
         return len(self.d1)
 
     def d1_mean_ci(self) -> tuple[float, float]:
+        "Mean d1 over the task-splits and its 95% CI half-width"
         return mean_ci95(self.d1)
 
     def miou_mean_ci(self) -> tuple[float, float] | None:
+        "Mean IoU after U with its 95% CI, or None where no IoU was measured"
         s = [p['miou'] for p in self.per_task if p.get('miou') is not None]
         return mean_ci95(s) if s else None
 
@@ -198,6 +201,7 @@ class WeightAnalysis:
         return rows
 
     def summary(self) -> str:
+        "One line: d1 (and the IoU where measured) with 95% CIs"
         m, ci = self.d1_mean_ci()
         s = f"{self.label}: d1 = {m:.4g} +- {ci:.2g} (95% CI, n={self.n} task-splits)"
         iou = self.miou_mean_ci()

@@ -79,9 +79,11 @@ class EpisodeSampler:
             yield self.sample()
 
     def state(self) -> dict:
+        "The generator's state, to save with a checkpoint"
         return self.rng.bit_generator.state
 
     def set_state(self, s: dict):
+        "Continue from a state `state()` returned"
         self.rng.bit_generator.state = s
 
 # %% ../nbs/03_episodes.ipynb #bfe9f37a

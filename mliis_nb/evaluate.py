@@ -50,6 +50,7 @@ class EvalResult:
         return d
 
     def summary(self) -> str:
+        "One line: the task-mean IoU with its 95% CI and the class-wise mIoU"
         return (
             f"task-mean IoU {100 * self.miou:.2f} +- {100 * self.ci95:.2f} % (95% CI, n={self.n} task-splits); "
             f"class-wise mIoU {100 * self.classwise_miou:.2f} %"

@@ -323,9 +323,11 @@ class MergedDataset(ClassData):
         self.parts, self.classes, self._mem = parts, list(parts), {}
 
     def n_examples(self, cls: str) -> int:
+        "How many examples the parts of `cls` have together"
         return sum(d.n_examples(c) for d, c in self.parts[cls])
 
     def examples(self, cls: str) -> tuple[np.ndarray, np.ndarray]:
+        "The parts' images and masks of `cls`, concatenated (loaded once)"
         if cls not in self._mem:
             got = [d.examples(c) for d, c in self.parts[cls] if d.n_examples(c)]
             shapes = {g[0].shape[1:] for g in got}

@@ -115,6 +115,7 @@ class ClasswiseIoU:
         cls,  # class of these images (any hashable)
         ignore: Tensor | None = None,  # N x H x W, True where a pixel is not counted (PASCAL's 255 band)
     ) -> None:
+        "Add one prediction (logits or a mask) and its ground truth to class `cls`'s counts"
         a = _fg_pred(logits_or_pred)
         _check_mask(a, mask, "the prediction")
         b = mask.bool() if mask.dtype == torch.bool else mask > 0.5

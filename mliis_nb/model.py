@@ -137,6 +137,7 @@ class RSD(nn.Module):
         self.fuse = ConvSwishBN(2 * out_ch + (out_ch if pool_conv else cat), out_ch, 3)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        "Upsample `x` to `skip`'s size, concatenate, add the pooled context, and convolve (Figure 1's RSD)"
         u = _up(x, skip.shape[-2:])
         c = torch.cat([u, skip], 1)
         p = self.pool(c).expand(-1, -1, *c.shape[-2:])  # broadcast = bilinear resize of a 1x1 map
@@ -163,6 +164,7 @@ class RSDDecoder(nn.Module):
         )
 
     def forward(self, feats: dict) -> Tensor:
+        "Decode the encoder's features (stride -> tensor) from the deepest up through each skip stride"
         x = feats[DEEP_STRIDE]
         for rsd, s in zip(self.rsds, self.skip_strides):
             x = rsd(x, feats[s])
@@ -209,6 +211,7 @@ class ASPP(nn.Module):
         self.out_ch = width
 
     def forward(self, x: Tensor) -> Tensor:
+        "Image pooling, a dilated and a 1x1 branch, concatenated and projected"
         p = self.aspp_pool(x).expand(-1, -1, *x.shape[-2:])
         return self.aspp_out(torch.cat([p, self.aspp3(x), self.aspp1(x)], 1))
 
@@ -217,6 +220,7 @@ class ASPPDecoder(ASPP):
     "`decoder=\"deeplab\"`: the ASPP on the stride-16 features, straight to the head (the paper's Table 1 \"Auto-DeepLab decoder\")"
 
     def forward(self, feats: dict) -> Tensor:
+        "The ASPP on the deepest features only (the original's `--spatial_pyramid_pooling`)"
         return super().forward(feats[DEEP_STRIDE])
 
 
@@ -243,6 +247,7 @@ class DeepLabV3PlusDecoder(nn.Module):
         self.sep = nn.Sequential(_sep_conv(self.out_ch, bn), _sep_conv(self.out_ch, bn))
 
     def forward(self, feats: dict) -> Tensor:
+        "The ASPP, upsampled and concatenated with the projected skip features, then separable convolutions"
         x, s = self.aspp(feats[DEEP_STRIDE]), feats[self.skip_stride]
         return self.sep(torch.cat([_up(x, s.shape[-2:]), self.skip(s)], 1))
 
@@ -263,6 +268,7 @@ class SegHead(nn.Module):
         self.drop, self.conv = nn.Dropout(dropout), effnet_conv_init(nn.Conv2d(in_ch, n_out, 1))
 
     def forward(self, x: Tensor, size) -> Tensor:
+        "Dropout, a 1x1 convolution to 2 classes, and upsampling to `size`"
         return _up(self.conv(self.drop(x)), size)
 
 # %% ../nbs/05_model.ipynb #6d819eac
@@ -534,6 +540,7 @@ class EfficientLab(nn.Module):
         self,
         x: Tensor,  # N x 3 x H x W RGB in [0, 1]
     ) -> Tensor:  # N x 2 x H x W logits (0 background, 1 foreground)
+        "Logits (N x 2 x H x W) for images `x` (N x 3 x H x W, in [0, 1])"
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"x must be N x 3 x H x W, got {tuple(x.shape)}")
         feats = dict(zip(self.strides, self.encoder((x - self.mean) / self.std)))

@@ -113,6 +113,7 @@ class VOCDataset(ClassData):
         return out
 
     def n_examples(self, cls: str) -> int:
+        "How many images contain class `cls`"
         return len(self.ids[cls])
 
     def examples(self, cls: str) -> tuple[np.ndarray, np.ndarray]:
@@ -209,10 +210,12 @@ class Pascal5iFold:
 
     @property
     def test_classes(self) -> list[str]:
+        "The fold's 5 test classes"
         return fold_classes(self.fold)
 
     @property
     def train_classes(self) -> list[str]:
+        "The other 15 classes, meta-trained on"
         return [c for c in VOC_CLASSES[1:] if c not in self.test_classes]
 
     def splits(self) -> dict[str, list[str]]:
@@ -295,9 +298,11 @@ class Pascal5iDataset(ClassData):
         return self.root / IMAGE_DIR / f'{i}.jpg', self.root / MASK_DIR / f'{i}.png'
 
     def n_examples(self, cls: str) -> int:
+        "How many images of the fold's split contain class `cls`"
         return len(self.ids[cls])
 
     def is_test(self, cls: str) -> bool:
+        "Whether `cls` is one of the fold's test classes"
         return cls in self.spec.test_classes
 
     def __repr__(self):
@@ -448,6 +453,7 @@ class Pascal5iResult:
         return d
 
     def summary(self) -> str:
+        "One line: mIoU, FB-IoU and the per-episode mean IoU with its 95% CI"
         return (
             f"fold {self.fold}, {self.shots}-shot: mIoU {100 * self.classwise_miou:.2f}, FB-IoU {100 * self.fb_iou:.2f}, "
             f"per-episode mean IoU {100 * self.miou:.2f} +- {100 * self.ci95:.2f} (n={len(self.per_episode)})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json, time, warnings
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -36,7 +37,66 @@ from .uho_trials import TRIALS_CSV, read_trials
 from .uho_report import plot_uho, plot_uho_convergence, plot_uho_objective, uho_tables
 
 # %% auto #0
-__all__ = ['run_meta_train', 'meta_train_main', 'run_evaluate', 'evaluate_main', 'run_uho', 'uho_main']
+__all__ = ['check_meta_train', 'run_meta_train', 'meta_train_main', 'check_evaluate', 'run_evaluate', 'evaluate_main',
+           'check_uho', 'run_uho', 'uho_main']
+
+# %% ../nbs/28_runners.ipynb #f755b2aa
+def check_meta_train(
+    a: SimpleNamespace,  # the arguments of `run_meta_train`, by name
+) -> None:
+    "Check the parameters of `run_meta_train` together; a ValueError names each bad one and what it expected"
+    c = Checks()
+    check_common(c, a.data, a.split, a.out_dir, a.seed, a.image_size, a.encoder, a.device)
+    c.choice('algorithm', a.algorithm, ALGORITHMS)
+    for name in (
+        'meta_steps',
+        'meta_batch',
+        'inner_batch',
+        'train_shots',
+        'val_shots',
+        'eval_every',
+        'val_tasks',
+        'checkpoint_every',
+    ):
+        c.integer(name, getattr(a, name), 1)
+    c.integer('inner_steps', a.inner_steps, 1 if a.algorithm == 'reptile' else 2)
+    c.integer('stop_at', a.stop_at, 0)
+    c.number('inner_lr', a.inner_lr, positive=True)
+    c.number('meta_lr', a.meta_lr, 0, 1)
+    c.number('meta_lr_final', a.meta_lr_final, 0, 1)
+    c.number('dropout', a.dropout, 0, 1, hi_open=True)
+    c.number('aug_rate', a.aug_rate, 0, 1)
+    c.number('l2', a.l2, 0)
+    c.number('time_budget', a.time_budget, 0)
+    c.add(
+        isinstance(a.rsd_stages, (list, tuple))
+        and len(a.rsd_stages) > 0
+        and all(s in PAPER_STAGE_STRIDE for s in a.rsd_stages)
+        and list(a.rsd_stages) == sorted(set(a.rsd_stages), reverse=True),
+        'rsd_stages',
+        a.rsd_stages,
+        f"expected distinct paper stages from {sorted(PAPER_STAGE_STRIDE)}, deep to shallow, e.g. [3] or [6, 3]",
+    )
+    c.choice('decoder', a.decoder, DECODERS)
+    c.choice('pool_conv', a.pool_conv, (True, False))
+    c.number('drop_path_rate', a.drop_path_rate, 0, 1, hi_open=True)
+    c.choice('freeze_encoder', a.freeze_encoder, FREEZE)
+    enc_weights = None if a.weights is None or str(a.weights).lower() in ('none', 'random', '') else a.weights
+    c.add(
+        enc_weights in (None, 'imagenet') or Path(enc_weights).is_file(),
+        'weights',
+        a.weights,
+        "expected 'imagenet', 'none' or an existing file",
+    )
+    out = Path(a.out_dir).expanduser()
+    c.add(
+        a.resume or not (out / CHECKPOINT).exists(),
+        'out_dir',
+        a.out_dir,
+        "already holds a checkpoint: set resume=True to continue it or choose another out_dir",
+    )
+    c.choice('strategy', a.strategy, STRATEGIES)
+    c.done()
 
 # %% ../nbs/28_runners.ipynb #d6be39af
 def run_meta_train(
@@ -79,58 +139,9 @@ def run_meta_train(
     strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (the tasks side by side) or 'auto' (parallel on a GPU)
 ) -> dict:
     "`nbs/experiments/meta_train.ipynb` as a function: check the parameters, meta-train, write `out_dir`; return results.json's contents."
-    c = Checks()
-    check_common(c, data, split, out_dir, seed, image_size, encoder, device)
-    c.choice('algorithm', algorithm, ALGORITHMS)
-    for name in (
-        'meta_steps',
-        'meta_batch',
-        'inner_batch',
-        'train_shots',
-        'val_shots',
-        'eval_every',
-        'val_tasks',
-        'checkpoint_every',
-    ):
-        c.integer(name, locals()[name], 1)
-    c.integer('inner_steps', inner_steps, 1 if algorithm == 'reptile' else 2)
-    c.integer('stop_at', stop_at, 0)
-    c.number('inner_lr', inner_lr, positive=True)
-    c.number('meta_lr', meta_lr, 0, 1)
-    c.number('meta_lr_final', meta_lr_final, 0, 1)
-    c.number('dropout', dropout, 0, 1, hi_open=True)
-    c.number('aug_rate', aug_rate, 0, 1)
-    c.number('l2', l2, 0)
-    c.number('time_budget', time_budget, 0)
-    c.add(
-        isinstance(rsd_stages, (list, tuple))
-        and len(rsd_stages) > 0
-        and all(s in PAPER_STAGE_STRIDE for s in rsd_stages)
-        and list(rsd_stages) == sorted(set(rsd_stages), reverse=True),
-        'rsd_stages',
-        rsd_stages,
-        f"expected distinct paper stages from {sorted(PAPER_STAGE_STRIDE)}, deep to shallow, e.g. [3] or [6, 3]",
-    )
-    c.choice('decoder', decoder, DECODERS)
-    c.choice('pool_conv', pool_conv, (True, False))
-    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True)
-    c.choice('freeze_encoder', freeze_encoder, FREEZE)
+    check_meta_train(SimpleNamespace(**locals()))  # every parameter, before anything is read or built
     enc_weights = None if weights is None or str(weights).lower() in ('none', 'random', '') else weights
-    c.add(
-        enc_weights in (None, 'imagenet') or Path(enc_weights).is_file(),
-        'weights',
-        weights,
-        "expected 'imagenet', 'none' or an existing file",
-    )
     out = Path(out_dir).expanduser()
-    c.add(
-        resume or not (out / CHECKPOINT).exists(),
-        'out_dir',
-        out_dir,
-        "already holds a checkpoint: set resume=True to continue it or choose another out_dir",
-    )
-    c.choice('strategy', strategy, STRATEGIES)
-    c.done()
     cfg = MetaConfig(
         algorithm=algorithm,
         meta_steps=meta_steps,
@@ -248,6 +259,49 @@ def meta_train_main(argv: list[str] | None = None) -> int:
         argv,
     )
 
+# %% ../nbs/28_runners.ipynb #5aa32ae5
+def check_evaluate(
+    a: SimpleNamespace,  # the arguments of `run_evaluate`, by name
+) -> None:
+    "Check the parameters of `run_evaluate` together (of the split, only the `classes` list is read); a ValueError names each bad one"
+    scored = (
+        (a.classes,) if isinstance(a.classes, str) and a.classes in SPLIT_LISTS else SPLIT_LISTS
+    )  # the one list read (a bad `classes` is named below)
+    c = Checks()
+    check_common(c, a.data, a.split, a.out_dir, a.seed, a.image_size, a.encoder, a.device, need=scored)
+    c.choice('classes', a.classes, ('test', 'val', 'trn'))
+    c.integer('max_classes', a.max_classes, 0)
+    c.integer('shots', a.shots, 1)
+    c.integer('splits_per_class', a.splits_per_class, 1)
+    c.add(
+        a.queries == 'all' or (isinstance(a.queries, int) and not isinstance(a.queries, bool) and a.queries >= 1),
+        'queries',
+        a.queries,
+        "expected an integer >= 1 or 'all'",
+    )
+    c.number('lr', a.lr, positive=True)
+    c.integer('steps', a.steps, 0)
+    c.integer('batch', a.batch, 1)
+    c.choice('optimiser', a.optimiser, OPTIMISERS)
+    c.number('dropout', a.dropout, 0, 1, hi_open=True)
+    c.number('aug_rate', a.aug_rate, 0, 1)
+    c.number('l2', a.l2, 0)
+    c.choice('joint_head', a.joint_head, ('fresh', 'mean'))
+    c.number('drop_path_rate', a.drop_path_rate, 0, 1, hi_open=True)
+    c.choice('bn', a.bn, BN_MODES)
+    if str(a.checkpoint) not in BASELINES:
+        try:
+            find_checkpoint(a.checkpoint)
+        except ValueError as e:
+            c.add(False, 'checkpoint', a.checkpoint, str(e).removeprefix('checkpoint: '))
+    if c.add(isinstance(a.omega, str), 'omega', a.omega, 'expected "" or the path of a UHO results.json') and a.omega:
+        try:
+            read_uho(a.omega)
+        except ValueError as e:
+            c.add(False, 'omega', a.omega, str(e).removeprefix('omega: '))
+    c.choice('strategy', a.strategy, STRATEGIES)
+    c.done()
+
 # %% ../nbs/28_runners.ipynb #7618c369
 def run_evaluate(
     data: str = 'synthetic',  # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
@@ -283,43 +337,7 @@ def run_evaluate(
     strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (task-splits side by side) or 'auto' (parallel on a GPU)
 ) -> dict:
     "`nbs/experiments/evaluate.ipynb` as a function: check the parameters, meta-test, write `out_dir`; return results.json's contents."
-    scored = (
-        (classes,) if isinstance(classes, str) and classes in SPLIT_LISTS else SPLIT_LISTS
-    )  # the one list read (a bad `classes` is named below)
-    c = Checks()
-    check_common(c, data, split, out_dir, seed, image_size, encoder, device, need=scored)
-    c.choice('classes', classes, ('test', 'val', 'trn'))
-    c.integer('max_classes', max_classes, 0)
-    c.integer('shots', shots, 1)
-    c.integer('splits_per_class', splits_per_class, 1)
-    c.add(
-        queries == 'all' or (isinstance(queries, int) and not isinstance(queries, bool) and queries >= 1),
-        'queries',
-        queries,
-        "expected an integer >= 1 or 'all'",
-    )
-    c.number('lr', lr, positive=True)
-    c.integer('steps', steps, 0)
-    c.integer('batch', batch, 1)
-    c.choice('optimiser', optimiser, OPTIMISERS)
-    c.number('dropout', dropout, 0, 1, hi_open=True)
-    c.number('aug_rate', aug_rate, 0, 1)
-    c.number('l2', l2, 0)
-    c.choice('joint_head', joint_head, ('fresh', 'mean'))
-    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True)
-    c.choice('bn', bn, BN_MODES)
-    if str(checkpoint) not in BASELINES:
-        try:
-            find_checkpoint(checkpoint)
-        except ValueError as e:
-            c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
-    if c.add(isinstance(omega, str), 'omega', omega, 'expected "" or the path of a UHO results.json') and omega:
-        try:
-            read_uho(omega)
-        except ValueError as e:
-            c.add(False, 'omega', omega, str(e).removeprefix('omega: '))
-    c.choice('strategy', strategy, STRATEGIES)
-    c.done()
+    check_evaluate(SimpleNamespace(**locals()))  # every parameter, before anything is read or built
     omega_source = omega or 'parameters'
     om = (
         omega_from_results(omega)
@@ -329,7 +347,7 @@ def run_evaluate(
     dev, size = rank_device(device), resolve_image_size(data, image_size)
     syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
-        root, splits = resolve_data(data, split, need=scored, **syn_kw)
+        root, splits = resolve_data(data, split, need=(classes,), **syn_kw)  # the one list read
         test_classes = splits[classes][: max_classes or None]
         ds = open_data(root, classes=test_classes, size=size)
         need = shots + (1 if queries == 'all' else queries)
@@ -411,6 +429,35 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         argv,
     )
 
+# %% ../nbs/28_runners.ipynb #9f461016
+def check_uho(
+    a: SimpleNamespace,  # the arguments of `run_uho`, by name
+) -> None:
+    "Check the parameters of `run_uho` together; a ValueError names each bad one and what it expected"
+    c = Checks()
+    check_common(c, a.data, a.split, a.out_dir, a.seed, a.image_size, a.encoder, a.device)
+    c.integer('shots', a.shots, 1)
+    c.integer('n_tasks', a.n_tasks, 1)
+    c.integer('queries', a.queries, 1)
+    c.integer('n_calls', a.n_calls, 2)
+    c.choice('space', a.space, list(SPACES))
+    c.integer('max_steps', a.max_steps, 0)
+    c.integer('patience', a.patience, 0)
+    c.integer('batch', a.batch, 1)
+    c.choice('optimiser', a.optimiser, OPTIMISERS)
+    c.number('dropout', a.dropout, 0, 1, hi_open=True)
+    c.number('aug_rate', a.aug_rate, 0, 1)
+    c.number('l2', a.l2, 0)
+    c.choice('joint_head', a.joint_head, ('fresh', 'mean'))
+    c.number('drop_path_rate', a.drop_path_rate, 0, 1, hi_open=True)
+    if str(a.checkpoint) not in BASELINES:
+        try:
+            find_checkpoint(a.checkpoint)
+        except ValueError as e:
+            c.add(False, 'checkpoint', a.checkpoint, str(e).removeprefix('checkpoint: '))
+    c.choice('strategy', a.strategy, STRATEGIES)
+    c.done()
+
 # %% ../nbs/28_runners.ipynb #4d36dc35
 def run_uho(
     data: str = 'synthetic',  # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
@@ -444,29 +491,7 @@ def run_uho(
     strategy: str = 'auto',  # U's execution in each trial: 'sequential', 'parallel' (tasks side by side) or 'auto' (parallel on a GPU)
 ) -> dict:
     "`nbs/experiments/uho.ipynb` as a function: check the parameters, search, write `out_dir`; return results.json's contents."
-    c = Checks()
-    check_common(c, data, split, out_dir, seed, image_size, encoder, device)
-    c.integer('shots', shots, 1)
-    c.integer('n_tasks', n_tasks, 1)
-    c.integer('queries', queries, 1)
-    c.integer('n_calls', n_calls, 2)
-    c.choice('space', space, list(SPACES))
-    c.integer('max_steps', max_steps, 0)
-    c.integer('patience', patience, 0)
-    c.integer('batch', batch, 1)
-    c.choice('optimiser', optimiser, OPTIMISERS)
-    c.number('dropout', dropout, 0, 1, hi_open=True)
-    c.number('aug_rate', aug_rate, 0, 1)
-    c.number('l2', l2, 0)
-    c.choice('joint_head', joint_head, ('fresh', 'mean'))
-    c.number('drop_path_rate', drop_path_rate, 0, 1, hi_open=True)
-    if str(checkpoint) not in BASELINES:
-        try:
-            find_checkpoint(checkpoint)
-        except ValueError as e:
-            c.add(False, 'checkpoint', checkpoint, str(e).removeprefix('checkpoint: '))
-    c.choice('strategy', strategy, STRATEGIES)
-    c.done()
+    check_uho(SimpleNamespace(**locals()))  # every parameter, before anything is read or built
     out = Path(out_dir).expanduser()
     on_main(read_trials, out / TRIALS_CSV, search_space(space))  # a trials.csv of another search space is refused now
     base = Omega(batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)

@@ -145,6 +145,7 @@ class UHOResult:
         }
 
     def summary(self) -> str:
+        "One line: the best point and its mean IoU on T_val"
         b = ', '.join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.best.items())
         return f"best of {len(self.trials)} trials: {b}; mean IoU on T_val {100 * self.miou:.2f} +- {100 * self.ci95:.2f} %"
 

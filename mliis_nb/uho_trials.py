@@ -112,6 +112,7 @@ def setup_key(
 
 # %% ../nbs/12_uho_trials.ipynb #a9d3e5f1
 def trial_fields(spec: dict) -> list[str]:
+    "The columns of trials.csv for search space `spec`: the trial, its point, then what it measured"
     return [
         'trial',
         *spec,

@@ -1,6 +1,6 @@
 "Repository invariants a user relies on: README made from index.ipynb, library importable without Jupyter."
 
-import subprocess, sys
+import re, subprocess, sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,3 +351,60 @@ def test_old_module_names_warn_and_give_the_same_objects():
         for p in (REPO / 'mliis_nb').glob('*.py'):
             if p.stem not in ('params', 'weights'):
                 assert f'.{"params" if new == "checks" else "weights"} import' not in p.read_text(), p
+
+
+def _code_cells(nb_path: Path):
+    "(directives, source without them) of each code cell"
+    import json
+
+    for c in json.loads(nb_path.read_text(encoding='utf-8'))['cells']:
+        if c['cell_type'] == 'code':
+            src = ''.join(c['source'])
+            dirs = [l.split()[1] for l in src.splitlines() if l.startswith('#|') and len(l.split()) > 1]
+            yield dirs, '\n'.join(l for l in src.splitlines() if not l.startswith('#|'))
+
+
+def test_imports_in_cells_of_their_own():
+    """The docs site is built by nbdev's own processing (tools/build_docs.py), which executes every cell that contains an
+    import, whole. So a notebook keeps its imports in cells of their own (nbdev's FAQ): a cell that mixed an import with
+    a test or an experiment would run it again while the docs are built."""
+    import ast
+
+    mixed = []
+    for p in sorted((REPO / 'nbs').glob('*.ipynb')):
+        for dirs, src in _code_cells(p):
+            if {'export', 'exports', 'exporti', 'exec_doc'} & set(dirs) or src.lstrip().startswith('%'):
+                continue
+            try:
+                tree = ast.parse(src)
+            except SyntaxError:
+                continue
+            imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            if imports and not all(isinstance(t, (ast.Import, ast.ImportFrom)) for t in tree.body):
+                mixed.append(f'{p.name}: {src.strip().splitlines()[0][:70]}')
+    assert not mixed, mixed
+
+
+def test_every_public_method_is_documented():
+    """nbdev documents exported functions and classes on its own; each public method of an exported class has a
+    docstring of its own and a `show_doc(Class.method)` cell in its notebook, so the docs site and JupyterLab show it."""
+    import ast
+
+    missing = []
+    for p in sorted((REPO / 'nbs').glob('[0-9]*.ipynb')):
+        cells = list(_code_cells(p))
+        shown = {m for _, src in cells for m in re.findall(r'^show_doc\(([\w.]+)\)', src, re.M)}
+        for dirs, src in cells:
+            if 'export' not in dirs:
+                continue
+            for node in ast.parse(src).body:
+                if isinstance(node, ast.ClassDef) and not node.name.startswith('_'):
+                    for f in node.body:
+                        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and not f.name.startswith('_'):
+                            nm = f'{node.name}.{f.name}'
+                            if nm not in shown or not ast.get_docstring(f):
+                                missing.append(f'{p.name}: {nm}' + ('' if ast.get_docstring(f) else ' (no docstring)'))
+                elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith('_'):
+                    if not ast.get_docstring(node):
+                        missing.append(f'{p.name}: {node.name} (no docstring)')
+    assert not missing, missing

@@ -1,11 +1,10 @@
 """Build the docs site offline, without Quarto: `make docs` runs this.
 
-1. nbdev's own notebook processing (`nbdev.serve.proc_nbs`, in this process) writes `_proc/`:
-   front matter, `show_doc` cells for every exported function and class (plus, here, for the public
-   methods of exported classes) with their signatures and parameter tables, exported and hidden cells
-   dropped, names in backticks linked. Only what `show_doc` needs is executed: exported cells,
-   `show_doc` cells and the *import statements* of other cells (nbdev would run a whole cell that
-   mixes imports with other code; here only its imports run, so nothing heavy or stateful runs).
+1. nbdev's own notebook processing (`nbdev.serve.proc_nbs`, what `nbdev_docs` runs before Quarto) writes
+   `_proc/`: front matter, `show_doc` cells for every exported function and class (the notebooks show their
+   classes' methods themselves) with signatures and parameter tables, exported and hidden cells dropped, names in
+   backticks linked. It executes exported cells, `show_doc` cells and cells with imports; the notebooks keep their
+   imports in cells of their own (tests/test_repo.py checks), so nothing else runs.
 2. A converter turns the processed notebooks into pages for mkdocs-jupyter (`.docs_build/src/`):
    front matter -> `# Title` + description, `#| echo: false` -> a `remove_input` tag, other `#|`
    lines and Quarto-only link attributes (`{target=...}`) removed, absolute `doc_host` links made
@@ -14,12 +13,13 @@
    an API index of every exported name, `figures/` and MathJax 3 (from npm, into an ignored folder).
 3. `mkdocs build` (mkdocs-material + mkdocs-jupyter, `execute: false`) writes the site to `_docs/`.
 
-Usage: python tools/build_docs.py [--if-stale] [--serve [PORT]] [--site-dir DIR]
+Usage: python tools/build_docs.py [--if-stale] [--site-dir DIR]
+(`make docs-serve` serves the site with Python's own `http.server`.)
 """
 
 from __future__ import annotations
 
-import argparse, ast, contextlib, fcntl, hashlib, html, inspect, json, os, re, shutil, subprocess, sys, time
+import argparse, fcntl, hashlib, html, inspect, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,124 +72,19 @@ def is_fresh(site: Path = SITE) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------
-# step 1: nbdev's processing, with two processors of ours
+# step 1: nbdev's processing
 
 
 def run_proc():
+    "nbdev's processing as nbdev_docs runs it before Quarto, with nbdev's own processors only"
     os.chdir(ROOT)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
-    import nbdev.serve, nbdev.processors as P
-    from nbdev.process import Processor
-    from nbdev.maker import mk_cell
-    from fastcore.basics import str2bool
-
-    mixed = []  # (notebook, first line): cells that mix imports with other code
-
-    class add_method_docs(Processor):
-        "After each `show_doc(Class)`, a `show_doc(Class.method)` for every public method it defines"
-
-        def begin(self):
-            nb = self.nb
-            methods = {}
-            for cell in nb.cells:
-                if not P._want_doc(cell):
-                    continue
-                for node in cell.parsed_() or []:
-                    if isinstance(node, ast.ClassDef) and not node.name.startswith('_'):
-                        methods[node.name] = [
-                            f.name
-                            for f in node.body
-                            if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and not f.name.startswith('_')
-                        ]
-            if not methods:
-                return
-            trees = [t for c in nb.cells for t in (c.parsed_() or [])]
-            shown = {P._get_nm(t) for t in P._show_docs(trees)}
-            for i in reversed(range(len(nb.cells))):
-                cell = nb.cells[i]
-                if cell.cell_type != 'code':
-                    continue
-                m = re.fullmatch(r'\s*show_doc\((\w+)\)\s*', re.sub(r'(?m)^#\|.*\n', '', cell.source))
-                if not m or m.group(1) not in methods:
-                    continue
-                for meth in reversed(methods[m.group(1)]):
-                    nm = f'{m.group(1)}.{meth}'
-                    if nm in shown:
-                        continue
-                    new = mk_cell(f'show_doc({nm})')
-                    new.has_sd = True
-                    new.method_doc_ = (m.group(1), meth)
-                    nb.cells.insert(i + 1, new)
-            for j, c in enumerate(nb.cells):
-                c.idx_ = j
-
-    class exec_for_docs(P.exec_show_docs):
-        "nbdev's `exec_show_docs`, except that a cell mixing imports with other code runs its imports only"
-
-        def __call__(self, cell):
-            if not self.nb.has_docs_ or not hasattr(self, 'k'):
-                return
-            fm = getattr(self.nb, 'frontmatter_', {})
-            if str2bool(fm.get('skip_showdoc', False)):
-                return
-            if cell.cell_type != 'code' or not cell.source or P.cell_lang(cell) != 'python':
-                return
-            if cell.directives_.get('eval:', [''])[0].lower() == 'false':
-                return
-            trees = cell.parsed_()
-            if not trees:
-                return
-            if md := getattr(cell, 'method_doc_', None):
-                # a method without a docstring of its own: show its signature, not the base class's docstring
-                self.k.run(
-                    f"_f = {md[0]}.__dict__.get({md[1]!r})\n"
-                    "_f = getattr(_f, 'fget', None) or getattr(_f, '__func__', None) or _f\n"
-                    f"_b = [b for b in {md[0]}.__mro__[1:] if {md[1]!r} in vars(b)]\n"
-                    "if _f is not None and getattr(_f, '__doc__', '') is None:\n"
-                    f"    _f.__doc__ = f'Overrides `{{_b[0].__name__}}.{md[1]}`.' if _b else ''"
-                )
-            if cell.directives_.keys() & {'export', 'exports', 'exporti', 'exec_doc'} or P._show_docs(trees):
-                self.k.cell(cell)
-            else:
-                imps = [t for t in trees if isinstance(t, (ast.Import, ast.ImportFrom))]
-                if not imps:
-                    return
-                if len(imps) < len(trees):
-                    src = Path(self.nb.get('path_', '?'))
-                    mixed.append(
-                        (
-                            src.relative_to(ROOT) if src.is_relative_to(ROOT) else src,
-                            cell.source.strip().splitlines()[0][:70],
-                        )
-                    )
-                self.k.run('\n'.join(ast.unparse(t) for t in imps))
-            if self.k.exc:
-                raise Exception(
-                    f"Error in {self.nb.get('path_', fm.get('title', ''))}, cell {cell.idx_}:\n{cell.source}"
-                ) from self.k.exc
-
-    class DocsFilter(P.FilterDefaults):
-        def base_procs(self):
-            procs = list(super().base_procs())
-            procs.insert(procs.index(P.add_show_docs) + 1, add_method_docs)
-            procs[procs.index(P.exec_show_docs)] = exec_for_docs
-            return procs
-
-    nbdev.serve.FilterDefaults = DocsFilter
-    import fastcore.docments as D
-
-    def docstring(sym, _orig=D.docstring):  # a function without a docstring has none (not `__call__`'s)
-        if inspect.isroutine(sym) or isinstance(sym, property):
-            return inspect.getdoc(sym) or ''
-        return _orig(sym)
-
-    D.docstring = docstring
-    import warnings
+    import warnings, nbdev.serve
 
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        nbdev.serve.proc_nbs(n_workers=0, force=True)  # n_workers=0: in this process, so our processors apply
-    return ROOT / '_proc', mixed
+        nbdev.serve.proc_nbs(n_workers=0, force=True)
+    return ROOT / '_proc'
 
 
 # ------------------------------------------------------------------------------------------------
@@ -711,18 +606,11 @@ def build(site: Path = SITE):
     lock = open(WORK / 'lock', 'w')
     fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time (nbdev's _proc/ is a fixed folder)
     h = inputs_hash()
-    proc, mixed = run_proc()
+    proc = run_proc()
     t1 = time.time()
     conv = Converter(proc, SRC)
     conv.collect()
     conv.write()
-    if (
-        mixed
-    ):  # nbdev_docs (Quarto) would run these whole; a notebook is better off with its imports in cells of their own
-        log(
-            f'{len(mixed)} cells mix imports with other code (only their imports ran here): '
-            + '; '.join(f'{f}: {line!r}' for f, line in mixed)
-        )
     pages = sorted(conv.pages.values(), key=lambda p: str(p['src']))
     home = [p for p in pages if p['src'].name == conv_readme_nb()]
     exps = [p for p in pages if p['page'].parts[0] == 'experiments']
@@ -781,22 +669,11 @@ def conv_readme_nb() -> str:
     return cfg().get('readme_nb', 'index.ipynb')
 
 
-def serve(site: Path, port: int):
-    import functools, http.server
-
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    with http.server.ThreadingHTTPServer(('127.0.0.1', port), handler) as srv:
-        log(f'serving {site} at http://127.0.0.1:{port}/ (Ctrl-C stops)')
-        with contextlib.suppress(KeyboardInterrupt):
-            srv.serve_forever()
-
-
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument(
         '--if-stale', action='store_true', help='do nothing when the site is already built from these inputs'
     )
-    ap.add_argument('--serve', nargs='?', const=8000, type=int, metavar='PORT', help='then serve it on 127.0.0.1')
     ap.add_argument('--site-dir', type=Path, default=SITE)
     a = ap.parse_args()
     site = a.site_dir.resolve()
@@ -804,8 +681,6 @@ if __name__ == '__main__':
         log(f'{site} is up to date')
     else:
         build(site)
-    if a.serve:
-        serve(site, a.serve)
     # Everything is written. Skip the interpreter's exit: the IPython shells nbdev's processing made (one
     # a notebook) each run a reset with a garbage collection at exit, about 25 s for nothing here.
     sys.stdout.flush()
