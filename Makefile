@@ -8,7 +8,7 @@ STAMP := $(VENV)/.mliis_installed
 # (tests/test_notebooks.py runs each notebook as nbdev_test does), so the workers share them out with the rest.
 TEST_WORKERS ?= 2
 
-.PHONY: install test demo devset bench export clean-nbs lint-nbs format docs docs-serve
+.PHONY: install test demo devset bench export clean-nbs execute-nbs lint-nbs format docs docs-serve
 
 $(STAMP): setup.py settings.ini constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -59,6 +59,12 @@ devset:
 
 clean-nbs: $(STAMP)
 	$(VENV)/bin/nbdev_clean
+
+# Save notebooks executed (tools/execute_notebooks.py, as nbdev_test runs them; then nbdev_clean): after a change to the
+# code under a notebook, so that its saved outputs and figures stay true. NBS="nbs/07_adapt.ipynb ..." for some only.
+NBS ?=
+execute-nbs: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) tools/execute_notebooks.py $(NBS)
 
 # One code format (ruff.toml): ruff formats the notebooks' code cells, tests/ and tools/; then mliis_nb/ is exported
 # again and the notebooks cleaned (tests/test_repo.py checks all three).

@@ -408,3 +408,21 @@ def test_every_public_method_is_documented():
                     if not ast.get_docstring(node):
                         missing.append(f'{p.name}: {node.name} (no docstring)')
     assert not missing, missing
+
+
+def test_saved_outputs_name_no_path_of_this_machine():
+    """Notebooks are saved executed (`python tools/execute_notebooks.py`), and what a reader sees in them holds no path of
+    the machine that ran them: temporary folders are written as TMP, and no output names the checkout, a venv or a home."""
+    import json
+
+    sys.path.insert(0, str(REPO / 'tools'))
+    try:
+        from execute_notebooks import MACHINE_PATH, machine_paths
+    finally:
+        sys.path.pop(0)
+    assert MACHINE_PATH.search('/tmp/tmpab12cd/x.png') and MACHINE_PATH.search(str(REPO / '.venv' / 'lib'))
+    bad = {}
+    for p in sorted((REPO / 'nbs').rglob('*.ipynb')):
+        if found := machine_paths(json.loads(p.read_text(encoding='utf-8'))):
+            bad[p.relative_to(REPO).as_posix()] = found
+    assert not bad, bad
