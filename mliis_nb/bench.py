@@ -461,6 +461,41 @@ def _levers(rows) -> dict:
         }
     return out
 
+# %% ../nbs/24_bench.ipynb #b69fa710
+def _loader_part(
+    res: dict,  # the results so far, with the timed rows
+    cfgs: dict,  # algorithm -> MetaConfig of the rows
+    root,  # the embedded benchmark's folder
+    classes: Sequence[str],  # its training classes (the first 8 are decoded)
+    size: int,  # image side
+    s: DeviceSettings,
+) -> dict:
+    "The loader's rates, and their headroom over what the fastest library row (FOMAML* where timed) consumes"
+    ours = [r for r in res['rows'] if r['row'].startswith('ours')]
+    best = max([r for r in ours if r['algorithm'] == 'fomaml_star'] or ours, key=lambda r: r['rate'])
+    cfg = cfgs[best['algorithm']]
+    ld = bench_loader(root, classes[:8], size, cfg, s=s)
+    consumed = best['images_per_s'] / inner_images(cfg) * task_examples(cfg)
+    ld.update(
+        consumed_examples_per_s=consumed,
+        consumed_by=f"{best['model']} {best['row']} {best['algorithm']}",
+        sample_headroom=ld['sample_examples_per_s'] / consumed,
+        decode_headroom=ld['decode_examples_per_s'] / consumed,
+    )
+    return ld
+
+# %% ../nbs/24_bench.ipynb #6fa284e9
+def _malloc_part(
+    settings: dict,  # the benchmark's settings (`run_benchmark`'s results['settings'])
+    model: str,  # the model the children time
+    root,  # the embedded benchmark's folder, shared with the children
+) -> dict:
+    "The allocator thresholds, timed in child processes with the benchmark's own settings"
+    keys = ('image_size', 'device', 'encoder', 'repeats', 'warmup', 'meta_batch', 'inner_steps', 'inner_batch')
+    keys += ('synthetic_classes', 'seed', 'threads')
+    child = {k: settings[k] for k in keys} | {'model': model, 'data': str(root)}
+    return bench_malloc(child)
+
 # %% ../nbs/24_bench.ipynb #0531ec6d
 def run_benchmark(
     image_size: int = 0,  # 0: 96 on the CPU, 224 (the paper's) on CUDA
@@ -575,38 +610,12 @@ def run_benchmark(
             done(f"{name}: meta-test timed")
         del fns, base
     if 'loader' in sections:
-        ours = [r for r in res['rows'] if r['row'].startswith('ours')]
-        best = max([r for r in ours if r['algorithm'] == 'fomaml_star'] or ours, key=lambda r: r['rate'])
-        cfg = cfgs[best['algorithm']]
-        ld = bench_loader(root, splits['trn'][:8], size, cfg, s=s)
-        consumed = best['images_per_s'] / inner_images(cfg) * task_examples(cfg)
-        ld.update(
-            consumed_examples_per_s=consumed,
-            consumed_by=f"{best['model']} {best['row']} {best['algorithm']}",
-            sample_headroom=ld['sample_examples_per_s'] / consumed,
-            decode_headroom=ld['decode_examples_per_s'] / consumed,
-        )
-        res['loader'] = ld
+        res['loader'] = _loader_part(res, cfgs, root, splits['trn'], size, s)
         done("loader timed")
     else:
         res['loader'] = {'skipped': 'not in sections'}
     if 'malloc' in sections and s.device.type == 'cpu' and sys.platform.startswith('linux') and 'fomaml_star' in cfgs:
-        child = dict(
-            image_size=size,
-            device=str(s.device),
-            model=models[0],
-            encoder=encoder,
-            repeats=repeats,
-            warmup=warmup,
-            meta_batch=meta_batch,
-            inner_steps=inner_steps,
-            inner_batch=inner_batch,
-            synthetic_classes=synthetic_classes,
-            seed=seed,
-            threads=torch.get_num_threads(),
-            data=str(root),
-        )
-        res['malloc'] = bench_malloc(child)
+        res['malloc'] = _malloc_part(res['settings'], models[0], root)
         done("allocator thresholds timed in child processes")
     else:
         res['malloc'] = {

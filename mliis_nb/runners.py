@@ -259,6 +259,25 @@ def meta_train_main(argv: list[str] | None = None) -> int:
         argv,
     )
 
+# %% ../nbs/28_runners.ipynb #a4e7dbf2
+def _check_u_and_initialisation(
+    c: Checks,  # the checks so far
+    a: SimpleNamespace,  # the arguments of `run_evaluate` or `run_uho`, by name
+) -> None:
+    "What meta-testing and UHO both check: U's fixed fields and the initialisation to load"
+    c.integer('batch', a.batch, 1)
+    c.choice('optimiser', a.optimiser, OPTIMISERS)
+    c.number('dropout', a.dropout, 0, 1, hi_open=True)
+    c.number('aug_rate', a.aug_rate, 0, 1)
+    c.number('l2', a.l2, 0)
+    c.choice('joint_head', a.joint_head, ('fresh', 'mean'))
+    c.number('drop_path_rate', a.drop_path_rate, 0, 1, hi_open=True)
+    if str(a.checkpoint) not in BASELINES:
+        try:
+            find_checkpoint(a.checkpoint)
+        except ValueError as e:
+            c.add(False, 'checkpoint', a.checkpoint, str(e).removeprefix('checkpoint: '))
+
 # %% ../nbs/28_runners.ipynb #5aa32ae5
 def check_evaluate(
     a: SimpleNamespace,  # the arguments of `run_evaluate`, by name
@@ -281,19 +300,8 @@ def check_evaluate(
     )
     c.number('lr', a.lr, positive=True)
     c.integer('steps', a.steps, 0)
-    c.integer('batch', a.batch, 1)
-    c.choice('optimiser', a.optimiser, OPTIMISERS)
-    c.number('dropout', a.dropout, 0, 1, hi_open=True)
-    c.number('aug_rate', a.aug_rate, 0, 1)
-    c.number('l2', a.l2, 0)
-    c.choice('joint_head', a.joint_head, ('fresh', 'mean'))
-    c.number('drop_path_rate', a.drop_path_rate, 0, 1, hi_open=True)
+    _check_u_and_initialisation(c, a)
     c.choice('bn', a.bn, BN_MODES)
-    if str(a.checkpoint) not in BASELINES:
-        try:
-            find_checkpoint(a.checkpoint)
-        except ValueError as e:
-            c.add(False, 'checkpoint', a.checkpoint, str(e).removeprefix('checkpoint: '))
     if c.add(isinstance(a.omega, str), 'omega', a.omega, 'expected "" or the path of a UHO results.json') and a.omega:
         try:
             read_uho(a.omega)
@@ -443,18 +451,7 @@ def check_uho(
     c.choice('space', a.space, list(SPACES))
     c.integer('max_steps', a.max_steps, 0)
     c.integer('patience', a.patience, 0)
-    c.integer('batch', a.batch, 1)
-    c.choice('optimiser', a.optimiser, OPTIMISERS)
-    c.number('dropout', a.dropout, 0, 1, hi_open=True)
-    c.number('aug_rate', a.aug_rate, 0, 1)
-    c.number('l2', a.l2, 0)
-    c.choice('joint_head', a.joint_head, ('fresh', 'mean'))
-    c.number('drop_path_rate', a.drop_path_rate, 0, 1, hi_open=True)
-    if str(a.checkpoint) not in BASELINES:
-        try:
-            find_checkpoint(a.checkpoint)
-        except ValueError as e:
-            c.add(False, 'checkpoint', a.checkpoint, str(e).removeprefix('checkpoint: '))
+    _check_u_and_initialisation(c, a)
     c.choice('strategy', a.strategy, STRATEGIES)
     c.done()
 
