@@ -426,3 +426,19 @@ def test_saved_outputs_name_no_path_of_this_machine():
         if found := machine_paths(json.loads(p.read_text(encoding='utf-8'))):
             bad[p.relative_to(REPO).as_posix()] = found
     assert not bad, bad
+
+
+def test_every_figure_is_on_the_page_of_its_part():
+    """Each figure in figures/ is on the page of a numbered notebook, so the docs site has it on the page of the part
+    that makes it: shown in its text, or drawn there by a cell that writes it and shows it in its (saved) output."""
+    import json
+
+    shown = set()
+    for p in (REPO / 'nbs').glob('[0-9]*.ipynb'):
+        for c in json.loads(p.read_text(encoding='utf-8'))['cells']:
+            names = set(re.findall(r'figures/([\w.-]+\.png)', ''.join(c['source'])))
+            drawn = any('image/png' in o.get('data', {}) for o in c.get('outputs', []))
+            if c['cell_type'] == 'markdown' or drawn:
+                shown |= names
+    figures = {p.name for p in (REPO / 'figures').glob('*.png')}
+    assert len(figures) > 10 and figures <= shown, sorted(figures - shown)

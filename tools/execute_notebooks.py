@@ -1,5 +1,5 @@
 """Save notebooks executed: each notebook runs as `nbdev_test` runs it (nbdev's own `test_nb` settings: its cells in order
-in one IPython shell, in `nbs/`, cells flagged with settings.ini's `tst_flags` or `eval: false` skipped) and is written
+in one IPython shell, in `nbs/`, cells flagged with settings.ini's `tst_flags` or `eval: false` skipped, keeping the outputs they saved) and is written
 back with its outputs, figures included, then cleaned with `nbdev_clean`. The temporary folders the notebooks' examples
 make (`tempfile.mkdtemp()`) are written as `TMP`; an output that still names a path of this machine (the checkout, the
 venv, a home folder) is refused: the notebook is left as it was and the cell is named.
@@ -78,8 +78,8 @@ def execute(fn: Path) -> tuple[bool, str]:
         d = cell.directives_ or {}
         return d.get('eval:', [''])[0].lower() == 'false' or bool(flags & d.keys())
 
-    for c in nb.cells:
-        if c.cell_type == 'code':
+    for c in nb.cells:  # a cell that runs gets fresh outputs; one that is skipped keeps what it saved (a `slow` figure)
+        if c.cell_type == 'code' and not no_eval(c):
             c.outputs, c.execution_count = [], None
     k = CaptureShell(fn)
     os.environ['IN_TEST'] = '1'  # as nbdev_test sets it
