@@ -1,5 +1,7 @@
 __version__ = "0.1.0"
 
+import importlib
+
 # The curated public API, loaded lazily (PEP 562) except `adapt` and `evaluate` (below), so `import mliis_nb` costs
 # the import of torch and timm that those two need, and nothing of fastai, papermill or scikit-optimize:
 # `from mliis_nb import EfficientLab, adapt, Omega, meta_train, evaluate, load_initialisation`.
@@ -60,8 +62,6 @@ from .evaluate import evaluate
 
 def __getattr__(name):
     if name in _API:
-        import importlib
-
         return getattr(importlib.import_module(f'{__name__}.{_API[name]}'), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

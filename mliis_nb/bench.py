@@ -5,7 +5,7 @@
 # %% ../nbs/24_bench.ipynb #d5f541ca
 from __future__ import annotations
 
-import builtins, contextlib, copy, json, os, platform, resource, subprocess, sys, time
+import builtins, contextlib, copy, json, os, platform, resource, subprocess, sys, time, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,7 +20,15 @@ from .episodes import Task
 from .evaluate import evaluate
 from .losses import seg_loss
 from .meta import MetaConfig, meta_step, naive_meta_step, meta_train
-from .model import EfficientLab, DEFAULT_ENCODER, DEEP_STRIDE, set_bn, snapshot_state, restore_state
+from mliis_nb.model import (
+    EfficientLab,
+    DEFAULT_ENCODER,
+    DEEP_STRIDE,
+    set_bn,
+    snapshot_state,
+    restore_state,
+    lite_weights_file,
+)
 from .synthetic import make_synthetic, synthetic_splits
 from .paper import PAPER_TABLE3
 from mliis_nb.device import (
@@ -376,7 +384,7 @@ def _log(log, msg):
     if log:
         log(msg)
 
-
+# %% ../nbs/24_bench.ipynb #4916cfb6
 def _setup(image_size, device, encoder, synthetic_classes, seed, root=None):
     s = device_settings(device)
     size = image_size or (GPU_IMAGE_SIZE if s.device.type == 'cuda' else CPU_IMAGE_SIZE)
@@ -679,8 +687,6 @@ def short_run(
     s = s.replace(bf16=bf16)
     if weights == 'imagenet':
         try:
-            from mliis_nb.model import lite_weights_file
-
             lite_weights_file(encoder)
         except (ImportError, ValueError):
             weights = None
@@ -743,7 +749,6 @@ def __getattr__(name):
     "The old paths of what moved to `mliis_nb.bench_report`, for one release: the object, with a `DeprecationWarning`."
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import warnings
     from mliis_nb import (  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
         bench_report,
     )

@@ -5,10 +5,10 @@
 # %% ../nbs/24_bench_report.ipynb #6289c556
 from __future__ import annotations
 
-import argparse, json, os, resource
+import argparse, json, os, resource, tempfile
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -32,7 +32,7 @@ from .meta import MetaConfig
 from .model import EfficientLab, DEFAULT_ENCODER
 
 # %% auto #0
-__all__ = ['bench_table', 'plot_bench', 'bench_command', 'report', 'main']
+__all__ = ['bench_table', 'plot_bench', 'merged_results', 'bench_command', 'report', 'main']
 
 # %% ../nbs/24_bench_report.ipynb #91a162a0
 def bench_table(res: dict) -> str:
@@ -126,6 +126,47 @@ def plot_bench(res: dict, fname: str | Path | None = None):
         plt.close(fig)
     return fig
 
+# %% ../nbs/24_bench_report.ipynb #557e254b
+def merged_results(
+    files: Sequence[str],  # results.json files of the parts of a run (the GPU check writes one per step)
+) -> dict:
+    "The results of several files in one dict, later files winning; a missing file (a part that did not finish) is said"
+    res = {}
+    for f in files:
+        if Path(f).is_file():
+            res.update(json.loads(Path(f).read_text()))
+        else:
+            print(f"(no {f}: that part did not finish)")
+    return res
+
+# %% ../nbs/24_bench_report.ipynb #579be303
+def _short_runs(
+    a: SimpleNamespace,  # the command's options
+    base: Path,  # the runs go to base/short_fp32 (and base/short_bf16)
+    save: Callable[[dict], None],  # called with the runs so far after the float32 one
+) -> dict:
+    "The command's short meta-training run in float32, and with `--bf16-check` the same in bf16 with the verdict"
+    kw = dict(
+        steps=a.short_run,
+        image_size=a.image_size,
+        device=a.device,
+        model=a.model,
+        encoder=a.encoder,
+        eval_splits=a.short_eval_splits,
+        meta_batch=a.meta_batch,
+        inner_steps=a.inner_steps,
+        inner_batch=a.inner_batch,
+        synthetic_classes=a.short_synthetic_classes,
+        seed=a.seed,
+        data=a.data or None,
+    )
+    runs = {'fp32': _short_run(base / 'short_fp32', **kw)}
+    save(runs)
+    if a.bf16_check:
+        runs['bf16'] = _short_run(base / 'short_bf16', bf16=True, **kw)
+        runs['bf16_verdict'] = bf16_verdict(runs['fp32'], runs['bf16'])
+    return runs
+
 # %% ../nbs/24_bench_report.ipynb #8cad0bc8
 def bench_command(
     image_size: int = 0,  # 0: 96 on the CPU, 224 on CUDA
@@ -164,13 +205,7 @@ def bench_command(
     if a.child:
         return _child(a)
     if a.summary:
-        res = {}
-        for f in a.summary:
-            if Path(f).is_file():
-                res.update(json.loads(Path(f).read_text()))
-            else:
-                print(f"(no {f}: that part did not finish)")
-        return res
+        return merged_results(a.summary)
     out = Path(a.out_dir) if a.out_dir else None
 
     def save(r):  # after every part, so a run stopped by a time limit keeps what it measured
@@ -202,28 +237,7 @@ def bench_command(
         )
     )
     if a.short_run:
-        import tempfile
-
-        kw = dict(
-            steps=a.short_run,
-            image_size=a.image_size,
-            device=a.device,
-            model=a.model,
-            encoder=a.encoder,
-            eval_splits=a.short_eval_splits,
-            meta_batch=a.meta_batch,
-            inner_steps=a.inner_steps,
-            inner_batch=a.inner_batch,
-            synthetic_classes=a.short_synthetic_classes,
-            seed=a.seed,
-            data=a.data or None,
-        )
-        base = out or Path(tempfile.mkdtemp())
-        res['short_run'] = runs = {'fp32': _short_run(base / 'short_fp32', **kw)}
-        save(res)
-        if a.bf16_check:
-            runs['bf16'] = _short_run(base / 'short_bf16', bf16=True, **kw)
-            runs['bf16_verdict'] = bf16_verdict(runs['fp32'], runs['bf16'])
+        res['short_run'] = _short_runs(a, out or Path(tempfile.mkdtemp()), lambda runs: save(res | {'short_run': runs}))
     if out:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / 'results.json', res)

@@ -5,7 +5,7 @@
 # %% ../nbs/01_data.ipynb #f2cd9147
 from __future__ import annotations
 
-import hashlib, json, os
+import hashlib, json, os, warnings
 from importlib.resources import files as _pkg_files
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -436,7 +436,6 @@ def __getattr__(name):
     "The old paths of what moved to `mliis_nb.pascal` and `mliis_nb.fpk`, for one release: the object, with a `DeprecationWarning`."
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import warnings
     from mliis_nb import (  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
         fpk,
         pascal,

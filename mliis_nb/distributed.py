@@ -5,7 +5,7 @@
 # %% ../nbs/26_distributed.ipynb #40325de5
 from __future__ import annotations
 
-import argparse, contextlib, os, pickle
+import argparse, contextlib, inspect, os, pickle, sys
 from datetime import timedelta
 from typing import Any, Callable, Iterator, Sequence
 
@@ -233,8 +233,6 @@ def arg_parser(
 ) -> argparse.ArgumentParser:
     """An argparse parser with one option per parameter of `fn`: its annotation's type, its default, its docments comment as help.
     A parameter without a default is a required option; one named in `positional` a positional argument."""
-    import inspect
-
     try:
         helps = docments(fn)
     except (OSError, TypeError):
@@ -276,8 +274,6 @@ def cli(
 ) -> int:
     """A `python -m` command for `run` (torchrun-aware when `run` takes a `device`): rank 0 prints `report`;
     a bad option or parameter exits with status 2."""
-    import inspect, sys
-
     a = arg_parser(run, prog, description, options, positional).parse_args(argv)
     try:
         with (

@@ -5,7 +5,7 @@
 # %% ../nbs/08_evaluate.ipynb #e05e2099
 from __future__ import annotations
 
-import sys
+import sys, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -242,7 +242,6 @@ def __getattr__(name):
     "The old paths of what moved to `mliis_nb.runners`, for one release: the new object, with a `DeprecationWarning`."
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import warnings
     from mliis_nb import (
         runners,
     )  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)

@@ -5,7 +5,7 @@
 # %% ../nbs/13_fpk.ipynb #70510a9b
 from __future__ import annotations
 
-import math, time, zlib
+import math, textwrap, time, zlib
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -261,8 +261,6 @@ def plot_fpk(summary: Sequence[dict], fname: str | Path | None = None, title: st
     axs[0][0].set_ylabel('mean IoU on the 20 test examples')
     axs[0][-1].legend(fontsize=8, loc='lower right')
     if title:
-        import textwrap
-
         fig.suptitle(textwrap.fill(title, int(width * 13)), fontsize=9)
     fig.tight_layout()
     if fname:

@@ -5,7 +5,7 @@
 # %% ../nbs/09_meta.ipynb #46eaa61e
 from __future__ import annotations
 
-import sys, time
+import sys, time, warnings
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -113,7 +113,7 @@ class MetaConfig:
         "U as meta-training used it, for validation and as the untuned test-time routine: `inner_steps` steps on the support set."
         return self.omega().replace(steps=self.inner_steps)
 
-
+# %% ../nbs/09_meta.ipynb #1f4daa94
 def meta_lr_at(step: int, cfg: MetaConfig) -> float:
     "Linearly annealed meta step size at meta-step `step` (0-based)."
     frac = step / max(1, cfg.meta_steps - 1)
@@ -469,7 +469,6 @@ def __getattr__(name):
     "The old paths of what moved to `mliis_nb.runners`, for one release: the new object, with a `DeprecationWarning`."
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import warnings
     from mliis_nb import (
         runners,
     )  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)

@@ -46,7 +46,7 @@ def stage_key(notebook: str, params: dict, after: Sequence[str] = ()) -> str:
     p = {k: v for k, v in _canon(params).items() if k != 'out_dir'}
     return hashlib.sha1(json.dumps([Path(notebook).name, p, sorted(after)], sort_keys=True).encode()).hexdigest()[:16]
 
-
+# %% ../nbs/27_reproduce.ipynb #b4f11e83
 def code_version(
     notebook: str | Path,  # the experiment notebook: its code cells are hashed, not its prose or outputs
     package: str | Path | None = None,  # the folder whose `*.py` modules are hashed; default: the installed `mliis_nb`

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json, os, shutil, tempfile, time
+import multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -100,7 +101,7 @@ def _hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     table = np.stack([np.stack(x, -1) for x in [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]])
     return table[i, np.arange(len(i))]
 
-
+# %% ../nbs/02_synthetic.ipynb #38df1604
 def _background_bank() -> list[np.ndarray]:
     "Natural photographs and textures shipped with scikit-image, as float RGB in [0, 1]."
     import skimage.data as skd  # here: scikit-image is slow to import, and only the embedded benchmark's photographs need it
@@ -230,8 +231,6 @@ def _build_folder(root: Path, params: dict, jobs: Callable, lists: Callable, wor
         t0, todo = time.time(), jobs(str(work))
         workers = min(workers or os.cpu_count() or 1, len(todo))
         if workers > 1:
-            import multiprocessing as mp
-
             with mp.get_context('fork' if os.name == 'posix' else 'spawn').Pool(workers) as pool:
                 names = pool.map(_write_class, todo, chunksize=8 if len(todo) >= 64 else 1)
         else:
@@ -513,7 +512,6 @@ def show_tasks(
     data: ClassData, classes: Sequence[str], n: int = 4, fname: str | Path | None = None, title: str | None = None
 ):
     "Grid of `n` examples for each class, mask overlaid in red; saved to `fname` if given."
-    import matplotlib
     import matplotlib.pyplot as plt  # here: matplotlib takes about a second to import, and only this figure needs it
 
     fig, axs = plt.subplots(len(classes), n, figsize=(1.6 * n, 1.6 * len(classes)), squeeze=False)

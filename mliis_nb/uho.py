@@ -5,7 +5,7 @@
 # %% ../nbs/12_uho.ipynb #0c545452
 from __future__ import annotations
 
-import json, sys, time
+import json, sys, time, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -273,7 +273,7 @@ def read_uho(path: str | Path) -> dict:
         raise ValueError(f"omega: {p} is not a UHO results file (no format {UHO_FORMAT!r} with an 'omega')")
     return d
 
-
+# %% ../nbs/12_uho.ipynb #803d2a15
 def omega_from_results(results: str | Path | dict) -> Omega:
     "U's hyperparameters from a UHO results file (or its dict): the best omega, steps included."
     d = results if isinstance(results, dict) else read_uho(results)
@@ -305,7 +305,6 @@ def __getattr__(name):
     "The old paths of what moved to `mliis_nb.runners` and `mliis_nb.uho_report`, for one release: the object, with a `DeprecationWarning`."
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import warnings
     from mliis_nb import (  # the allowed back-reference: deprecated paths only, removed in the next release (tests/test_repo.py)
         runners,
         uho_report,

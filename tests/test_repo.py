@@ -442,3 +442,21 @@ def test_every_figure_is_on_the_page_of_its_part():
                 shown |= names
     figures = {p.name for p in (REPO / 'figures').glob('*.png')}
     assert len(figures) > 10 and figures <= shown, sorted(figures - shown)
+
+
+def test_imports_inside_functions_say_why():
+    """Imports run at the top of each module; one inside a function is there for its cost (fastai, matplotlib, a
+    subprocess's start) or to reach a module above (the shims' `__getattr__`), and says so in a comment beside it."""
+    import ast
+
+    silent = []
+    for p in sorted((REPO / 'mliis_nb').glob('*.py')):
+        lines = p.read_text().split('\n')
+        for f in ast.walk(ast.parse('\n'.join(lines), str(p))):
+            if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for n in ast.walk(f):
+                    if isinstance(n, (ast.Import, ast.ImportFrom)):
+                        said = lines[n.lineno - 2 : n.end_lineno]
+                        if not any('#' in l for l in said):
+                            silent.append(f'{p.name}:{n.lineno} {lines[n.lineno - 1].strip()}')
+    assert not silent, silent
