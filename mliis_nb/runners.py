@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from torch import nn
 
 from .adapt import Omega, OPTIMISERS, BN_MODES
 from .parallel import STRATEGIES
@@ -98,6 +99,13 @@ def check_meta_train(
     c.choice('strategy', a.strategy, STRATEGIES)
     c.done()
 
+# %% ../nbs/28_runners.ipynb #e56f539f
+def _synthetic_kw(
+    a: SimpleNamespace,  # a runner's arguments, by name
+) -> dict:
+    "`make_synthetic`'s arguments for `data=\"synthetic\"`: one benchmark for every run seed (its own seed is 0)"
+    return dict(n_classes=a.synthetic_classes, n_per_class=a.synthetic_examples, size=a.synthetic_size, seed=0)
+
 # %% ../nbs/28_runners.ipynb #d6be39af
 def run_meta_train(
     data: str = 'synthetic',  # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
@@ -158,9 +166,7 @@ def run_meta_train(
         l2=l2,
     )
     dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = dict(
-        n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0
-    )  # one benchmark for every run seed
+    syn_kw = _synthetic_kw(SimpleNamespace(**locals()))
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
         root, splits = resolve_data(data, split, **syn_kw)
         ds = open_data(root, classes=list(dict.fromkeys(splits['trn'] + splits['val'])), size=size)
@@ -310,6 +316,24 @@ def check_evaluate(
     c.choice('strategy', a.strategy, STRATEGIES)
     c.done()
 
+# %% ../nbs/28_runners.ipynb #8dbfe068
+def _initialisation_to_adapt(
+    a: SimpleNamespace,  # the arguments of `run_evaluate` or `run_uho`, by name
+    dev: torch.device,
+) -> tuple[nn.Module, str]:
+    "The initialisation U adapts, on `dev` (channels_last: `make bench`), and its name in tables"
+    model = load_initialisation(
+        a.checkpoint,
+        encoder=a.encoder,
+        rsd_stages=a.rsd_stages,
+        dropout=a.dropout,
+        seed=a.seed,
+        joint_head=a.joint_head,
+        drop_path_rate=a.drop_path_rate,
+        device=dev,
+    )
+    return model, a.label or (a.checkpoint if a.checkpoint in BASELINES else Path(a.checkpoint).stem)
+
 # %% ../nbs/28_runners.ipynb #7618c369
 def run_evaluate(
     data: str = 'synthetic',  # "synthetic" (the embedded benchmark) or a folder in the FSS-1000 layout
@@ -353,7 +377,7 @@ def run_evaluate(
         else Omega(lr=lr, steps=steps, batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
     ).replace(bn=bn)
     dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
+    syn_kw = _synthetic_kw(SimpleNamespace(**locals()))
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
         root, splits = resolve_data(data, split, need=(classes,), **syn_kw)  # the one list read
         test_classes = splits[classes][: max_classes or None]
@@ -366,17 +390,7 @@ def run_evaluate(
                 + ', '.join(f'{cl} ({ds.n_examples(cl)})' for cl in short[:5])
             )
         ds.preload()
-    model = load_initialisation(
-        checkpoint,
-        encoder=encoder,
-        rsd_stages=rsd_stages,
-        dropout=dropout,
-        seed=seed,
-        joint_head=joint_head,
-        drop_path_rate=drop_path_rate,
-        device=dev,
-    )  # channels_last: `make bench`
-    name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
+    model, name = _initialisation_to_adapt(SimpleNamespace(**locals()), dev)
     if is_main():
         print(
             f"{name}: {len(test_classes)} {classes} classes x {splits_per_class} splits, {shots}-shot, {queries} queries, "
@@ -494,24 +508,14 @@ def run_uho(
     base = Omega(batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
     steps_max = max_steps or MAX_STEPS[space]
     dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = dict(n_classes=synthetic_classes, n_per_class=synthetic_examples, size=synthetic_size, seed=0)
+    syn_kw = _synthetic_kw(SimpleNamespace(**locals()))
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
         root, splits = resolve_data(data, split, **syn_kw)
         ds = open_data(root, classes=splits['val'], size=size)
         tasks = validation_tasks(ds, splits['val'], shots=shots, n_tasks=n_tasks, queries=queries, seed=seed)
         ds.preload(sorted({c_ for c_, _, _ in tasks}))
-    model = load_initialisation(
-        checkpoint,
-        encoder=encoder,
-        rsd_stages=rsd_stages,
-        dropout=dropout,
-        seed=seed,
-        joint_head=joint_head,
-        drop_path_rate=drop_path_rate,
-        device=dev,
-    )  # channels_last: `make bench`
+    model, name = _initialisation_to_adapt(SimpleNamespace(**locals()), dev)
     kind = checkpoint_kind(checkpoint)
-    name = label or (checkpoint if checkpoint in BASELINES else Path(checkpoint).stem)
     if is_main():
         print(
             f"{name} ({kind}): T_val = {len(tasks)} tasks, {shots}-shot, {queries} queries, {size} px; {n_calls} trials over "
