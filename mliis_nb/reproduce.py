@@ -9,14 +9,12 @@ import hashlib, json, math, shutil, time, uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 
 import mliis_nb  # the package itself: `code_version` hashes its modules
 
 from .io import write_json
 from .losses import mean_ci95
 from .checks import check_known, notebook_parameters
-from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'STAGE_FILE', 'VERDICTS', 'stage_key', 'code_version', 'stage_state', 'run_stage', 'compare',
@@ -97,19 +95,14 @@ def _adoptable(run_nb: Path, notebook: str, params: dict) -> Path | None:
         return None
     return out
 
-# %% ../nbs/27_reproduce.ipynb #cf2344a2
-def run_stage(
-    name: str,  # the stage's folder under `root`
-    notebook: str | Path,  # an experiment notebook (a name in nbs/experiments or a path)
-    params: dict,  # its parameters (out_dir is set to the stage folder)
-    root: str | Path,  # the run's folder
-    after: Sequence[str | Path] = (),  # stage folders this one reads: their keys enter this one's
-    adopt: Sequence[str | Path] = (),  # earlier papermill output notebooks that may be this very run
-    resume_param: str | None = None,  # a boolean parameter set True to continue a killed stage (meta_train: "resume")
-    runner: Callable | None = None,
-    log: Callable = print,
-) -> Path:
-    "Run (or skip, continue, adopt) one stage; return its folder, which holds the notebook's outputs and `stage.json`."
+# %% ../nbs/27_reproduce.ipynb #8a3104c8
+def _stage_inputs(
+    name: str,  # the stage's name, for the errors
+    notebook: str | Path,  # a name in nbs/experiments or a path
+    params: dict,  # its parameters
+    after: Sequence[str | Path],  # the stage folders it reads
+) -> tuple[Path, list[str]]:
+    "The stage's notebook, its parameters checked as the notebook itself would, and what the finished stages it reads add to its key"
     nb = (
         Path(notebook)
         if Path(notebook).suffix == '.ipynb' and Path(notebook).exists()
@@ -126,6 +119,22 @@ def run_stage(
         if not st or st.get('status') != 'done':
             raise ValueError(f"stage {name}: the stage it reads, {a}, has not finished")
         ups.append(_upstream(st))
+    return nb, ups
+
+# %% ../nbs/27_reproduce.ipynb #cf2344a2
+def run_stage(
+    name: str,  # the stage's folder under `root`
+    notebook: str | Path,  # an experiment notebook (a name in nbs/experiments or a path)
+    params: dict,  # its parameters (out_dir is set to the stage folder)
+    root: str | Path,  # the run's folder
+    after: Sequence[str | Path] = (),  # stage folders this one reads: their keys enter this one's
+    adopt: Sequence[str | Path] = (),  # earlier papermill output notebooks that may be this very run
+    resume_param: str | None = None,  # a boolean parameter set True to continue a killed stage (meta_train: "resume")
+    runner: Callable | None = None,
+    log: Callable = print,
+) -> Path:
+    "Run (or skip, continue, adopt) one stage; return its folder, which holds the notebook's outputs and `stage.json`."
+    nb, ups = _stage_inputs(name, notebook, params, after)
     out = Path(root) / name
     key = stage_key(nb.name, params, ups)
     st = stage_state(out)
