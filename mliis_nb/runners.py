@@ -147,7 +147,8 @@ def run_meta_train(
     strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (the tasks side by side) or 'auto' (parallel on a GPU)
 ) -> dict:
     "`nbs/experiments/meta_train.ipynb` as a function: check the parameters, meta-train, write `out_dir`; return results.json's contents."
-    check_meta_train(SimpleNamespace(**locals()))  # every parameter, before anything is read or built
+    a = SimpleNamespace(**locals())  # the parameters by name, for the steps below
+    check_meta_train(a)  # every parameter, before anything is read or built
     enc_weights = None if weights is None or str(weights).lower() in ('none', 'random', '') else weights
     out = Path(out_dir).expanduser()
     cfg = MetaConfig(
@@ -166,7 +167,7 @@ def run_meta_train(
         l2=l2,
     )
     dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = _synthetic_kw(SimpleNamespace(**locals()))
+    syn_kw = _synthetic_kw(a)
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
         root, splits = resolve_data(data, split, **syn_kw)
         ds = open_data(root, classes=list(dict.fromkeys(splits['trn'] + splits['val'])), size=size)
@@ -369,7 +370,8 @@ def run_evaluate(
     strategy: str = 'auto',  # U's execution: 'sequential', 'parallel' (task-splits side by side) or 'auto' (parallel on a GPU)
 ) -> dict:
     "`nbs/experiments/evaluate.ipynb` as a function: check the parameters, meta-test, write `out_dir`; return results.json's contents."
-    check_evaluate(SimpleNamespace(**locals()))  # every parameter, before anything is read or built
+    a = SimpleNamespace(**locals())  # the parameters by name, for the steps below
+    check_evaluate(a)  # every parameter, before anything is read or built
     omega_source = omega or 'parameters'
     om = (
         omega_from_results(omega)
@@ -377,7 +379,7 @@ def run_evaluate(
         else Omega(lr=lr, steps=steps, batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
     ).replace(bn=bn)
     dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = _synthetic_kw(SimpleNamespace(**locals()))
+    syn_kw = _synthetic_kw(a)
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
         root, splits = resolve_data(data, split, need=(classes,), **syn_kw)  # the one list read
         test_classes = splits[classes][: max_classes or None]
@@ -390,7 +392,7 @@ def run_evaluate(
                 + ', '.join(f'{cl} ({ds.n_examples(cl)})' for cl in short[:5])
             )
         ds.preload()
-    model, name = _initialisation_to_adapt(SimpleNamespace(**locals()), dev)
+    model, name = _initialisation_to_adapt(a, dev)
     if is_main():
         print(
             f"{name}: {len(test_classes)} {classes} classes x {splits_per_class} splits, {shots}-shot, {queries} queries, "
@@ -502,19 +504,20 @@ def run_uho(
     strategy: str = 'auto',  # U's execution in each trial: 'sequential', 'parallel' (tasks side by side) or 'auto' (parallel on a GPU)
 ) -> dict:
     "`nbs/experiments/uho.ipynb` as a function: check the parameters, search, write `out_dir`; return results.json's contents."
-    check_uho(SimpleNamespace(**locals()))  # every parameter, before anything is read or built
+    a = SimpleNamespace(**locals())  # the parameters by name, for the steps below
+    check_uho(a)  # every parameter, before anything is read or built
     out = Path(out_dir).expanduser()
     on_main(read_trials, out / TRIALS_CSV, search_space(space))  # a trials.csv of another search space is refused now
     base = Omega(batch=batch, optimiser=optimiser, dropout=dropout, aug_rate=aug_rate, l2=l2)
     steps_max = max_steps or MAX_STEPS[space]
     dev, size = rank_device(device), resolve_image_size(data, image_size)
-    syn_kw = _synthetic_kw(SimpleNamespace(**locals()))
+    syn_kw = _synthetic_kw(a)
     with main_first():  # rank 0 builds the benchmark and fills the cache; the other ranks then read them
         root, splits = resolve_data(data, split, **syn_kw)
         ds = open_data(root, classes=splits['val'], size=size)
         tasks = validation_tasks(ds, splits['val'], shots=shots, n_tasks=n_tasks, queries=queries, seed=seed)
         ds.preload(sorted({c_ for c_, _, _ in tasks}))
-    model, name = _initialisation_to_adapt(SimpleNamespace(**locals()), dev)
+    model, name = _initialisation_to_adapt(a, dev)
     kind = checkpoint_kind(checkpoint)
     if is_main():
         print(
