@@ -61,7 +61,7 @@ clean-nbs: $(STAMP)
 	$(VENV)/bin/nbdev_clean
 
 # Save notebooks executed (tools/execute_notebooks.py, as nbdev_test runs them; then nbdev_clean): after a change to the
-# code under a notebook, so that its saved outputs and figures stay true. NBS="nbs/07_adapt.ipynb ..." for some only.
+# code under a notebook, so that its saved outputs and figures stay true. NBS="nbs/07_adapt.ipynb ..." for some only (default: every notebook in nbs/, not the experiments).
 NBS ?=
 execute-nbs: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) tools/execute_notebooks.py $(NBS)

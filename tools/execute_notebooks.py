@@ -4,7 +4,8 @@ back with its outputs, figures included, then cleaned with `nbdev_clean`. The te
 make (`tempfile.mkdtemp()`) are written as `TMP`; an output that still names a path of this machine (the checkout, the
 venv, a home folder) is refused: the notebook is left as it was and the cell is named.
 
-Usage: python tools/execute_notebooks.py [NOTEBOOK ...]   (default: every numbered notebook in nbs/)
+Usage: python tools/execute_notebooks.py [NOTEBOOK ...]   (default: every notebook in nbs/, the guides included;
+not nbs/experiments/, which papermill runs with parameters)
 Run it after changing the code under a notebook, so that its saved outputs stay true; `make test` checks the rule on
 paths (tests/test_repo.py)."""
 
@@ -48,6 +49,7 @@ def machine_paths(nb) -> list[str]:
                 o.get('text', ''),
                 o.get('data', {}).get('text/plain', ''),
                 o.get('data', {}).get('text/markdown', ''),
+                o.get('data', {}).get('text/html', ''),
             ]
             parts += o.get('traceback', [])
             if MACHINE_PATH.search(''.join(x if isinstance(x, str) else ''.join(x) for x in parts)):
@@ -72,7 +74,7 @@ def execute(fn: Path) -> tuple[bool, str]:
         return True, 'skip_exec: left as it is'
     nb = NBProcessor(fn, rm_directives=False).nb  # the directives stay in the cells written back
 
-    def no_eval(cell):
+    def no_eval(cell):  # nbdev_test's own rule (a function inside `nbdev.test.test_nb`, so not importable)
         if cell.cell_type != 'code':
             return True
         d = cell.directives_ or {}
@@ -96,7 +98,7 @@ def execute(fn: Path) -> tuple[bool, str]:
 
 
 def main(argv: list[str]) -> int:
-    fns = [Path(a).resolve() for a in argv] or sorted((ROOT / 'nbs').glob('[0-9]*.ipynb'))
+    fns = [Path(a).resolve() for a in argv] or sorted((ROOT / 'nbs').glob('*.ipynb'))
     failed = []
     for fn in fns:
         t0 = time.time()
